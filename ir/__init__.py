@@ -1,0 +1,28 @@
+"""snnc.ir — the spiking graph IR (see docs/ir.md for its integer semantics)."""
+
+from .bundle import FORMAT, VERSION, load, load_header, load_with_extras, save
+from .errors import BundleError, IRError, IRValidationError
+from .graph import Network
+from .nodes import (
+    NEURON_MODELS,
+    NODE_TYPES,
+    PROJECTION_TYPES,
+    Conv2d,
+    Dense,
+    IFSoftReset,
+    Input,
+    NeuronModel,
+    Node,
+    Population,
+    Projection,
+    Readout,
+    SumPool2d,
+)
+
+__all__ = [
+    "FORMAT", "VERSION", "load", "load_header", "load_with_extras", "save",
+    "BundleError", "IRError", "IRValidationError", "Network",
+    "NEURON_MODELS", "NODE_TYPES", "PROJECTION_TYPES",
+    "Conv2d", "Dense", "IFSoftReset", "Input", "NeuronModel", "Node", "Population", "Projection",
+    "Readout", "SumPool2d",
+]

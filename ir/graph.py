@@ -1,0 +1,137 @@
+"""The spiking network: nodes plus projections, validated as a whole on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import IRValidationError
+from .nodes import Dense, Input, Node, Population, Projection, Readout
+
+
+@dataclass
+class Network:
+    """A directed acyclic graph of nodes connected by projections.
+
+    ``timesteps`` is T, the number of simulation steps an inference takes.
+    ``metadata`` holds JSON-serializable facts about how the network was made (compile config,
+    source model, target); it never changes the semantics.
+    """
+
+    nodes: list[Node]
+    projections: list[Projection]
+    timesteps: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.timesteps = int(self.timesteps)
+        if self.timesteps < 1:
+            raise IRValidationError("<network>", f"timesteps must be >= 1, got {self.timesteps}")
+        by_name: dict[str, Node] = {}
+        for n in self.nodes:
+            if not isinstance(n, Node):
+                raise IRValidationError(str(n), "network nodes must be Input, Population or Readout")
+            if n.name in by_name:
+                raise IRValidationError(n.name, "duplicate node name")
+            by_name[n.name] = n
+        self._by_name = by_name
+        seen: set[str] = set()
+        for p in self.projections:
+            if not isinstance(p, Projection):
+                raise IRValidationError(str(p), "network projections must be Dense, Conv2d or SumPool2d")
+            if p.name in seen or p.name in by_name:
+                raise IRValidationError(p.name, "duplicate name (projection names are unique among all names)")
+            seen.add(p.name)
+            self._check_projection(p)
+        if not any(isinstance(n, Input) for n in self.nodes):
+            raise IRValidationError("<network>", "a network needs at least one Input node")
+        if not any(isinstance(n, Readout) for n in self.nodes):
+            raise IRValidationError("<network>", "a network needs at least one Readout node")
+        for n in self.nodes:
+            if isinstance(n, (Population, Readout)) and not self.incoming(n.name):
+                raise IRValidationError(n.name, "has no incoming projection (dangling node)")
+        self._order = self._topological_order()
+
+    # ---- validation -------------------------------------------------------------------------
+    def _check_projection(self, p: Projection) -> None:
+        src = self._by_name.get(p.source)
+        dst = self._by_name.get(p.target)
+        if src is None:
+            raise IRValidationError(p.name, f"source '{p.source}' is not a node of the network")
+        if dst is None:
+            raise IRValidationError(p.name, f"target '{p.target}' is not a node of the network")
+        if isinstance(src, Readout):
+            raise IRValidationError(p.name, f"source '{p.source}' is a Readout; readouts do not emit spikes")
+        if isinstance(dst, Input):
+            raise IRValidationError(p.name, f"target '{p.target}' is an Input; inputs receive no projections")
+        if isinstance(p, Dense):
+            ok_in = int(np.prod(p.in_shape)) == src.size
+            ok_out = int(np.prod(p.out_shape)) == dst.size
+        else:
+            ok_in = tuple(p.in_shape) == tuple(src.shape)
+            ok_out = tuple(p.out_shape) == tuple(dst.shape)
+        if not ok_in:
+            raise IRValidationError(p.name, f"reads shape {p.in_shape} but source '{src.name}' has shape {src.shape}")
+        if not ok_out:
+            raise IRValidationError(p.name, f"writes shape {p.out_shape} but target '{dst.name}' has shape {dst.shape}")
+
+    def _topological_order(self) -> list[str]:
+        indeg = {n.name: 0 for n in self.nodes}
+        for p in self.projections:
+            indeg[p.target] += 1
+        ready = [n.name for n in self.nodes if indeg[n.name] == 0]
+        order: list[str] = []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for p in self.outgoing(name):
+                indeg[p.target] -= 1
+                if indeg[p.target] == 0:
+                    ready.append(p.target)
+        if len(order) != len(self.nodes):
+            stuck = sorted(set(indeg) - set(order))
+            raise IRValidationError(stuck[0], f"the network has a cycle through {stuck}")
+        return order
+
+    # ---- queries ----------------------------------------------------------------------------
+    def node(self, name: str) -> Node:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no node named '{name}'; nodes are {list(self._by_name)}") from None
+
+    def incoming(self, name: str) -> list[Projection]:
+        return [p for p in self.projections if p.target == name]
+
+    def outgoing(self, name: str) -> list[Projection]:
+        return [p for p in self.projections if p.source == name]
+
+    @property
+    def order(self) -> list[str]:
+        """Node names in topological order (sources before targets)."""
+        return list(self._order)
+
+    def ordered_nodes(self) -> Iterator[Node]:
+        return (self._by_name[n] for n in self._order)
+
+    @property
+    def inputs(self) -> list[Input]:
+        return [n for n in self.ordered_nodes() if isinstance(n, Input)]
+
+    @property
+    def populations(self) -> list[Population]:
+        return [n for n in self.ordered_nodes() if isinstance(n, Population)]
+
+    @property
+    def readouts(self) -> list[Readout]:
+        return [n for n in self.ordered_nodes() if isinstance(n, Readout)]
+
+    def depth(self) -> dict[str, int]:
+        """Longest path length from an input to each node (inputs have depth 0)."""
+        d: dict[str, int] = {}
+        for name in self._order:
+            inc = self.incoming(name)
+            d[name] = 0 if not inc else 1 + max(d[p.source] for p in inc)
+        return d

@@ -1,0 +1,379 @@
+"""Spiking graph IR: small typed dataclasses, validated on construction.
+
+What a node *is* lives here; how a backend runs it lives in ``snnc.backends``. The integer
+semantics every backend must implement are stated as equations in ``docs/ir.md``.
+
+Node kinds
+- ``Input``: integer input x_int (one value per element, held constant over the T steps).
+- ``Population``: integrate-and-fire neurons with integer threshold, initial potential and bias.
+- ``Readout``: a non-spiking accumulator (the network's output layer).
+- projections ``Dense``, ``Conv2d``, ``SumPool2d``: integer synaptic maps from a source node to a
+  target node, ``weight`` mantissas times ``2**exponent``.
+
+Neuron models are separate small dataclasses (``IFSoftReset``) so that later models (dual
+threshold, multi-threshold) add a class, not a string case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import IRValidationError
+
+INT_DTYPE = np.int64
+
+
+def _as_int_array(node: str, name: str, value, allow_shapes) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise IRValidationError(node, f"{name} contains NaN or Inf")
+        if not np.all(arr == np.round(arr)):
+            raise IRValidationError(node, f"{name} must be integer-valued, got non-integers")
+    elif arr.dtype.kind not in "iub":
+        raise IRValidationError(node, f"{name} must be an integer array, got dtype {arr.dtype}")
+    arr = arr.astype(INT_DTYPE)
+    if allow_shapes is not None and arr.shape not in allow_shapes:
+        raise IRValidationError(
+            node, f"{name} has shape {arr.shape}; expected one of {sorted(allow_shapes)}"
+        )
+    return arr
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise IRValidationError(str(name), f"{kind} needs a non-empty string name")
+
+
+def _check_shape(node: str, shape) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in shape)
+    if not shape or any(s <= 0 for s in shape):
+        raise IRValidationError(node, f"shape must be a non-empty tuple of positive ints, got {shape}")
+    return shape
+
+
+def _per_channel_shapes(shape: tuple[int, ...]) -> set[tuple[int, ...]]:
+    """A per-node parameter is a scalar (per layer) or one value per channel (axis 0)."""
+    return {(), (shape[0],)}
+
+
+# --------------------------------------------------------------------------------------------
+# Neuron models
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NeuronModel:
+    """Base of neuron models. Subclasses are registered by class name for serialization."""
+
+    kind: ClassVar[str] = "abstract"
+
+
+@dataclass(frozen=True)
+class IFSoftReset(NeuronModel):
+    """Integrate-and-fire, no leak, spike when v >= threshold, reset by subtraction.
+
+    At most one spike per timestep (docs/ir.md, "Population").
+    """
+
+    kind: ClassVar[str] = "if_soft_reset"
+
+
+NEURON_MODELS: dict[str, type[NeuronModel]] = {"IFSoftReset": IFSoftReset}
+
+
+# --------------------------------------------------------------------------------------------
+# Nodes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """Base of the IR's nodes (things that hold state or values)."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _check_name(type(self).__name__, self.name)
+        self.shape = _check_shape(self.name, self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass
+class Input(Node):
+    """Network input. x_int = clip(round(x / scale) + zero_point, qmin, qmax).
+
+    The integer x_int is delivered to the first layer as a constant current every timestep
+    (docs/ir.md, "Input"), so over T steps it contributes like a source of count T * x_int.
+    """
+
+    scale: float = 1.0
+    zero_point: int = 0
+    qmin: int = 0
+    qmax: int = 255
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise IRValidationError(self.name, f"input scale must be finite and > 0, got {self.scale}")
+        self.scale = float(self.scale)
+        self.zero_point, self.qmin, self.qmax = int(self.zero_point), int(self.qmin), int(self.qmax)
+        if self.qmin >= self.qmax:
+            raise IRValidationError(self.name, f"qmin {self.qmin} must be < qmax {self.qmax}")
+        if self.zero_point != 0:
+            raise IRValidationError(
+                self.name, "zero_point must be 0 (an offset input is folded into the first layer's bias)"
+            )
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Float input (batch, *shape) -> integer x_int, the rounding is floor(v + 1/2)."""
+        q = np.floor(np.asarray(x, dtype=np.float64) / self.scale + 0.5) + self.zero_point
+        return np.clip(q, self.qmin, self.qmax).astype(INT_DTYPE)
+
+
+@dataclass
+class Population(Node):
+    """A layer of spiking neurons.
+
+    ``threshold``, ``v0`` and ``bias`` are integers, each a scalar (per layer) or one value per
+    channel (axis 0 of ``shape``). ``bias`` is the per-timestep constant current.
+    ``levels`` is L, the most spikes the matched ANN activation can count (clip(.., 0, L)).
+    ``real_threshold`` is the threshold in the float ANN's units (lambda, for reports).
+    """
+
+    neuron: NeuronModel = field(default_factory=IFSoftReset)
+    threshold: np.ndarray = field(default_factory=lambda: np.array(1))
+    v0: np.ndarray = field(default_factory=lambda: np.array(0))
+    bias: np.ndarray = field(default_factory=lambda: np.array(0))
+    levels: int = 1
+    real_threshold: np.ndarray = field(default_factory=lambda: np.array(1.0))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.neuron, NeuronModel) or type(self.neuron) is NeuronModel:
+            raise IRValidationError(
+                self.name, f"neuron must be one of {sorted(NEURON_MODELS)}, got {self.neuron!r}"
+            )
+        shapes = _per_channel_shapes(self.shape)
+        self.threshold = _as_int_array(self.name, "threshold", self.threshold, shapes)
+        self.v0 = _as_int_array(self.name, "v0", self.v0, shapes)
+        self.bias = _as_int_array(self.name, "bias", self.bias, shapes)
+        if np.any(self.threshold <= 0):
+            raise IRValidationError(self.name, "threshold must be > 0 for every neuron")
+        self.levels = int(self.levels)
+        if self.levels < 1:
+            raise IRValidationError(self.name, f"levels (L) must be >= 1, got {self.levels}")
+        rt = np.asarray(self.real_threshold, dtype=np.float64)
+        if rt.shape not in shapes or not np.all(np.isfinite(rt)) or np.any(rt <= 0):
+            raise IRValidationError(self.name, "real_threshold must be finite, > 0, scalar or per channel")
+        self.real_threshold = rt
+
+
+@dataclass
+class Readout(Node):
+    """Non-spiking output layer: accumulates its input current; never spikes.
+
+    ``v0`` is the accumulator's initial value, ``bias`` its per-step constant current (integers,
+    scalar or per output channel). The float ANN output is approximated by value * ``scale``.
+    """
+
+    v0: np.ndarray = field(default_factory=lambda: np.array(0))
+    bias: np.ndarray = field(default_factory=lambda: np.array(0))
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        shapes = _per_channel_shapes(self.shape)
+        self.v0 = _as_int_array(self.name, "v0", self.v0, shapes)
+        self.bias = _as_int_array(self.name, "bias", self.bias, shapes)
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise IRValidationError(self.name, f"readout scale must be finite and > 0, got {self.scale}")
+        self.scale = float(self.scale)
+
+
+NODE_TYPES: dict[str, type[Node]] = {"Input": Input, "Population": Population, "Readout": Readout}
+
+
+# --------------------------------------------------------------------------------------------
+# Projections
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Projection:
+    """Base of synaptic projections: current = (linear_map(weight, source_values)) << exponent.
+
+    ``in_shape``/``out_shape`` are the shapes the map reads and writes; the network checks them
+    against the source and target nodes (a flattening dense projection reads a (C, H, W) source).
+    """
+
+    name: str
+    source: str
+    target: str
+    weight: np.ndarray
+    exponent: int = 0
+    in_shape: tuple[int, ...] = ()
+    out_shape: tuple[int, ...] = ()
+
+    weight_ndim: ClassVar[int] = 0
+
+    def __post_init__(self) -> None:
+        _check_name(type(self).__name__, self.name)
+        for attr in ("source", "target"):
+            if not isinstance(getattr(self, attr), str) or not getattr(self, attr):
+                raise IRValidationError(self.name, f"{attr} must name a node")
+        self.weight = _as_int_array(self.name, "weight", self.weight, None)
+        if self.weight.ndim != self.weight_ndim:
+            raise IRValidationError(
+                self.name, f"weight must have {self.weight_ndim} dims, got shape {self.weight.shape}"
+            )
+        self.exponent = int(self.exponent)
+        if self.exponent < 0:
+            raise IRValidationError(self.name, f"exponent must be >= 0 (a left shift), got {self.exponent}")
+        self.in_shape = _check_shape(self.name, self.in_shape)
+        self.out_shape = _check_shape(self.name, self.out_shape)
+        self._check_geometry()
+
+    def _check_geometry(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def num_synapses(self) -> int:
+        """Synapses with a non-zero weight (what a dense table would store is larger)."""
+        raise NotImplementedError
+
+
+@dataclass
+class Dense(Projection):
+    """out[o] = sum_i weight[o, i] * flatten(source)[i] (C order)."""
+
+    weight_ndim: ClassVar[int] = 2
+
+    def _check_geometry(self) -> None:
+        n_out, n_in = self.weight.shape
+        if int(np.prod(self.in_shape)) != n_in:
+            raise IRValidationError(
+                self.name, f"weight has {n_in} inputs but in_shape {self.in_shape} has {int(np.prod(self.in_shape))}"
+            )
+        if int(np.prod(self.out_shape)) != n_out:
+            raise IRValidationError(
+                self.name, f"weight has {n_out} outputs but out_shape {self.out_shape} has {int(np.prod(self.out_shape))}"
+            )
+
+    @property
+    def num_synapses(self) -> int:
+        return int(np.count_nonzero(self.weight))
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dilation: int = 1) -> int:
+    return (size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@dataclass
+class Conv2d(Projection):
+    """out[o, y, x] = sum_{c, i, j} weight[o, c, i, j] * pad(source)[g*Cg + c, y*sy + i*dy, x*sx + j*dx].
+
+    ``padding`` is (top, left, bottom, right) zeros; ``groups`` splits channels as in ONNX Conv.
+    """
+
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    weight_ndim: ClassVar[int] = 4
+
+    def _check_geometry(self) -> None:
+        self.stride = tuple(int(s) for s in self.stride)
+        self.padding = tuple(int(p) for p in self.padding)
+        self.dilation = tuple(int(d) for d in self.dilation)
+        self.groups = int(self.groups)
+        if len(self.stride) != 2 or min(self.stride) < 1:
+            raise IRValidationError(self.name, f"stride must be two ints >= 1, got {self.stride}")
+        if len(self.dilation) != 2 or min(self.dilation) < 1:
+            raise IRValidationError(self.name, f"dilation must be two ints >= 1, got {self.dilation}")
+        if len(self.padding) != 4 or min(self.padding) < 0:
+            raise IRValidationError(self.name, f"padding must be 4 ints >= 0 (t, l, b, r), got {self.padding}")
+        if len(self.in_shape) != 3 or len(self.out_shape) != 3:
+            raise IRValidationError(self.name, "conv2d in_shape and out_shape must be (C, H, W)")
+        c_out, c_in_g, kh, kw = self.weight.shape
+        c_in, h, w = self.in_shape
+        if self.groups < 1 or c_in % self.groups or c_out % self.groups:
+            raise IRValidationError(self.name, f"groups={self.groups} must divide in ({c_in}) and out ({c_out}) channels")
+        if c_in // self.groups != c_in_g:
+            raise IRValidationError(
+                self.name, f"weight expects {c_in_g} channels per group, source has {c_in}/{self.groups}"
+            )
+        oh = conv_output_size(h, kh, self.stride[0], self.padding[0], self.padding[2], self.dilation[0])
+        ow = conv_output_size(w, kw, self.stride[1], self.padding[1], self.padding[3], self.dilation[1])
+        if (c_out, oh, ow) != tuple(self.out_shape):
+            raise IRValidationError(
+                self.name, f"conv geometry gives output {(c_out, oh, ow)}, out_shape is {self.out_shape}"
+            )
+
+    @property
+    def num_synapses(self) -> int:
+        return conv2d_synapses(self)
+
+
+@dataclass
+class SumPool2d(Projection):
+    """out[c, y, x] = weight * sum_{i<kh, j<kw} pad(source)[c, y*sy + i, x*sx + j]; weight is a scalar."""
+
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    weight_ndim: ClassVar[int] = 0
+
+    def _check_geometry(self) -> None:
+        self.kernel = tuple(int(k) for k in self.kernel)
+        self.stride = tuple(int(s) for s in self.stride)
+        self.padding = tuple(int(p) for p in self.padding)
+        if len(self.kernel) != 2 or min(self.kernel) < 1 or len(self.stride) != 2 or min(self.stride) < 1:
+            raise IRValidationError(self.name, "kernel and stride must be two ints >= 1")
+        if len(self.padding) != 4 or min(self.padding) < 0:
+            raise IRValidationError(self.name, "padding must be 4 ints >= 0 (t, l, b, r)")
+        if len(self.in_shape) != 3:
+            raise IRValidationError(self.name, "sum-pool in_shape must be (C, H, W)")
+        c, h, w = self.in_shape
+        oh = conv_output_size(h, self.kernel[0], self.stride[0], self.padding[0], self.padding[2])
+        ow = conv_output_size(w, self.kernel[1], self.stride[1], self.padding[1], self.padding[3])
+        if (c, oh, ow) != tuple(self.out_shape):
+            raise IRValidationError(self.name, f"pool geometry gives {(c, oh, ow)}, out_shape is {self.out_shape}")
+
+    @property
+    def num_synapses(self) -> int:
+        return int(np.prod(self.out_shape)) * self.kernel[0] * self.kernel[1] if self.weight != 0 else 0
+
+
+PROJECTION_TYPES: dict[str, type[Projection]] = {"Dense": Dense, "Conv2d": Conv2d, "SumPool2d": SumPool2d}
+
+
+def conv2d_synapses(p: Conv2d) -> int:
+    """Synapses a conv projection actually uses: non-zero weights at in-bounds input positions."""
+    c_out, c_in_g, kh, kw = p.weight.shape
+    _, h, w = p.in_shape
+    _, oh, ow = p.out_shape
+
+    def valid(n_out, size, k, s, pad, d):
+        pos = np.arange(n_out)[:, None] * s + np.arange(k)[None, :] * d - pad
+        return ((pos >= 0) & (pos < size)).sum(axis=0)  # per kernel offset: outputs that see real input
+
+    vy = valid(oh, h, kh, p.stride[0], p.padding[0], p.dilation[0])
+    vx = valid(ow, w, kw, p.stride[1], p.padding[1], p.dilation[1])
+    nz = (p.weight != 0).astype(np.int64)  # (O, Cg, kh, kw)
+    return int(np.einsum("ocij,i,j->", nz, vy, vx))
+
+
+def replace(obj, **changes):
+    """dataclasses.replace that re-runs validation (used by passes and tests)."""
+    return dataclasses.replace(obj, **changes)

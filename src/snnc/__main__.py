@@ -1,0 +1,3 @@
+from snnc.compiler.cli import main
+
+main()
