@@ -1,0 +1,106 @@
+"""Integer linear maps of the IR's projections, batched over samples.
+
+Every function takes integer source values of shape (B, *in_shape) and returns the integer current
+(B, *out_shape) = A(W, s) << e, as docs/ir.md defines it. The products are formed in float64 with
+BLAS and converted back: this is exact because every partial sum is an integer whose magnitude the
+compile-time bound check keeps far below 2**53 (``exact_float_limit`` is checked here anyway).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.ir import Conv2d, Dense, Projection, SumPool2d
+
+_FLOAT_EXACT = 2.0**52
+
+
+class SimulationError(RuntimeError):
+    """A value left the range the simulator can represent exactly."""
+
+
+def _check_exact(p: Projection, s: np.ndarray) -> None:
+    wmax = float(np.abs(p.weight).max()) if p.weight.size else 0.0
+    smax = float(np.abs(s).max()) if s.size else 0.0
+    fan_in = p.weight[0].size if p.weight.ndim else int(np.prod(getattr(p, "kernel", (1, 1))))
+    if wmax * smax * max(fan_in, 1) >= _FLOAT_EXACT:
+        raise SimulationError(
+            f"projection '{p.name}': |W|*|s|*fan_in = {wmax * smax * fan_in:.3g} exceeds 2^52; "
+            "values are out of any hardware range"
+        )
+
+
+def _pad(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
+    t, l, b, r = padding
+    if not any(padding):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
+
+
+def _windows(x: np.ndarray, kh: int, kw: int, sy: int, sx: int, dy: int, dx: int, oh: int, ow: int) -> np.ndarray:
+    """(B, C, H, W) -> view (B, C, oh, ow, kh, kw) of the strided windows."""
+    B, C, H, W = x.shape
+    sb, sc, sh, sw = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x, shape=(B, C, oh, ow, kh, kw), strides=(sb, sc, sh * sy, sw * sx, sh * dy, sw * dx), writeable=False
+    )
+
+
+def dense(p: Dense, s: np.ndarray) -> np.ndarray:
+    B = s.shape[0]
+    flat = s.reshape(B, -1).astype(np.float64)
+    out = flat @ p.weight.T.astype(np.float64)
+    return out.astype(np.int64).reshape((B,) + tuple(p.out_shape))
+
+
+def conv2d(p: Conv2d, s: np.ndarray) -> np.ndarray:
+    B = s.shape[0]
+    c_out, cg, kh, kw = p.weight.shape
+    _, oh, ow = p.out_shape
+    x = _pad(s.astype(np.float64), p.padding)
+    win = _windows(x, kh, kw, p.stride[0], p.stride[1], p.dilation[0], p.dilation[1], oh, ow)
+    g = p.groups
+    og = c_out // g
+    w = p.weight.astype(np.float64)
+    outs = []
+    for gi in range(g):
+        wi = win[:, gi * cg:(gi + 1) * cg]                       # (B, cg, oh, ow, kh, kw)
+        wg = w[gi * og:(gi + 1) * og]                            # (og, cg, kh, kw)
+        outs.append(np.einsum("bcyxij,ocij->boyx", wi, wg, optimize=True))
+    out = outs[0] if g == 1 else np.concatenate(outs, axis=1)
+    return np.rint(out).astype(np.int64)
+
+
+def sum_pool2d(p: SumPool2d, s: np.ndarray) -> np.ndarray:
+    kh, kw = p.kernel
+    _, oh, ow = p.out_shape
+    x = _pad(s.astype(np.int64), p.padding)
+    win = _windows(x, kh, kw, p.stride[0], p.stride[1], 1, 1, oh, ow)
+    return win.sum(axis=(-1, -2)) * int(p.weight)
+
+
+_OPS = {Dense: dense, Conv2d: conv2d, SumPool2d: sum_pool2d}
+
+
+def apply_projection(p: Projection, s: np.ndarray) -> np.ndarray:
+    """Integer current of projection ``p`` for integer source values ``s`` (B, *source shape)."""
+    fn = _OPS.get(type(p))
+    if fn is None:
+        raise NotImplementedError(
+            f"projection '{p.name}' of type {type(p).__name__}: the reference simulator supports "
+            f"{sorted(c.__name__ for c in _OPS)}"
+        )
+    s = np.asarray(s)
+    if not isinstance(p, Dense):
+        s = s.reshape((s.shape[0],) + tuple(p.in_shape))
+    _check_exact(p, s)
+    out = fn(p, s)
+    return out << p.exponent if p.exponent else out
+
+
+def per_channel(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Broadcast a scalar or per-channel (axis 0) parameter to (1, *shape)."""
+    arr = np.asarray(arr)
+    if arr.ndim == 0:
+        return arr.reshape((1,) * (len(shape) + 1))
+    return arr.reshape((1, shape[0]) + (1,) * (len(shape) - 1))

@@ -1,0 +1,194 @@
+"""Bit-accurate reference simulator of the spiking IR (docs/ir.md), batched over samples.
+
+This is the oracle every other backend is compared against. All state is int64; the compile-time
+bound check guarantees it stays within the target's state width, and ``state_bits`` (when given)
+re-checks it at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from snnc.ir import IFSoftReset, Input, Network, Population, Readout
+
+from .ops import SimulationError, apply_projection, per_channel
+
+
+class Schedule(str, Enum):
+    PIPELINED = "pipelined"
+    LAYERWISE = "layerwise"
+
+
+@dataclass
+class SimResult:
+    """What a simulation produced.
+
+    counts: node -> (B, *shape) int64. Populations: spikes over the T steps; inputs: T * x_int.
+    readout: readout node -> (B, *shape) int64 final accumulator value.
+    spikes: population -> (T, B, *shape) int8 spike trains over the population's own T steps
+        (only with ``record=True``). In ``layerwise`` a population at depth d runs global steps
+        (d-1)*T+1 .. d*T; ``phase`` gives d-1 for each population (0 for every one in pipelined).
+    final_v: population/readout -> (B, *shape) state after the last step (in the schedule's units).
+    """
+
+    schedule: Schedule
+    timesteps: int
+    counts: dict[str, np.ndarray]
+    readout: dict[str, np.ndarray]
+    spikes: dict[str, np.ndarray] | None = None
+    final_v: dict[str, np.ndarray] = field(default_factory=dict)
+    phase: dict[str, int] = field(default_factory=dict)
+    max_abs_state: dict[str, int] = field(default_factory=dict)
+
+    def predictions(self, readout: str | None = None) -> np.ndarray:
+        name = readout or next(iter(self.readout))
+        r = self.readout[name]
+        return r.reshape(r.shape[0], -1).argmax(axis=1)
+
+    @property
+    def latency_steps(self) -> int:
+        if self.schedule is Schedule.LAYERWISE:
+            return self.timesteps * (max(self.phase.values(), default=0) + 1)
+        return self.timesteps
+
+
+def quantize_inputs(net: Network, x) -> dict[str, np.ndarray]:
+    """Map the float input(s) to x_int. ``x`` is an array (single input) or a dict by input name."""
+    inputs = net.inputs
+    if not isinstance(x, dict):
+        if len(inputs) != 1:
+            raise ValueError(f"network has {len(inputs)} inputs; pass a dict keyed by {[i.name for i in inputs]}")
+        x = {inputs[0].name: x}
+    out = {}
+    for node in inputs:
+        if node.name not in x:
+            raise ValueError(f"no data for input '{node.name}'")
+        xi = np.asarray(x[node.name])
+        if xi.shape[1:] != tuple(node.shape):
+            raise ValueError(f"input '{node.name}' expects samples of shape {node.shape}, got {xi.shape[1:]}")
+        out[node.name] = node.quantize(xi)
+    return out
+
+
+def _check_neuron(pop: Population) -> None:
+    if not isinstance(pop.neuron, IFSoftReset):
+        raise NotImplementedError(
+            f"population '{pop.name}': neuron model {type(pop.neuron).__name__} is not supported by the "
+            "reference simulator (supported: IFSoftReset)"
+        )
+
+
+def simulate(
+    net: Network,
+    x,
+    schedule: Schedule | str = Schedule.LAYERWISE,
+    record: bool = False,
+    quantized: bool = False,
+    state_bits: int | None = None,
+) -> SimResult:
+    """Run ``net`` on a batch. ``x``: float inputs (B, *shape), or x_int when ``quantized``."""
+    schedule = Schedule(schedule)
+    if quantized:
+        if not isinstance(x, dict):
+            x = {net.inputs[0].name: x}
+        x_int = {k: np.asarray(v, dtype=np.int64) for k, v in x.items()}
+    else:
+        x_int = quantize_inputs(net, x)
+    for pop in net.populations:
+        _check_neuron(pop)
+    run = _run_layerwise if schedule is Schedule.LAYERWISE else _run_pipelined
+    res = run(net, x_int, record)
+    if state_bits is not None:
+        limit = 2 ** (state_bits - 1) - 1
+        for name, m in res.max_abs_state.items():
+            if m > limit:
+                raise SimulationError(
+                    f"node '{name}': state reached |v| = {m}, beyond the {state_bits}-bit state width"
+                )
+    return res
+
+
+def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool) -> SimResult:
+    T = net.timesteps
+    B = next(iter(x_int.values())).shape[0]
+    v, spk, counts, trains, maxabs = {}, {}, {}, {}, {}
+    for node in net.ordered_nodes():
+        if isinstance(node, Input):
+            spk[node.name] = x_int[node.name]
+            counts[node.name] = T * x_int[node.name]
+        else:
+            v[node.name] = np.broadcast_to(per_channel(node.v0, node.shape), (B,) + node.shape).astype(np.int64)
+            maxabs[node.name] = int(np.abs(v[node.name]).max(initial=0))
+            if isinstance(node, Population):
+                counts[node.name] = np.zeros((B,) + node.shape, np.int64)
+                if record:
+                    trains[node.name] = np.zeros((T, B) + node.shape, np.int8)
+    thr = {p.name: per_channel(p.threshold, p.shape) for p in net.populations}
+    bias = {n.name: per_channel(n.bias, n.shape) for n in net.ordered_nodes() if not isinstance(n, Input)}
+    for t in range(T):
+        for node in net.ordered_nodes():
+            if isinstance(node, Input):
+                continue
+            cur = bias[node.name]
+            for p in net.incoming(node.name):
+                cur = cur + apply_projection(p, spk[p.source])
+            vn = v[node.name] + cur
+            maxabs[node.name] = max(maxabs[node.name], int(np.abs(vn).max(initial=0)))
+            if isinstance(node, Population):
+                s = vn >= thr[node.name]
+                vn = vn - s * thr[node.name]
+                spk[node.name] = s.astype(np.int64)
+                counts[node.name] += s
+                if record:
+                    trains[node.name][t] = s
+            v[node.name] = vn
+    readout = {r.name: v[r.name] for r in net.readouts}
+    return SimResult(
+        Schedule.PIPELINED, T, counts, readout, trains if record else None,
+        final_v=v, phase={p.name: 0 for p in net.populations}, max_abs_state=maxabs,
+    )
+
+
+def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool) -> SimResult:
+    T = net.timesteps
+    B = next(iter(x_int.values())).shape[0]
+    depth = net.depth()
+    counts, trains, final_v, maxabs, readout = {}, {}, {}, {}, {}
+    for node in net.ordered_nodes():
+        if isinstance(node, Input):
+            counts[node.name] = T * x_int[node.name]
+            continue
+        cur = T * per_channel(node.bias, node.shape)
+        for p in net.incoming(node.name):
+            cur = cur + apply_projection(p, counts[p.source])
+        cur = np.broadcast_to(cur, (B,) + node.shape)
+        v0 = per_channel(node.v0, node.shape)
+        if isinstance(node, Readout):
+            r = v0 + cur  # the readout integrates the same total; it has no threshold to scale
+            readout[node.name] = final_v[node.name] = np.asarray(r, dtype=np.int64)
+            maxabs[node.name] = int(np.abs(r).max(initial=0))
+            continue
+        thr = T * per_channel(node.threshold, node.shape)
+        v = np.broadcast_to(T * v0, (B,) + node.shape).astype(np.int64)
+        n = np.zeros((B,) + node.shape, np.int64)
+        m = int(np.abs(v).max(initial=0))
+        train = np.zeros((T, B) + node.shape, np.int8) if record else None
+        for t in range(T):
+            v = v + cur
+            m = max(m, int(np.abs(v).max(initial=0)))
+            s = v >= thr
+            v = v - s * thr
+            n += s
+            if record:
+                train[t] = s
+        counts[node.name], final_v[node.name], maxabs[node.name] = n, v, m
+        if record:
+            trains[node.name] = train
+    phase = {p.name: depth[p.name] - 1 for p in net.populations}
+    return SimResult(
+        Schedule.LAYERWISE, T, counts, readout, trains if record else None,
+        final_v=final_v, phase=phase, max_abs_state=maxabs,
+    )
