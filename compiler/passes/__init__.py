@@ -1,0 +1,28 @@
+"""Graph passes over the float graph, run to a fixed point by ``run_passes``."""
+
+from .base import Pass, PassDidNotConverge, run_passes
+from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear
+from .quant_act import FuseQuantAct
+from .simplify import FoldBatchNorm, MergeScalarAffine, RemoveIdentity, ResolveGlobalPool
+
+DEFAULT_PIPELINE = (
+    RemoveIdentity,
+    ResolveGlobalPool,
+    FoldBatchNorm,
+    MergeScalarAffine,
+    FuseQuantAct,
+    FoldConvIntoPool,
+    FoldPoolIntoConv,
+    FoldPoolIntoLinear,
+)
+
+
+def default_passes() -> list[Pass]:
+    return [cls() for cls in DEFAULT_PIPELINE]
+
+
+__all__ = [
+    "Pass", "PassDidNotConverge", "run_passes", "default_passes", "DEFAULT_PIPELINE",
+    "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
+    "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool",
+]

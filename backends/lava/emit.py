@@ -1,0 +1,212 @@
+"""IR -> Lava processes (docs/lava.md has the mapping and the timing).
+
+``build(net, x, schedule)`` returns a :class:`LavaBuild`; unpack it as
+``processes, inputs, probes = build(...)``. Nothing is run here.
+
+Layout. A (C, H, W) node lives in Lava as (W, H, C) (= (X, Y, C), what ``lava.proc.conv`` uses);
+any other node keeps its IR shape. Dense projections read the flattened Lava layout, so their
+weight columns (and rows, for a 3-D target) are permuted to match.
+
+Projections (all Lava's own processes, ``fixed_pt`` models):
+* ``Dense`` -> ``lava.proc.dense.process.Dense`` with ``sign_mode=MIXED``, ``num_weight_bits=9``
+  (its fixed-point model clips to [-256, 255] and truncates ``8 - num_weight_bits + 1`` LSBs, so
+  every int8 mantissa passes unchanged) and ``weight_exp=e`` (applied as ``<< e``).
+* ``Conv2d`` -> ``lava.proc.conv.process.Conv``. Lava's kernel is a true convolution, so the
+  ONNX (correlation) kernel is flipped; Lava 0.10's fixed-point Conv model ignores
+  ``weight_exp``, so the weights are passed as ``mantissa << e`` (the product is identical).
+* ``SumPool2d`` -> ``Conv`` with ``groups = C`` and a constant kernel ``w << e``.
+Graded sources (the input, layerwise counts) use ``num_message_bits=24``; binary spikes use 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.backends.reference.ops import per_channel
+from snnc.backends.reference.simulator import Schedule, quantize_inputs
+from snnc.ir import Conv2d, Dense, Input, Network, Population, Projection, Readout, SumPool2d
+
+from .compat import ensure_lava
+
+ensure_lava()
+
+from lava.proc.conv.process import Conv  # noqa: E402
+from lava.proc.dense.process import Dense as LavaDense  # noqa: E402
+from lava.proc.io.sink import RingBuffer as Sink  # noqa: E402
+from lava.proc.io.source import RingBuffer as Source  # noqa: E402
+from lava.utils.weightutils import SignMode  # noqa: E402
+
+from .processes import LAYERWISE, PIPELINED, Accumulator, IFSoftResetNeuron  # noqa: E402
+
+GRADED_BITS = 24
+
+
+@dataclass
+class LavaBuild:
+    """Processes of one emitted network plus what is needed to run it and read it back."""
+
+    processes: dict[str, object]          # IR node / projection name -> Lava process
+    inputs: dict[str, object]             # input name -> source RingBuffer
+    probes: dict[str, object]             # population / readout name -> sink RingBuffer
+    schedule: Schedule
+    timesteps: int
+    batch: int
+    period: int                           # Lava steps per sample
+    start: dict[str, int] = field(default_factory=dict)   # local step a node starts at (1-based)
+    end: dict[str, int] = field(default_factory=dict)     # local step its result is final
+
+    @property
+    def num_steps(self) -> int:
+        return self.batch * self.period
+
+    def __iter__(self):
+        return iter((self.processes, self.inputs, self.probes))
+
+
+def to_lava(a: np.ndarray, nd: int) -> np.ndarray:
+    """IR layout -> Lava layout on the trailing ``nd`` axes (a (C,H,W) block becomes (W,H,C))."""
+    if nd != 3:
+        return a
+    lead = a.ndim - 3
+    return np.transpose(a, tuple(range(lead)) + (lead + 2, lead + 1, lead))
+
+
+def from_lava(a: np.ndarray, nd: int) -> np.ndarray:
+    return to_lava(a, nd)  # the (2, 1, 0) permutation is its own inverse
+
+
+def lava_shape(shape) -> tuple[int, ...]:
+    shape = tuple(shape)
+    return shape[::-1] if len(shape) == 3 else shape
+
+
+def _full(node, arr) -> np.ndarray:
+    """Per-layer / per-channel parameter -> full Lava-layout array."""
+    full = np.broadcast_to(per_channel(arr, node.shape)[0], node.shape).astype(np.int64)
+    return to_lava(full, len(node.shape))
+
+
+def _flat_perm(shape) -> np.ndarray:
+    """perm[k] = IR C-order flat index of the k-th element of the flattened Lava layout."""
+    idx = np.arange(int(np.prod(shape))).reshape(shape)
+    return to_lava(idx, len(shape)).reshape(-1)
+
+
+def _timing(net: Network, schedule: Schedule) -> tuple[dict[str, int], dict[str, int], int]:
+    T = net.timesteps
+    start, end = {}, {}
+    if schedule is Schedule.PIPELINED:
+        depth = net.depth()
+        for node in net.ordered_nodes():
+            if isinstance(node, Input):
+                continue
+            srcs = {depth[p.source] for p in net.incoming(node.name)}
+            if len(srcs) != 1:
+                raise NotImplementedError(
+                    f"node '{node.name}': pipelined Lava emission needs all sources at one depth "
+                    f"(got depths {sorted(srcs)}); every hop adds one Lava step and skip connections "
+                    "would need delay lines"
+                )
+            start[node.name] = depth[node.name] + 1
+            end[node.name] = start[node.name] + T - 1
+    else:
+        finish = {}
+        for node in net.ordered_nodes():
+            if isinstance(node, Input):
+                finish[node.name] = 1
+                continue
+            start[node.name] = 1 + max(finish[p.source] for p in net.incoming(node.name))
+            if isinstance(node, Population):
+                finish[node.name] = end[node.name] = start[node.name] + T - 1
+            else:
+                end[node.name] = start[node.name]
+    return start, end, max(end.values())
+
+
+def _projection(p: Projection, net: Network, graded: bool):
+    src, dst = net.node(p.source), net.node(p.target)
+    bits = GRADED_BITS if graded else 0
+    if isinstance(p, Dense):
+        w = p.weight[np.ix_(_flat_perm(dst.shape), _flat_perm(src.shape))]
+        return LavaDense(weights=w.astype(np.int32), num_message_bits=bits, weight_exp=int(p.exponent),
+                         num_weight_bits=9, sign_mode=SignMode.MIXED, name=p.name)
+    c_in, h, w_in = p.in_shape
+    if isinstance(p, Conv2d):
+        kern = p.weight[:, :, ::-1, ::-1]                       # correlation -> convolution
+        stride, dil, groups = p.stride, p.dilation, p.groups
+    elif isinstance(p, SumPool2d):
+        kern = np.full((c_in, 1) + tuple(p.kernel), int(p.weight), np.int64)
+        stride, dil, groups = p.stride, (1, 1), c_in
+    else:
+        raise NotImplementedError(f"projection '{p.name}': {type(p).__name__} has no Lava mapping")
+    pad_t, pad_l, pad_b, pad_r = p.padding
+    kh, kw = kern.shape[2:]
+    oh = (h + 2 * pad_t - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (w_in + 2 * pad_l - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    if (oh, ow) != tuple(p.out_shape[1:]):
+        raise NotImplementedError(
+            f"projection '{p.name}': padding {p.padding} (t, l, b, r) is not expressible by Lava's "
+            "symmetric Conv padding"
+        )
+    lava_w = np.transpose(kern, (0, 3, 2, 1)).astype(np.int64) << p.exponent   # (O, kw, kh, C/g)
+    return Conv(weight=lava_w.astype(np.int32), input_shape=lava_shape(p.in_shape),
+                padding=(pad_l, pad_t), stride=(stride[1], stride[0]), dilation=(dil[1], dil[0]),
+                groups=groups, num_message_bits=bits, name=p.name)
+
+
+def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quantized: bool = False) -> LavaBuild:
+    """Emit ``net`` as connected Lava processes for the batch ``x`` (samples run back to back)."""
+    schedule = Schedule(schedule)
+    if quantized:
+        x_int = x if isinstance(x, dict) else {net.inputs[0].name: x}
+        x_int = {k: np.asarray(v, np.int64) for k, v in x_int.items()}
+    else:
+        x_int = quantize_inputs(net, x)
+    T = net.timesteps
+    B = next(iter(x_int.values())).shape[0]
+    start, end, period = _timing(net, schedule)
+    mode = LAYERWISE if schedule is Schedule.LAYERWISE else PIPELINED
+    procs, inputs, probes = {}, {}, {}
+    for node in net.ordered_nodes():
+        nd, shp = len(node.shape), lava_shape(node.shape)
+        if isinstance(node, Input):
+            data = np.zeros((B, period) + shp, np.int64)
+            xl = to_lava(x_int[node.name], nd)[:, None]
+            if mode == PIPELINED:
+                data[:, :T] = xl                      # x_int every step of the T-step window
+            else:
+                data[:, :1] = T * xl                  # the count T*x_int, once, as a graded value
+            data = np.moveaxis(data.reshape((B * period,) + shp), 0, -1)
+            procs[node.name] = inputs[node.name] = Source(data=data.astype(np.int32))
+            continue
+        kw = dict(shape=shp, mode=mode, timesteps=T, start=start[node.name], period=period, name=node.name)
+        scale = T if mode == LAYERWISE else 1
+        if isinstance(node, Population):
+            proc = IFSoftResetNeuron(thr=scale * _full(node, node.threshold), v_init=scale * _full(node, node.v0),
+                                     bias=scale * _full(node, node.bias), **kw)
+            out = proc.s_out
+        elif isinstance(node, Readout):
+            proc = Accumulator(v_init=_full(node, node.v0), bias=scale * _full(node, node.bias), **kw)
+            out = proc.r_out
+        else:  # pragma: no cover
+            raise NotImplementedError(f"node '{node.name}': {type(node).__name__}")
+        sink = Sink(shape=shp, buffer=B * period)
+        out.connect(sink.a_in)
+        procs[node.name], probes[node.name] = proc, sink
+    for p in net.projections:
+        src, dst = net.node(p.source), net.node(p.target)
+        graded = isinstance(src, Input) or mode == LAYERWISE
+        lp = _projection(p, net, graded)
+        sp = procs[p.source]
+        out = sp.s_out if isinstance(src, Input) else (sp.c_out if mode == LAYERWISE else sp.s_out)
+        if isinstance(lp, LavaDense):
+            (out.flatten() if len(src.shape) != 1 else out).connect(lp.s_in)
+            a = lp.a_out if len(dst.shape) == 1 else lp.a_out.reshape(lava_shape(dst.shape))
+        else:
+            out.connect(lp.s_in)
+            a = lp.a_out
+        a.connect(procs[p.target].a_in)
+        procs[p.name] = lp
+    return LavaBuild(procs, inputs, probes, schedule, T, B, period, start, end)

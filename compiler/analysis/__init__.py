@@ -1,0 +1,1 @@
+"""Analyses over compiled networks (state bounds; later ops and energy)."""

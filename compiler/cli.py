@@ -1,0 +1,265 @@
+"""The ``snnc`` command line: a thin wrapper over the library (compiler.api, compiler.verify, backends).
+
+Every user error becomes one readable line on stderr and exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from snnc import __version__
+from snnc.backends import BackendError, get_backend
+from snnc.backends.reference import Schedule
+from snnc.ir import BundleError, IRError, load_with_extras
+
+from .config import CompileConfig
+from .errors import SnncError
+from .targets import builtin_targets
+
+log = logging.getLogger("snnc")
+
+SCHEDULES = click.Choice([s.value for s in Schedule])
+
+
+def _user_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (SnncError, IRError, BackendError, ValueError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+def _load_bundle(path):
+    try:
+        return load_with_extras(path)
+    except BundleError as e:
+        raise SnncError(str(e)) from None
+
+
+def _progress(total: int, label: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="sample", disable=None, file=sys.stderr, leave=False)
+    return bar
+
+
+@click.group()
+@click.version_option(__version__, prog_name="snnc")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """snnc: compile quantized ANNs (ONNX) into integer spiking networks for neuromorphic targets."""
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", default="loihi", show_default=True,
+              help=f"Built-in target ({', '.join(builtin_targets())}) or a target profile .toml file.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="Bundle to write (.snnc).")
+@click.option("--timesteps", type=int, default=None, help="T; default: the model's quantization levels L (T = L).")
+@click.option("--schedule", type=SCHEDULES, default="layerwise", show_default=True, help="Default schedule stored in the bundle.")
+@click.option("--input-range", default="0,1", show_default=True, help="lo,hi of the float input, quantized to the target's input bits.")
+@_user_errors
+def compile(model, target, output, timesteps, schedule, input_range):  # noqa: A001 - click command name
+    """Compile an ONNX MODEL into a spiking-network bundle."""
+    from .api import compile_to_file
+
+    try:
+        lo, hi = (float(v) for v in input_range.split(","))
+    except ValueError:
+        raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
+    cfg = CompileConfig(target=target, timesteps=timesteps, schedule=schedule, input_range=(lo, hi))
+    out = Path(output)
+    if not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    net = compile_to_file(model, out, cfg)
+    n_neurons = sum(p.size for p in net.populations)
+    n_syn = sum(p.num_synapses for p in net.projections)
+    click.echo(f"compiled {model} -> {out}: {len(net.populations)} populations, {n_neurons} neurons, "
+               f"{n_syn} synapses, T={net.timesteps}, target {cfg.target}")
+
+
+def _summ(a) -> str:
+    a = np.asarray(a)
+    if a.ndim == 0 or a.size == 1:
+        return str(a.reshape(-1)[0])
+    return f"{a.min()}..{a.max()} ({a.size} ch)"
+
+
+def _inspect_dict(net, extras) -> dict:
+    from snnc.ir import Input, Population, Readout
+
+    nodes = []
+    for n in net.ordered_nodes():
+        d = {"name": n.name, "type": type(n).__name__, "shape": list(n.shape)}
+        if isinstance(n, Input):
+            d.update(scale=n.scale, qmin=n.qmin, qmax=n.qmax)
+        if isinstance(n, Population):
+            d.update(neuron=type(n.neuron).__name__, threshold=_summ(n.threshold), v0=_summ(n.v0),
+                     bias=_summ(n.bias), levels=n.levels, real_threshold=_summ(np.round(n.real_threshold, 6)))
+        if isinstance(n, Readout):
+            d.update(v0=_summ(n.v0), bias=_summ(n.bias), scale=n.scale)
+        nodes.append(d)
+    projs = [{"name": p.name, "type": type(p).__name__, "source": p.source, "target": p.target,
+              "weight_shape": list(p.weight.shape), "weight_range": [int(p.weight.min()), int(p.weight.max())],
+              "exponent": p.exponent, "synapses": p.num_synapses} for p in net.projections]
+    return {"timesteps": net.timesteps, "nodes": nodes, "projections": projs, "metadata": net.metadata,
+            "embedded": sorted(extras)}
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_user_errors
+def inspect(bundle, as_json):
+    """Print a compiled bundle readably."""
+    net, extras = _load_bundle(bundle)
+    d = _inspect_dict(net, extras)
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+        return
+    md = net.metadata
+    cfg = md.get("config", {})
+    click.echo(f"bundle {bundle}  (snnc {md.get('snnc_version', '?')}, target {cfg.get('target', '?')})")
+    click.echo(f"source model: {md.get('source_model', {}).get('path', '?')}  sha256 {md.get('source_model', {}).get('sha256', '?')[:16]}")
+    click.echo(f"timesteps T = {net.timesteps}, default schedule {cfg.get('schedule', '?')}, neuron {cfg.get('neuron', '?')}, v0 {cfg.get('v0', '?')}")
+    click.echo("\nnodes:")
+    click.echo(f"  {'name':<10} {'type':<11} {'shape':<13} details")
+    for n in d["nodes"]:
+        det = {k: v for k, v in n.items() if k not in ("name", "type", "shape")}
+        click.echo(f"  {n['name']:<10} {n['type']:<11} {str(tuple(n['shape'])):<13} " + ", ".join(f"{k}={v}" for k, v in det.items()))
+    click.echo("\nprojections:")
+    for p in d["projections"]:
+        click.echo(f"  {p['name']:<18} {p['type']:<9} W{tuple(p['weight_shape'])} in [{p['weight_range'][0]}, {p['weight_range'][1]}] "
+                   f"<< {p['exponent']}, {p['synapses']} synapses")
+    if md.get("layers"):
+        click.echo("\nlayers (from the ONNX model):")
+        for L in md["layers"]:
+            click.echo(f"  {L['layer']:<10} linear={L['onnx_linear']}  activation={L['onnx_activation']}  "
+                       f"Q={L['quantizer']}  L={L['levels']}  lambda={L['lambda'] if L['lambda'] is None else round(L['lambda'], 5)}")
+
+
+def _inputs(net, data, samples, seed=0):
+    from .data import load_data, random_inputs
+
+    if data:
+        x, y = load_data(data, net, samples)
+        return x, y, False
+    n = samples or 64
+    click.echo(f"no --data given: using {n} random inputs (uniform over the input range, seed {seed})", err=True)
+    return random_inputs(net, n, seed), None, True
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--against", type=click.Choice(["ann", "lava"]), default="ann", show_default=True)
+@click.option("--data", type=click.Path(dir_okay=False), default=None, help=".npz with x (and y).")
+@click.option("--schedule", type=SCHEDULES, default=None, help="Default: the bundle's schedule.")
+@click.option("--samples", type=int, default=None, help="Use only the first N samples.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="ONNX model, if not embedded in the bundle.")
+@click.option("--json", "as_json", is_flag=True)
+@_user_errors
+def verify(bundle, against, data, schedule, samples, model, as_json):
+    """Prove the compiled SNN equals the integer ANN (layerwise) or a backend equals the reference.
+
+    Exit status 0 only when exact.
+    """
+    from .verify import verify_against_ann, verify_against_backend
+
+    net, extras = _load_bundle(bundle)
+    sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
+    x, y, rnd = _inputs(net, data, samples)
+    if against == "ann":
+        mb = Path(model).read_bytes() if model else (bytes(extras["onnx_model"]) if "onnx_model" in extras else None)
+        if mb is None:
+            click.echo("warning: the source model is not embedded and --model was not given: float ANN skipped", err=True)
+        bar = _progress(len(x), "verify")
+        rep = verify_against_ann(net, x, y, sched, mb, random_inputs=rnd, progress=bar.update)
+        bar.close()
+        if as_json:
+            click.echo(json.dumps(rep.to_dict(), indent=2))
+        else:
+            click.echo(f"verify {bundle} against the integer ANN, schedule {rep.schedule}, T={rep.timesteps}, {rep.samples} samples"
+                       + (" (random inputs)" if rnd else ""))
+            click.echo(f"  {'layer':<10} {'compared':>10} {'mismatched':>11} {'unevenness':>11}")
+            for L in rep.layers:
+                click.echo(f"  {L.name:<10} {L.compared:>10} {L.mismatched:>11} {L.unevenness_error:>11.6f}")
+            fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+            click.echo(f"  accuracy: snn {fmt(rep.accuracy['snn'])}, integer ANN {fmt(rep.accuracy['ann_int'])}, float ANN {fmt(rep.accuracy['ann_float'])}")
+            click.echo(f"  prediction agreement: snn vs integer ANN {fmt(rep.prediction_agreement['snn_vs_ann_int'])}, "
+                       f"integer vs float ANN {fmt(rep.prediction_agreement['ann_int_vs_ann_float'])}")
+            click.echo(f"  {'EXACT' if rep.exact else 'NOT EXACT'}: {rep.neurons_mismatched} of {rep.neurons_compared} neuron counts differ")
+    else:
+        backend = get_backend(against)
+        rep = verify_against_backend(net, x, backend, sched)
+        if as_json:
+            click.echo(json.dumps(rep.to_dict(), indent=2))
+        else:
+            click.echo(f"verify {bundle} against {against}, schedule {rep.schedule}, {rep.samples} samples: "
+                       f"{rep.spikes_compared} spikes over {rep.steps_compared} population-steps compared, "
+                       f"{rep.mismatches} mismatches" + (f"; first at {rep.first_mismatch}" if rep.first_mismatch else ""))
+            click.echo(f"  {'IDENTICAL' if rep.exact else 'DIFFERENT'} (reference {rep.seconds_reference:.3f}s, {against} {rep.seconds_backend:.3f}s)")
+    sys.exit(0 if rep.exact else 1)
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(dir_okay=False), default=None)
+@click.option("--schedule", type=SCHEDULES, default=None)
+@click.option("--backend", default="reference", show_default=True, help="reference | lava")
+@click.option("--samples", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_user_errors
+def simulate(bundle, data, schedule, backend, samples, as_json):
+    """Run the compiled SNN and report spike counts, predictions and accuracy."""
+    net, _ = _load_bundle(bundle)
+    sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
+    x, y, _rnd = _inputs(net, data, samples)
+    be = get_backend(backend)
+    bar = _progress(len(x), "simulate")
+    batch = 256 if backend == "reference" else 1
+    preds, totals = [], {p.name: 0 for p in net.populations}
+    for i in range(0, len(x), batch):
+        res = be.run(net, x[i:i + batch], sched)
+        preds.append(res.predictions())
+        for p in net.populations:
+            totals[p.name] += int(res.counts[p.name].sum())
+        bar.update(len(x[i:i + batch]))
+    bar.close()
+    pred = np.concatenate(preds)
+    out = {
+        "backend": backend, "schedule": sched.value, "timesteps": net.timesteps, "samples": len(x),
+        "latency_steps": res.latency_steps,
+        "accuracy": None if y is None else float(np.mean(pred == y)),
+        "spikes_per_sample": {k: v / len(x) for k, v in totals.items()},
+        "spike_rate": {p.name: totals[p.name] / (len(x) * p.size * net.timesteps) for p in net.populations},
+        "predictions": pred.tolist() if as_json else None,
+    }
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"simulate {bundle} on {backend}, schedule {sched.value}, T={net.timesteps}, latency {out['latency_steps']} steps, {len(x)} samples")
+    for p in net.populations:
+        click.echo(f"  {p.name:<10} {out['spikes_per_sample'][p.name]:>10.1f} spikes/sample  rate {out['spike_rate'][p.name]:.4f} per neuron-step")
+    click.echo(f"  total {sum(out['spikes_per_sample'].values()):.1f} spikes/sample")
+    if out["accuracy"] is not None:
+        click.echo(f"  accuracy {out['accuracy']:.4f}")
+
+
+def main() -> None:
+    cli(prog_name="snnc")
+
+
+if __name__ == "__main__":
+    main()

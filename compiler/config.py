@@ -1,0 +1,53 @@
+"""Build configuration: a serializable dataclass with str-Enum options. The CLI only fills it in."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+from snnc.backends.reference.simulator import Schedule
+
+
+class NeuronKind(str, Enum):
+    IF = "if"  # integrate-and-fire with soft reset (paper 003)
+
+
+class V0Mode(str, Enum):
+    AUTO = "auto"  # paper 003's quantization-voltage match: floor -> 0, round -> theta/2, ceil -> theta
+
+
+@dataclass
+class CompileConfig:
+    target: str = "loihi"
+    timesteps: int | None = None            # None: T = L (the model's quantization levels)
+    schedule: Schedule = Schedule.LAYERWISE  # default schedule for simulate/verify
+    neuron: NeuronKind = NeuronKind.IF
+    v0: V0Mode = V0Mode.AUTO
+    input_range: tuple[float, float] = (0.0, 1.0)
+    embed_model_max_bytes: int = 32 * 2**20
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.schedule = Schedule(self.schedule)
+        self.neuron = NeuronKind(self.neuron)
+        self.v0 = V0Mode(self.v0)
+        lo, hi = (float(v) for v in self.input_range)
+        if not lo < hi:
+            raise ValueError(f"input_range must be (lo, hi) with lo < hi, got {self.input_range}")
+        self.input_range = (lo, hi)
+        if self.timesteps is not None and int(self.timesteps) < 1:
+            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, Enum):
+                d[k] = v.value
+        d["input_range"] = list(self.input_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CompileConfig":
+        d = dict(d)
+        d["input_range"] = tuple(d.get("input_range", (0.0, 1.0)))
+        return cls(**d)

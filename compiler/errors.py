@@ -1,0 +1,53 @@
+"""Typed errors of the compiler. Each message names the node/layer, what was expected, what to do.
+
+The CLI turns any ``SnncError`` into one readable line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+
+class SnncError(Exception):
+    """Base of every error a user can cause with bad input."""
+
+
+class ModelLoadError(SnncError):
+    """The file is missing, not ONNX, truncated, or has missing external data."""
+
+
+class UnsupportedOperatorError(SnncError):
+    """One or more ONNX nodes use operators snnc cannot convert; lists all of them at once."""
+
+    def __init__(self, nodes: list[tuple[str, str]], supported: list[str]):
+        self.nodes = nodes
+        self.supported = supported
+        lines = "\n".join(f"  - node '{n}' (op_type {op})" for n, op in nodes)
+        super().__init__(
+            f"{len(nodes)} unsupported node(s):\n{lines}\nsupported operators: {', '.join(sorted(supported))}"
+        )
+
+
+class InvalidModelError(SnncError):
+    """The graph is malformed (cycle, dangling input, NaN weights, bad parameter values...).
+
+    ``problems`` lists every problem found; the message shows all of them.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid model:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class ConversionError(SnncError):
+    """The model is valid ONNX but cannot be converted exactly (names the layer and why)."""
+
+
+class StateOverflowError(ConversionError):
+    """A membrane or accumulator could exceed the target's state width."""
+
+
+class TargetError(SnncError):
+    """Unknown target or malformed target profile."""
+
+
+class DataFileError(SnncError):
+    """A data file (.npz) is missing, malformed, or does not match the network's input."""

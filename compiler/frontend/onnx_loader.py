@@ -1,0 +1,379 @@
+"""ONNX -> float graph (compiler.graph.FGraph).
+
+Reads models with external data, runs shape inference, checks the graph (cycles, dangling inputs,
+NaN/Inf weights) and maps each node to a typed op. All unsupported nodes are reported at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..errors import InvalidModelError, ModelLoadError, UnsupportedOperatorError
+from ..graph import AvgPool, BatchNorm, Clamp, Conv, FGraph, Flatten, Identity, Linear, Relu, Rounding, ScalarAffine
+
+SUPPORTED_OPS = [
+    "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "AveragePool",
+    "GlobalAveragePool", "Flatten", "Reshape", "Identity", "Dropout", "Relu", "Floor", "Ceil", "Clip",
+    "Max", "Min", "Constant",
+]
+
+
+def load_model(path: str | os.PathLike) -> onnx.ModelProto:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file '{path}' does not exist")
+    try:
+        model = onnx.load(str(path), load_external_data=True)
+    except FileNotFoundError as e:
+        raise ModelLoadError(
+            f"'{path}': external data file missing ({e.filename or e}); keep the '.onnx.data' file next to the model"
+        ) from None
+    except Exception as e:  # protobuf DecodeError, truncated files, ...
+        raise ModelLoadError(f"'{path}' is not a readable ONNX model ({type(e).__name__}: {e})") from None
+    if not model.graph.node:
+        raise ModelLoadError(f"'{path}' is not a readable ONNX model (it has no graph nodes)")
+    return model
+
+
+def model_bytes(model: onnx.ModelProto) -> bytes:
+    """The model as self-contained bytes (external data inlined)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for t in m.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            t.data_location = onnx.TensorProto.DEFAULT
+            del t.external_data[:]
+    return m.SerializeToString()
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Builder:
+    def __init__(self, model: onnx.ModelProto):
+        self.model = model
+        g = model.graph
+        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        self.problems: list[str] = []
+        self.unsupported: list[tuple[str, str]] = []
+        self.ops = []
+        self.alias: dict[str, str] = {}  # ONNX tensor name -> op name producing it
+
+    def const(self, node, idx, what):
+        name = node.input[idx] if idx < len(node.input) else ""
+        if not name:
+            return None
+        if name not in self.consts:
+            self.problems.append(f"node '{node.name}' ({node.op_type}): {what} must be a constant, got tensor '{name}'")
+            return None
+        return self.consts[name]
+
+    def data_input(self, node) -> str | None:
+        """The single non-constant input of ``node``."""
+        ins = [i for i in node.input if i and i not in self.consts]
+        if len(ins) != 1:
+            self.problems.append(
+                f"node '{node.name}' ({node.op_type}): expected exactly one non-constant input, got {ins}; "
+                "graphs with branches (residual Add, Concat) are not supported yet"
+            )
+            return None
+        return self.alias.get(ins[0], ins[0])
+
+
+def _check_structure(g: onnx.GraphProto, consts: set[str]) -> list[str]:
+    problems = []
+    known = set(consts) | {i.name for i in g.input}
+    produced: dict[str, str] = {}
+    for n in g.node:
+        for o in n.output:
+            produced[o] = n.name
+    for n in g.node:
+        for i in n.input:
+            if i and i not in known:
+                if i in produced:
+                    problems.append(
+                        f"node '{n.name}' ({n.op_type}) reads '{i}' before node '{produced[i]}' produces it "
+                        "(the graph has a cycle or is not topologically sorted)"
+                    )
+                else:
+                    problems.append(f"node '{n.name}' ({n.op_type}) reads '{i}', which nothing produces (dangling input)")
+        known.update(o for o in n.output if o)
+    for o in g.output:
+        if o.name not in known:
+            problems.append(f"graph output '{o.name}' is not produced by any node")
+    return problems
+
+
+def _scalar(v) -> float | None:
+    v = np.asarray(v)
+    if v.size != 1:
+        return None
+    return float(v.reshape(()))
+
+
+def to_fgraph(model: onnx.ModelProto) -> FGraph:
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # shape inference is best-effort; shapes are recomputed by the executor
+        pass
+    g = model.graph
+    b = _Builder(model)
+    for n in g.node:  # Constant nodes become constants
+        if n.op_type == "Constant":
+            a = _attrs(n)
+            if "value" in a:
+                b.consts[n.output[0]] = numpy_helper.to_array(a["value"])
+            elif "value_float" in a:
+                b.consts[n.output[0]] = np.array(a["value_float"], np.float32)
+            elif "value_int" in a:
+                b.consts[n.output[0]] = np.array(a["value_int"], np.int64)
+            elif "value_floats" in a or "value_ints" in a:
+                b.consts[n.output[0]] = np.array(a.get("value_floats", a.get("value_ints")))
+            else:
+                b.problems.append(f"Constant node '{n.name}' has an unsupported value attribute {sorted(a)}")
+    problems = _check_structure(g, set(b.consts))
+    if problems:
+        raise InvalidModelError(problems)
+    for name, arr in b.consts.items():
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            users = [n.name for n in g.node if name in n.input]
+            b.problems.append(f"weight '{name}' (used by {users}) contains NaN or Inf")
+
+    real_inputs = [i for i in g.input if i.name not in b.consts]
+    if len(real_inputs) != 1:
+        raise InvalidModelError([f"expected exactly one graph input, got {[i.name for i in real_inputs]}"])
+    inp = real_inputs[0]
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]
+    if len(dims) < 2 or any(d is None or d <= 0 for d in dims[1:]):
+        raise InvalidModelError([f"input '{inp.name}' must have a static shape apart from the batch axis, got {dims}"])
+    input_shape = tuple(dims[1:])
+
+    for n in g.node:
+        if n.op_type == "Constant":
+            continue
+        if n.op_type not in _HANDLERS:
+            b.unsupported.append((n.name or n.output[0], n.op_type))
+            continue
+        _HANDLERS[n.op_type](b, n)
+    if b.unsupported:
+        raise UnsupportedOperatorError(b.unsupported, SUPPORTED_OPS)
+    if b.problems:
+        raise InvalidModelError(b.problems)
+    if len(g.output) != 1:
+        raise InvalidModelError([f"expected exactly one graph output, got {[o.name for o in g.output]}"])
+    out = b.alias.get(g.output[0].name, g.output[0].name)
+    fg = FGraph(inp.name, input_shape, b.ops, out, meta={"opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)})
+    return fg
+
+
+# ---- node handlers --------------------------------------------------------------------------
+def _emit(b: _Builder, n, op) -> None:
+    b.ops.append(op)
+    b.alias[n.output[0]] = op.name
+
+
+def _name(n) -> str:
+    return n.name or n.output[0]
+
+
+def _conv(b, n):
+    a = _attrs(n)
+    x = b.data_input(n)
+    w = b.const(n, 1, "weight")
+    if x is None or w is None:
+        return
+    bias = b.const(n, 2, "bias")
+    if w.ndim != 4:
+        b.problems.append(f"Conv node '{_name(n)}': only 2-D convolutions are supported (weight has {w.ndim} dims)")
+        return
+    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        b.problems.append(f"Conv node '{_name(n)}': auto_pad={a['auto_pad']} is not supported; export with explicit pads")
+        return
+    p = list(a.get("pads", [0, 0, 0, 0]))
+    _emit(b, n, Conv(_name(n), x, w.astype(np.float64),
+                     np.zeros(w.shape[0]) if bias is None else bias.astype(np.float64),
+                     tuple(a.get("strides", [1, 1])), (p[0], p[1], p[2], p[3]),
+                     tuple(a.get("dilations", [1, 1])), int(a.get("group", 1))))
+
+
+def _gemm(b, n):
+    a = _attrs(n)
+    x = b.data_input(n)
+    w = b.const(n, 1, "B (weight)")
+    if x is None or w is None:
+        return
+    c = b.const(n, 2, "C (bias)")
+    if a.get("transA", 0):
+        b.problems.append(f"Gemm node '{_name(n)}': transA=1 is not supported")
+        return
+    w = w.astype(np.float64) * float(a.get("alpha", 1.0))
+    w = w if a.get("transB", 0) else w.T
+    bias = np.zeros(w.shape[0]) if c is None else np.broadcast_to(c.astype(np.float64) * float(a.get("beta", 1.0)), (w.shape[0],)).copy()
+    _emit(b, n, Linear(_name(n), x, w, bias))
+
+
+def _matmul(b, n):
+    x = b.data_input(n)
+    w = b.const(n, 1, "second operand (weight)")
+    if x is None or w is None:
+        return
+    if w.ndim != 2:
+        b.problems.append(f"MatMul node '{_name(n)}': weight must be 2-D, got shape {w.shape}")
+        return
+    _emit(b, n, Linear(_name(n), x, w.T.astype(np.float64), np.zeros(w.shape[1])))
+
+
+def _binary_scalar(b, n):
+    """Mul/Div/Add/Sub: a scalar affine step, or Add of a bias vector after MatMul."""
+    x = b.data_input(n)
+    if x is None:
+        return
+    cidx = 1 if n.input[1] in b.consts else 0
+    c = b.consts[n.input[cidx]].astype(np.float64)
+    s = _scalar(c)
+    prod = next((o for o in b.ops if o.name == x), None)
+    if s is None:
+        if n.op_type == "Add" and isinstance(prod, Linear) and c.reshape(-1).size == prod.weight.shape[0]:
+            prod.bias = prod.bias + c.reshape(-1)  # MatMul + Add
+            b.alias[n.output[0]] = prod.name
+            return
+        b.problems.append(
+            f"node '{_name(n)}' ({n.op_type}) with a non-scalar constant of shape {c.shape}: only scalar "
+            "Mul/Div/Add/Sub (quantized activations) and the bias Add after MatMul are supported"
+        )
+        return
+    op = n.op_type
+    if op == "Mul":
+        mul, add = s, 0.0
+    elif op == "Add":
+        mul, add = 1.0, s
+    elif op == "Sub":
+        mul, add = (1.0, -s) if cidx == 1 else (-1.0, s)
+    else:  # Div
+        if cidx == 0:
+            b.problems.append(f"Div node '{_name(n)}': division of a constant by a tensor is not supported")
+            return
+        if s == 0:
+            b.problems.append(f"Div node '{_name(n)}': division by zero")
+            return
+        mul, add = 1.0 / s, 0.0
+    _emit(b, n, ScalarAffine(_name(n), x, mul, add))
+
+
+def _bn(b, n):
+    x = b.data_input(n)
+    vals = [b.const(n, i, what) for i, what in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var"))]
+    if x is None or any(v is None for v in vals):
+        return
+    if np.any(np.asarray(vals[3]) < 0):
+        b.problems.append(f"BatchNormalization node '{_name(n)}': negative variance")
+        return
+    _emit(b, n, BatchNorm(_name(n), x, *[np.asarray(v, np.float64) for v in vals], float(_attrs(n).get("epsilon", 1e-5))))
+
+
+def _avgpool(b, n):
+    a = _attrs(n)
+    x = b.data_input(n)
+    if x is None:
+        return
+    if a.get("ceil_mode", 0):
+        b.problems.append(f"AveragePool node '{_name(n)}': ceil_mode=1 is not supported")
+        return
+    p = list(a.get("pads", [0, 0, 0, 0]))
+    if any(p) and not a.get("count_include_pad", 0):
+        b.problems.append(f"AveragePool node '{_name(n)}': padding with count_include_pad=0 is not a linear map snnc supports")
+        return
+    k = tuple(a["kernel_shape"])
+    _emit(b, n, AvgPool(_name(n), x, k, tuple(a.get("strides", k)), tuple(p), True))
+
+
+def _gap(b, n):
+    x = b.data_input(n)
+    if x is None:
+        return
+    _emit(b, n, AvgPool(_name(n), x, (0, 0), (1, 1)))  # kernel filled in by the shape pass
+
+
+def _flatten(b, n):
+    x = b.data_input(n)
+    if x is None:
+        return
+    if _attrs(n).get("axis", 1) != 1:
+        b.problems.append(f"Flatten node '{_name(n)}': only axis=1 is supported")
+        return
+    _emit(b, n, Flatten(_name(n), x))
+
+
+def _reshape(b, n):
+    x = b.data_input(n)
+    shape = b.const(n, 1, "shape")
+    if x is None or shape is None:
+        return
+    shape = [int(s) for s in np.asarray(shape).reshape(-1)]
+    if len(shape) != 2 or shape[1] == 0:
+        b.problems.append(
+            f"Reshape node '{_name(n)}' to {shape}: only flattening reshapes (batch, -1) are supported"
+        )
+        return
+    _emit(b, n, Flatten(_name(n), x))
+
+
+def _identity(b, n):
+    x = b.data_input(n)
+    if x is not None:
+        _emit(b, n, Identity(_name(n), x))
+
+
+def _relu(b, n):
+    x = b.data_input(n)
+    if x is not None:
+        _emit(b, n, Relu(_name(n), x))
+
+
+def _round(b, n):
+    x = b.data_input(n)
+    if x is not None:
+        _emit(b, n, Rounding(_name(n), x, "floor" if n.op_type == "Floor" else "ceil"))
+
+
+def _clip(b, n):
+    x = b.data_input(n) if n.input[0] not in b.consts else None
+    if x is None:
+        return
+    a = _attrs(n)
+    lo = b.const(n, 1, "min") if len(n.input) > 1 and n.input[1] else a.get("min", -np.inf)
+    hi = b.const(n, 2, "max") if len(n.input) > 2 and n.input[2] else a.get("max", np.inf)
+    lo, hi = _scalar(lo) if lo is not None else -np.inf, _scalar(hi) if hi is not None else np.inf
+    _emit(b, n, Clamp(_name(n), x, lo, hi))
+
+
+def _maxmin(b, n):
+    x = b.data_input(n)
+    if x is None:
+        return
+    cs = [b.consts[i] for i in n.input if i in b.consts]
+    s = _scalar(cs[0]) if len(cs) == 1 else None
+    if s is None:
+        b.problems.append(f"node '{_name(n)}' ({n.op_type}): only Max/Min with one scalar constant are supported")
+        return
+    _emit(b, n, Clamp(_name(n), x, s, np.inf) if n.op_type == "Max" else Clamp(_name(n), x, -np.inf, s))
+
+
+_HANDLERS = {
+    "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul, "Add": _binary_scalar, "Sub": _binary_scalar,
+    "Mul": _binary_scalar, "Div": _binary_scalar, "BatchNormalization": _bn, "AveragePool": _avgpool,
+    "GlobalAveragePool": _gap, "Flatten": _flatten, "Reshape": _reshape, "Identity": _identity,
+    "Dropout": _identity, "Relu": _relu, "Floor": _round, "Ceil": _round, "Clip": _clip,
+    "Max": _maxmin, "Min": _maxmin,
+}
+
+
+def import_onnx(path: str | os.PathLike) -> tuple[FGraph, onnx.ModelProto]:
+    model = load_model(path)
+    return to_fgraph(model), model

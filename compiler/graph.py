@@ -1,0 +1,235 @@
+"""The float graph: what the ONNX frontend produces and the passes rewrite.
+
+Small typed op dataclasses with one data input each, plus a numpy executor, so every pass can be
+tested by running the network before and after it. Shapes exclude the batch dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Op:
+    name: str
+    input: str  # name of the producing op (or the graph input)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def _conv(x, w, b, stride, pads, dilation, groups):
+    B, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    t, l, bo, r = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (t, bo), (l, r)))
+    oh = (H + t + bo - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (W + l + r - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    sb, sc, sh, sw = xp.strides
+    win = np.lib.stride_tricks.as_strided(
+        xp, (B, C, oh, ow, kh, kw), (sb, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+    )
+    og = O // groups
+    outs = [
+        np.einsum("bcyxij,ocij->boyx", win[:, g * Cg:(g + 1) * Cg], w[g * og:(g + 1) * og], optimize=True)
+        for g in range(groups)
+    ]
+    out = np.concatenate(outs, axis=1)
+    return out + b.reshape(1, -1, 1, 1)
+
+
+@dataclass
+class Conv(Op):
+    weight: np.ndarray
+    bias: np.ndarray
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    def __call__(self, x):
+        return _conv(x, self.weight, self.bias, self.stride, self.pads, self.dilation, self.groups)
+
+
+@dataclass
+class Linear(Op):
+    """y = x @ weight.T + bias on the flattened input (weight: (out, in))."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def __call__(self, x):
+        return x.reshape(x.shape[0], -1) @ self.weight.T + self.bias
+
+
+@dataclass
+class BatchNorm(Op):
+    scale: np.ndarray
+    shift: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    eps: float = 1e-5
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        a = self.scale / np.sqrt(self.var + self.eps)
+        return a, self.shift - a * self.mean
+
+    def __call__(self, x):
+        a, c = self.affine()
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return x * a.reshape(shape) + c.reshape(shape)
+
+
+@dataclass
+class AvgPool(Op):
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    count_include_pad: bool = True
+
+    def __call__(self, x):
+        B, C, H, W = x.shape
+        kh, kw = self.kernel
+        t, l, b, r = self.pads
+        xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
+        oh = (H + t + b - kh) // self.stride[0] + 1
+        ow = (W + l + r - kw) // self.stride[1] + 1
+        sb, sc, sh, sw = xp.strides
+        win = np.lib.stride_tricks.as_strided(
+            xp, (B, C, oh, ow, kh, kw), (sb, sc, sh * self.stride[0], sw * self.stride[1], sh, sw)
+        )
+        return win.sum(axis=(-1, -2)) / (kh * kw)
+
+
+@dataclass
+class Flatten(Op):
+    def __call__(self, x):
+        return x.reshape(x.shape[0], -1)
+
+
+@dataclass
+class Identity(Op):
+    def __call__(self, x):
+        return x
+
+
+@dataclass
+class ScalarAffine(Op):
+    """y = x * mul + add with scalar constants (from Mul/Div/Add/Sub by a scalar)."""
+
+    mul: float = 1.0
+    add: float = 0.0
+
+    def __call__(self, x):
+        return x * self.mul + self.add
+
+
+@dataclass
+class Clamp(Op):
+    lo: float = -np.inf
+    hi: float = np.inf
+
+    def __call__(self, x):
+        return np.clip(x, self.lo, self.hi)
+
+
+@dataclass
+class Rounding(Op):
+    mode: str = "floor"  # "floor" | "ceil"
+
+    def __call__(self, x):
+        return np.floor(x) if self.mode == "floor" else np.ceil(x)
+
+
+@dataclass
+class Relu(Op):
+    def __call__(self, x):
+        return np.maximum(x, 0)
+
+
+@dataclass
+class QuantAct(Op):
+    """The papers' quantized clip activation, recognised by what it computes:
+
+        y = gamma * clip(Q(alpha * x + beta), 0, L)      Q in {floor, ceil}
+
+    (round = floor with beta shifted by 1/2). lambda = gamma * L is the clipping threshold.
+    """
+
+    alpha: float = 1.0
+    beta: float = 0.0
+    levels: int = 1
+    gamma: float = 1.0
+    mode: str = "floor"
+
+    @property
+    def lam(self) -> float:
+        return self.gamma * self.levels
+
+    @property
+    def quantizer(self) -> str:
+        if self.mode == "ceil":
+            return "ceil" if self.beta == 0 else f"ceil(+{self.beta:g})"
+        return {0.0: "floor", 0.5: "round"}.get(self.beta, f"floor(+{self.beta:g})")
+
+    def __call__(self, x):
+        v = self.alpha * x + self.beta
+        q = np.floor(v) if self.mode == "floor" else np.ceil(v)
+        return self.gamma * np.clip(q, 0, self.levels)
+
+
+LINEAR_OPS = (Conv, Linear)
+ELEMENTWISE_OPS = (ScalarAffine, Clamp, Rounding, Relu)
+
+
+@dataclass
+class FGraph:
+    """Ops in topological order, one graph input, one output."""
+
+    input_name: str
+    input_shape: tuple[int, ...]
+    ops: list[Op]
+    output: str
+    meta: dict = field(default_factory=dict)
+
+    def op(self, name: str) -> Op:
+        for o in self.ops:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    def consumers(self, name: str) -> list[Op]:
+        return [o for o in self.ops if o.input == name]
+
+    def producer(self, name: str) -> Op | None:
+        return next((o for o in self.ops if o.name == name), None)
+
+    def replace_uses(self, old: str, new: str) -> None:
+        for o in self.ops:
+            if o.input == old:
+                o.input = new
+        if self.output == old:
+            self.output = new
+
+    def remove(self, op: Op) -> None:
+        """Remove a single-input op, rewiring its consumers to its input."""
+        self.ops.remove(op)
+        self.replace_uses(op.name, op.input)
+
+    def run(self, x: np.ndarray, upto: str | None = None) -> dict[str, np.ndarray]:
+        """Evaluate in float64; returns every op's output (and the input)."""
+        vals = {self.input_name: np.asarray(x, dtype=np.float64)}
+        for o in self.ops:
+            vals[o.name] = o(vals[o.input])
+            if o.name == upto:
+                break
+        return vals
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.run(x)[self.output]
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        vals = self.run(np.zeros((1,) + tuple(self.input_shape)))
+        return {k: v.shape[1:] for k, v in vals.items()}

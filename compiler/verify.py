@@ -1,0 +1,154 @@
+"""Verification: the SNN against the integer ANN and the float ANN (``--against ann``), or a backend
+against the reference simulator (``--against lava``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from snnc.backends.reference import Schedule, run_integer_ann, simulate
+from snnc.backends.reference.ops import per_channel
+from snnc.ir import Network
+
+from .errors import SnncError
+
+
+@dataclass
+class LayerReport:
+    name: str
+    compared: int
+    mismatched: int
+    unevenness_error: float  # paper 003: mean over neurons and samples of theta/T * |M - N|
+
+
+@dataclass
+class AnnVerifyReport:
+    exact: bool
+    schedule: str
+    timesteps: int
+    samples: int
+    random_inputs: bool
+    neurons_compared: int
+    neurons_mismatched: int
+    accuracy: dict
+    prediction_agreement: dict
+    layers: list[LayerReport] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def float_ann_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    batch_dim = sess.get_inputs()[0].shape[0]
+    if isinstance(batch_dim, int) and batch_dim != x.shape[0]:  # static batch: one sample at a time
+        return np.concatenate([sess.run(None, {name: x[i:i + batch_dim]})[0] for i in range(0, len(x), batch_dim)])
+    return sess.run(None, {name: x})[0]
+
+
+def _acc(pred, y):
+    return None if y is None else float(np.mean(pred == y))
+
+
+def verify_against_ann(
+    net: Network, x: np.ndarray, y: np.ndarray | None, schedule: Schedule, model_bytes: bytes | None,
+    random_inputs: bool = False, batch_size: int = 256, progress=None,
+) -> AnnVerifyReport:
+    T = net.timesteps
+    pops = net.populations
+    compared = {p.name: 0 for p in pops}
+    mism = {p.name: 0 for p in pops}
+    unev = {p.name: 0.0 for p in pops}
+    pred_snn, pred_int = [], []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        ann = run_integer_ann(net, xb)
+        snn = simulate(net, xb, schedule=schedule)
+        for p in pops:
+            M, N = ann.levels[p.name], snn.counts[p.name]
+            compared[p.name] += M.size
+            mism[p.name] += int(np.count_nonzero(M != N))
+            lam = per_channel(p.real_threshold, p.shape)
+            unev[p.name] += float(np.sum(lam / T * np.abs(M - N)))
+        pred_snn.append(snn.predictions())
+        pred_int.append(ann.predictions())
+        if progress is not None:
+            progress(len(xb))
+    pred_snn, pred_int = np.concatenate(pred_snn), np.concatenate(pred_int)
+    acc = {"snn": _acc(pred_snn, y), "ann_int": _acc(pred_int, y), "ann_float": None}
+    agree = {"snn_vs_ann_int": float(np.mean(pred_snn == pred_int)), "ann_int_vs_ann_float": None}
+    if model_bytes is not None:
+        yf = float_ann_outputs(model_bytes, x.astype(np.float32))
+        pred_f = yf.reshape(len(x), -1).argmax(axis=1)
+        acc["ann_float"] = _acc(pred_f, y)
+        agree["ann_int_vs_ann_float"] = float(np.mean(pred_int == pred_f))
+    layers = [LayerReport(p.name, compared[p.name], mism[p.name], unev[p.name] / max(compared[p.name], 1)) for p in pops]
+    total_m = sum(mism.values())
+    return AnnVerifyReport(
+        exact=total_m == 0, schedule=Schedule(schedule).value, timesteps=T, samples=len(x),
+        random_inputs=random_inputs, neurons_compared=sum(compared.values()), neurons_mismatched=total_m,
+        accuracy=acc, prediction_agreement=agree, layers=layers,
+    )
+
+
+@dataclass
+class BackendVerifyReport:
+    exact: bool
+    backend: str
+    schedule: str
+    samples: int
+    steps_compared: int
+    spikes_compared: int
+    mismatches: int
+    first_mismatch: str | None
+    seconds_backend: float
+    seconds_reference: float
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        d[f"seconds_{self.backend}"] = d.pop("seconds_backend")
+        return d
+
+
+def verify_against_backend(net: Network, x: np.ndarray, backend, schedule: Schedule) -> BackendVerifyReport:
+    """Every population's spikes at every step, and the readouts, must be identical."""
+    t0 = time.perf_counter()
+    ref = simulate(net, x, schedule=schedule, record=True)
+    t1 = time.perf_counter()
+    other = backend.run(net, x, schedule=schedule, record=True)
+    t2 = time.perf_counter()
+    if other.spikes is None:
+        raise SnncError(f"backend '{backend.name}' did not record spikes")
+    mismatches, first, steps, spikes = 0, None, 0, 0
+    for p in net.populations:
+        a, b = ref.spikes[p.name], other.spikes.get(p.name)
+        if b is None or b.shape != a.shape:
+            raise SnncError(f"backend '{backend.name}': population '{p.name}' spikes have shape "
+                            f"{None if b is None else b.shape}, expected {a.shape}")
+        diff = a != b
+        steps += a.shape[0]
+        spikes += a.size
+        n = int(np.count_nonzero(diff))
+        if n and first is None:
+            t = int(np.argwhere(diff.reshape(a.shape[0], -1).any(axis=1))[0][0])
+            first = f"population '{p.name}', timestep {t + 1} (of its {a.shape[0]})"
+        mismatches += n
+    for r in net.readouts:
+        n = int(np.count_nonzero(ref.readout[r.name] != other.readout[r.name]))
+        if n and first is None:
+            first = f"readout '{r.name}' final value"
+        mismatches += n
+    return BackendVerifyReport(
+        exact=mismatches == 0, backend=backend.name, schedule=Schedule(schedule).value, samples=len(x),
+        steps_compared=steps, spikes_compared=spikes, mismatches=mismatches, first_mismatch=first,
+        seconds_backend=t2 - t1, seconds_reference=t1 - t0,
+        extra=getattr(backend, "report_extra", lambda: {})(),
+    )
