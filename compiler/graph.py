@@ -91,14 +91,15 @@ class AvgPool(Op):
 
     def __call__(self, x):
         B, C, H, W = x.shape
-        kh, kw = self.kernel
+        kh, kw = self.kernel if self.kernel != (0, 0) else (H, W)  # (0, 0): GlobalAveragePool
         t, l, b, r = self.pads
         xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
-        oh = (H + t + b - kh) // self.stride[0] + 1
-        ow = (W + l + r - kw) // self.stride[1] + 1
+        sy, sx = self.stride if self.kernel != (0, 0) else (H, W)
+        oh = (H + t + b - kh) // sy + 1
+        ow = (W + l + r - kw) // sx + 1
         sb, sc, sh, sw = xp.strides
         win = np.lib.stride_tricks.as_strided(
-            xp, (B, C, oh, ow, kh, kw), (sb, sc, sh * self.stride[0], sw * self.stride[1], sh, sw)
+            xp, (B, C, oh, ow, kh, kw), (sb, sc, sh * sy, sw * sx, sh, sw)
         )
         return win.sum(axis=(-1, -2)) / (kh * kw)
 

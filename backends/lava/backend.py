@@ -86,6 +86,6 @@ class LavaBackend:
             x_int = {k: np.asarray(v, np.int64) for k, v in x_int.items()}
         else:
             x_int = quantize_inputs(net, x)
-        lb = build(net, x_int, schedule, quantized=True)
+        lb = build(net, x_int, schedule, quantized=True, tag=self.run_tag)
         run_build(lb, self.run_tag)
         return readback(net, lb, x_int, record)

@@ -20,6 +20,7 @@ Graded sources (the input, layerwise counts) use ``num_message_bits=24``; binary
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,7 @@ from lava.utils.weightutils import SignMode  # noqa: E402
 from .processes import LAYERWISE, PIPELINED, Accumulator, IFSoftResetNeuron  # noqa: E402
 
 GRADED_BITS = 24
+CONV_CURRENT_LIMIT = 2**23 - 1   # Lava's fixed_pt Conv wraps its output to 24-bit signed
 
 
 @dataclass
@@ -125,11 +127,20 @@ def _timing(net: Network, schedule: Schedule) -> tuple[dict[str, int], dict[str,
     return start, end, max(end.values())
 
 
-def _projection(p: Projection, net: Network, graded: bool):
+def _source_max(src, T: int, layerwise: bool) -> int:
+    if isinstance(src, Input):
+        m = max(abs(src.qmin), abs(src.qmax))
+        return m * T if layerwise else m   # layerwise sends T*x_int once; pipelined x_int per step
+    return T if layerwise else 1
+
+
+def _projection(p: Projection, net: Network, graded: bool, layerwise: bool, tag: str = "fixed_pt"):
     src, dst = net.node(p.source), net.node(p.target)
     bits = GRADED_BITS if graded else 0
     if isinstance(p, Dense):
         w = p.weight[np.ix_(_flat_perm(dst.shape), _flat_perm(src.shape))]
+        if tag == "floating_pt":  # Lava's float Dense model ignores weight_exp: pre-shift instead
+            return LavaDense(weights=(w << p.exponent).astype(np.int32), num_message_bits=bits, name=p.name)
         return LavaDense(weights=w.astype(np.int32), num_message_bits=bits, weight_exp=int(p.exponent),
                          num_weight_bits=9, sign_mode=SignMode.MIXED, name=p.name)
     c_in, h, w_in = p.in_shape
@@ -151,13 +162,26 @@ def _projection(p: Projection, net: Network, graded: bool):
             "symmetric Conv padding"
         )
     lava_w = np.transpose(kern, (0, 3, 2, 1)).astype(np.int64) << p.exponent   # (O, kw, kh, C/g)
+    smax = _source_max(src, net.timesteps, layerwise)
+    worst = int(np.abs(lava_w).reshape(lava_w.shape[0], -1).sum(axis=1).max(initial=0)) * smax
+    if worst > CONV_CURRENT_LIMIT:
+        warnings.warn(
+            f"projection '{p.name}': worst-case current {worst} exceeds Lava Conv's 24-bit output; "
+            "Lava would wrap it (results are exact only while every actual current fits)",
+            RuntimeWarning, stacklevel=3,
+        )
     return Conv(weight=lava_w.astype(np.int32), input_shape=lava_shape(p.in_shape),
                 padding=(pad_l, pad_t), stride=(stride[1], stride[0]), dilation=(dil[1], dil[0]),
                 groups=groups, num_message_bits=bits, name=p.name)
 
 
-def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quantized: bool = False) -> LavaBuild:
-    """Emit ``net`` as connected Lava processes for the batch ``x`` (samples run back to back)."""
+def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quantized: bool = False,
+          tag: str = "fixed_pt") -> LavaBuild:
+    """Emit ``net`` as connected Lava processes for the batch ``x`` (samples run back to back).
+
+    ``tag`` is the Lava model tag the graph will be run with ("fixed_pt", or "floating_pt" for
+    which Dense weights are passed pre-shifted because Lava's float Dense ignores ``weight_exp``).
+    """
     schedule = Schedule(schedule)
     if quantized:
         x_int = x if isinstance(x, dict) else {net.inputs[0].name: x}
@@ -198,7 +222,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     for p in net.projections:
         src, dst = net.node(p.source), net.node(p.target)
         graded = isinstance(src, Input) or mode == LAYERWISE
-        lp = _projection(p, net, graded)
+        lp = _projection(p, net, graded, mode == LAYERWISE, tag)
         sp = procs[p.source]
         out = sp.s_out if isinstance(src, Input) else (sp.c_out if mode == LAYERWISE else sp.s_out)
         if isinstance(lp, LavaDense):

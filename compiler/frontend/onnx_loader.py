@@ -34,6 +34,10 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
             f"'{path}': external data file missing ({e.filename or e}); keep the '.onnx.data' file next to the model"
         ) from None
     except Exception as e:  # protobuf DecodeError, truncated files, ...
+        if "should be stored in" in str(e):
+            raise ModelLoadError(
+                f"'{path}': external data file missing ({e}); keep the '.onnx.data' file next to the model"
+            ) from None
         raise ModelLoadError(f"'{path}' is not a readable ONNX model ({type(e).__name__}: {e})") from None
     if not model.graph.node:
         raise ModelLoadError(f"'{path}' is not a readable ONNX model (it has no graph nodes)")

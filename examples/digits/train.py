@@ -82,7 +82,7 @@ def train(args: argparse.Namespace) -> dict:
             opt.step()
             sched.step()
             qcfs.clamp_all_lams_(model, 1e-3)
-            tot_loss += float(loss) * len(idx)
+            tot_loss += float(loss.detach()) * len(idx)
             correct += int((out.argmax(1) == yb).sum())
         log.info(
             "epoch %3d/%d  loss %.4f  train acc %.4f", epoch, args.epochs, tot_loss / len(yt), correct / len(yt)
@@ -92,7 +92,7 @@ def train(args: argparse.Namespace) -> dict:
     model.eval()
     test_acc = accuracy(model, xe, ye)
     train_acc = accuracy(model, xt, yt)
-    lams = [round(float(m.lam), 4) for m in model.modules() if isinstance(m, qcfs.QuantClip)]
+    lams = [round(float(m.lam.detach()), 4) for m in model.modules() if isinstance(m, qcfs.QuantClip)]
     log.info("training took %.1f s", train_s)
     log.info("eval (quantized) accuracy: train %.4f  test %.4f", train_acc, test_acc)
     log.info("learned thresholds lam: %s", lams)

@@ -68,7 +68,7 @@ class QuantClip(nn.Module):
         self.lam.data.clamp_(min=min_value)
 
     def extra_repr(self) -> str:
-        return f"levels={self.levels}, quantizer={self.quantizer!r}, lam={float(self.lam):.4g}"
+        return f"levels={self.levels}, quantizer={self.quantizer!r}, lam={float(self.lam.detach()):.4g}"
 
 
 def make_digits_cnn(quantizer: str = "round", levels: int = 4, lam_init: float = 2.0) -> nn.Sequential:

@@ -177,3 +177,25 @@ def test_missing_lava_message(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "lava" else real(n, *a))
     with pytest.raises(BackendUnavailableError, match="make setup"):
         compat.ensure_lava()
+
+
+@pytest.mark.parametrize("schedule", ["pipelined", "layerwise"])
+def test_floating_pt_models_match_too(schedule):
+    rng = np.random.default_rng(3)
+    net = conv_net(4, rng)
+    x = _x(net, rng, 2)
+    _assert_same(net, simulate(net, x, schedule, record=True),
+                 LavaBackend("floating_pt").run(net, x, schedule, record=True))
+
+
+def test_asymmetric_padding_that_lava_cannot_express_is_refused():
+    rng = np.random.default_rng(4)
+    nodes = [Input("x", (1, 7, 7)), _pop("c", (2, 4, 4)), Readout("r", (2,))]
+    projs = [Conv2d("k", "x", "c", rng.integers(-9, 9, (2, 1, 3, 3)), in_shape=(1, 7, 7), out_shape=(2, 3, 3),
+                    stride=(2, 2), padding=(0, 0, 1, 1))]
+    # (7 + 1 - 3)//2 + 1 = 3, but Lava's symmetric padding can give 3 only with no padding at all
+    nodes[1] = _pop("c", (2, 3, 3))
+    projs.append(Dense("d", "c", "r", rng.integers(-9, 9, (2, 18)), in_shape=(2, 3, 3), out_shape=(2,)))
+    net = Network(nodes, projs, 2)
+    with pytest.raises(NotImplementedError, match="symmetric"):
+        build(net, np.zeros((1, 1, 7, 7), np.int64), "pipelined", quantized=True)

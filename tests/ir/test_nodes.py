@@ -1,0 +1,132 @@
+import numpy as np
+import pytest
+
+from snnc.ir import (
+    NODE_TYPES, PROJECTION_TYPES, BundleError, Conv2d, Dense, IFSoftReset, Input, IRValidationError, Network,
+    Population, Readout, SumPool2d, load, save,
+)
+from snnc.ir.bundle import HEADER_KEY, load_header, to_bytes
+
+
+def small_net(T=4):
+    i = Input("x", (2, 6, 6), scale=0.5, qmin=0, qmax=15)
+    c = Conv2d("x->c", "x", "c", np.arange(-18, 18).reshape(2, 2, 3, 3), 1, (2, 6, 6), (2, 3, 3),
+               stride=(2, 2), padding=(1, 1, 1, 1))
+    pop = Population("c", (2, 3, 3), neuron=IFSoftReset(), threshold=[7, 9], v0=[3, 4], bias=[-1, 2], levels=T,
+                     real_threshold=[0.5, 0.7])
+    sp = SumPool2d("c->p", "c", "p", 3, 0, (2, 3, 3), (2, 2, 2), kernel=(2, 2), stride=(1, 1))
+    p2 = Population("p", (2, 2, 2), threshold=5, v0=2, bias=0, levels=T)
+    d = Dense("p->r", "p", "r", np.arange(24).reshape(3, 8) - 12, 2, (2, 2, 2), (3,))
+    r = Readout("r", (3,), v0=[1, 2, 3], bias=-1, scale=0.25)
+    return Network([i, pop, p2, r], [c, sp, d], T, {"note": "test"})
+
+
+def test_round_trip_every_node_type(tmp_path):
+    net = small_net()
+    types = {type(n).__name__ for n in net.nodes} | {type(p).__name__ for p in net.projections}
+    assert types == set(NODE_TYPES) | set(PROJECTION_TYPES)  # the fixture covers every registered type
+    save(net, tmp_path / "n.snnc")
+    back = load(tmp_path / "n.snnc")
+    assert back.timesteps == net.timesteps and back.metadata == net.metadata
+    for a, b in zip(net.nodes + net.projections, back.nodes + back.projections):
+        assert type(a) is type(b)
+        for k, v in vars(a).items():
+            if k.startswith("_"):
+                continue
+            w = getattr(b, k)
+            if isinstance(v, np.ndarray):
+                assert np.array_equal(v, w) and v.dtype == w.dtype, k
+            else:
+                assert v == w, k
+
+
+def test_bundle_loads_with_numpy_alone(tmp_path):
+    import json
+
+    save(small_net(), tmp_path / "n.snnc")
+    z = np.load(tmp_path / "n.snnc", allow_pickle=False)
+    header = json.loads(bytes(z[HEADER_KEY]).decode())
+    assert header["format"] == "snnc-bundle" and header["version"] == 1
+    key = header["nodes"][1]["arrays"]["threshold"]
+    assert z[key].tolist() == [7, 9]
+
+
+def test_bundle_refuses_other_version_and_garbage(tmp_path):
+    import json
+
+    p = tmp_path / "n.snnc"
+    save(small_net(), p)
+    z = dict(np.load(p))
+    h = json.loads(bytes(z[HEADER_KEY]).decode())
+    h["version"] = 99
+    z[HEADER_KEY] = np.frombuffer(json.dumps(h).encode(), np.uint8)
+    np.savez(tmp_path / "v99.npz", **z)
+    with pytest.raises(BundleError, match="version 99"):
+        load_header(tmp_path / "v99.npz")
+    (tmp_path / "junk.snnc").write_bytes(b"not a zip")
+    with pytest.raises(BundleError, match="not an snnc bundle"):
+        load(tmp_path / "junk.snnc")
+    with pytest.raises(BundleError, match="does not exist"):
+        load(tmp_path / "missing.snnc")
+    assert to_bytes(small_net())[:2] == b"PK"
+
+
+def test_save_is_atomic_and_reports_missing_folder(tmp_path):
+    with pytest.raises(BundleError, match="does not exist"):
+        save(small_net(), tmp_path / "nope" / "n.snnc")
+    assert not (tmp_path / "nope").exists()
+    save(small_net(), tmp_path / "n.snnc")
+    assert [p.name for p in tmp_path.iterdir()] == ["n.snnc"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    (dict(threshold=[1, 0]), "threshold must be > 0"),
+    (dict(threshold=[1.5, 2]), "integer-valued"),
+    (dict(v0=[np.nan, 1.0]), "NaN"),
+    (dict(threshold=[1, 2, 3]), "threshold has shape"),
+    (dict(levels=0), "levels"),
+    (dict(neuron="if"), "neuron must be one of"),
+])
+def test_population_validation_names_node(kwargs, msg):
+    base = dict(threshold=[1, 2], v0=0, bias=0, levels=2)
+    base.update(kwargs)
+    with pytest.raises(IRValidationError, match=msg) as e:
+        Population("layer7", (2, 3), **base)
+    assert "layer7" in str(e.value)
+
+
+def test_projection_geometry_is_checked():
+    with pytest.raises(IRValidationError, match="conv geometry"):
+        Conv2d("bad", "a", "b", np.ones((2, 1, 3, 3)), 0, (1, 5, 5), (2, 5, 5))
+    with pytest.raises(IRValidationError, match="inputs"):
+        Dense("bad", "a", "b", np.ones((3, 4)), 0, (5,), (3,))
+    with pytest.raises(IRValidationError, match="exponent"):
+        Dense("bad", "a", "b", np.ones((3, 4)), -1, (4,), (3,))
+    with pytest.raises(IRValidationError, match="groups"):
+        Conv2d("bad", "a", "b", np.ones((3, 1, 1, 1)), 0, (2, 2, 2), (3, 2, 2), groups=2)
+
+
+def test_network_validation():
+    net = small_net()
+    nodes, projs = net.nodes, net.projections
+    with pytest.raises(IRValidationError, match="dangling"):
+        Network(nodes, projs[:2], 4)
+    with pytest.raises(IRValidationError, match="not a node"):
+        Network(nodes, projs + [Dense("q", "zz", "r", np.ones((3, 8)), 0, (8,), (3,))], 4)
+    with pytest.raises(IRValidationError, match="Readout"):
+        Network(nodes, projs + [Dense("q", "r", "p", np.ones((8, 3)), 0, (3,), (2, 2, 2))], 4)
+    with pytest.raises(IRValidationError, match="duplicate"):
+        Network(nodes + [Readout("r", (3,))], projs, 4)
+    with pytest.raises(IRValidationError, match="cycle"):
+        back = Dense("p->c", "p", "c", np.ones((18, 8)), 0, (2, 2, 2), (2, 3, 3))
+        Network(nodes, projs + [back], 4)
+    with pytest.raises(IRValidationError, match="timesteps"):
+        Network(nodes, projs, 0)
+
+
+def test_conv_synapse_count_is_honest_about_borders():
+    c = Conv2d("c", "a", "b", np.ones((1, 1, 3, 3)), 0, (1, 3, 3), (1, 3, 3), padding=(1, 1, 1, 1))
+    # brute force: count (output, kernel offset) pairs that land inside the 3x3 input
+    n = sum(1 for y in range(3) for x in range(3) for i in range(3) for j in range(3)
+            if 0 <= y + i - 1 < 3 and 0 <= x + j - 1 < 3)
+    assert c.num_synapses == n == 49

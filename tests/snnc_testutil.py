@@ -1,0 +1,69 @@
+"""Test helpers: tiny ONNX models built with onnx.helper (no torch needed), paths to the examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def qcfs_nodes(prefix: str, x: str, out: str, lam: float, L: int, mode: str = "round", const_nodes: bool = False):
+    """The papers' activation as torch's legacy exporter spells it: Mul, Div, [Add], Floor|Ceil, Clip, Mul, Div."""
+    inits, nodes = [], []
+
+    def c(name, val):
+        if const_nodes:
+            nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(val, np.float32), name)))
+        else:
+            inits.append(numpy_helper.from_array(np.array(val, np.float32), name))
+        return name
+
+    p = prefix
+    nodes.append(helper.make_node("Mul", [x, c(f"{p}_L", float(L))], [f"{p}_m"], name=f"{p}_mul"))
+    nodes.append(helper.make_node("Div", [f"{p}_m", c(f"{p}_lam", lam)], [f"{p}_d"], name=f"{p}_div"))
+    v = f"{p}_d"
+    if mode == "round":
+        nodes.append(helper.make_node("Add", [v, c(f"{p}_half", 0.5)], [f"{p}_a"], name=f"{p}_add"))
+        v = f"{p}_a"
+    nodes.append(helper.make_node("Ceil" if mode == "ceil" else "Floor", [v], [f"{p}_q"], name=f"{p}_q"))
+    nodes.append(helper.make_node("Clip", [f"{p}_q", c(f"{p}_lo", 0.0), c(f"{p}_hi", float(L))], [f"{p}_c"], name=f"{p}_clip"))
+    nodes.append(helper.make_node("Mul", [f"{p}_c", f"{p}_lam"], [f"{p}_m2"], name=f"{p}_mul2"))
+    nodes.append(helper.make_node("Div", [f"{p}_m2", f"{p}_L"], [out], name=f"{p}_div2"))
+    return nodes, inits
+
+
+def make_mlp_onnx(seed=0, L=4, mode="round", hidden=(12, 8), n_in=6, n_out=3, const_nodes=False, opset=17) -> onnx.ModelProto:
+    """Input (N, n_in) -> [Gemm -> QCFS]* -> Gemm readout."""
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    prev, width = "x", n_in
+    for i, h in enumerate(hidden):
+        w = rng.normal(0, 1 / np.sqrt(width), (h, width)).astype(np.float32)
+        b = rng.normal(0, 0.1, h).astype(np.float32)
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+        nodes.append(helper.make_node("Gemm", [prev, f"w{i}", f"b{i}"], [f"g{i}"], name=f"gemm{i}", transB=1))
+        qn, qi = qcfs_nodes(f"act{i}", f"g{i}", f"a{i}", lam=float(rng.uniform(0.5, 2.0)), L=L, mode=mode, const_nodes=const_nodes)
+        nodes += qn
+        inits += qi
+        prev, width = f"a{i}", h
+    w = rng.normal(0, 1 / np.sqrt(width), (n_out, width)).astype(np.float32)
+    inits += [numpy_helper.from_array(w, "wo"), numpy_helper.from_array(np.zeros(n_out, np.float32), "bo")]
+    nodes.append(helper.make_node("Gemm", [prev, "wo", "bo"], ["y"], name="readout_gemm", transB=1))
+    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_out])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+DIGITS_MODEL = REPO / "examples" / "digits" / "qcfs_cnn.onnx"
+DIGITS_DATA = REPO / "examples" / "digits" / "test.npz"
+
+
+def load_example_models_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("snnc_examples_qcfs", REPO / "examples" / "models" / "qcfs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
