@@ -179,6 +179,7 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
 
     net, extras = _load_bundle(bundle)
     sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
+    backend = None if against == "ann" else get_backend(against)
     x, y, rnd = _inputs(net, data, samples)
     if against == "ann":
         mb = Path(model).read_bytes() if model else (bytes(extras["onnx_model"]) if "onnx_model" in extras else None)
@@ -201,7 +202,6 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
                        f"integer vs float ANN {fmt(rep.prediction_agreement['ann_int_vs_ann_float'])}")
             click.echo(f"  {'EXACT' if rep.exact else 'NOT EXACT'}: {rep.neurons_mismatched} of {rep.neurons_compared} neuron counts differ")
     else:
-        backend = get_backend(against)
         rep = verify_against_backend(net, x, backend, sched)
         if as_json:
             click.echo(json.dumps(rep.to_dict(), indent=2))
@@ -225,8 +225,8 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
     """Run the compiled SNN and report spike counts, predictions and accuracy."""
     net, _ = _load_bundle(bundle)
     sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
-    x, y, _rnd = _inputs(net, data, samples)
     be = get_backend(backend)
+    x, y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "simulate")
     batch = 256 if backend == "reference" else 1
     preds, totals = [], {p.name: 0 for p in net.populations}

@@ -101,7 +101,8 @@ def save(net: Network, path: str | os.PathLike, extra_arrays: dict[str, np.ndarr
     arrays = _pack(net, extra_arrays)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise BundleError(f"cannot write '{path}': folder '{folder}' does not exist")
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise BundleError(f"cannot write '{path}': '{folder}' {what}")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:

@@ -190,12 +190,11 @@ def test_floating_pt_models_match_too(schedule):
 
 def test_asymmetric_padding_that_lava_cannot_express_is_refused():
     rng = np.random.default_rng(4)
-    nodes = [Input("x", (1, 7, 7)), _pop("c", (2, 4, 4)), Readout("r", (2,))]
-    projs = [Conv2d("k", "x", "c", rng.integers(-9, 9, (2, 1, 3, 3)), in_shape=(1, 7, 7), out_shape=(2, 3, 3),
-                    stride=(2, 2), padding=(0, 0, 1, 1))]
-    # (7 + 1 - 3)//2 + 1 = 3, but Lava's symmetric padding can give 3 only with no padding at all
-    nodes[1] = _pop("c", (2, 3, 3))
-    projs.append(Dense("d", "c", "r", rng.integers(-9, 9, (2, 18)), in_shape=(2, 3, 3), out_shape=(2,)))
+    # 8x8, 3x3, stride 1, padding (t, l, b, r) = (0, 0, 1, 1) -> 7x7; Lava pads symmetrically
+    nodes = [Input("x", (1, 8, 8)), _pop("c", (2, 7, 7)), Readout("r", (2,))]
+    projs = [Conv2d("k", "x", "c", rng.integers(-9, 9, (2, 1, 3, 3)), in_shape=(1, 8, 8), out_shape=(2, 7, 7),
+                    padding=(0, 0, 1, 1)),
+             Dense("d", "c", "r", rng.integers(-9, 9, (2, 98)), in_shape=(2, 7, 7), out_shape=(2,))]
     net = Network(nodes, projs, 2)
     with pytest.raises(NotImplementedError, match="symmetric"):
-        build(net, np.zeros((1, 1, 7, 7), np.int64), "pipelined", quantized=True)
+        build(net, np.zeros((1, 1, 8, 8), np.int64), "pipelined", quantized=True)

@@ -1,0 +1,141 @@
+"""End-to-end CLI tests on the shipped digits example, and the CLI's error paths."""
+
+import json
+import os
+import stat
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from snnc.compiler.cli import cli
+from snnc.ir import load
+
+from snnc_testutil import DIGITS_DATA, DIGITS_MODEL, make_mlp_onnx
+
+
+@pytest.fixture(scope="module")
+def digits_bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("b") / "digits.snnc"
+    r = CliRunner().invoke(cli, ["compile", str(DIGITS_MODEL), "--target", "loihi", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_compile_writes_a_loadable_bundle(digits_bundle):
+    net = load(digits_bundle)
+    assert [p.name for p in net.populations] == ["conv1", "conv2", "fc1"]
+    assert net.metadata["config"]["target"] == "loihi"
+    for p in net.projections:
+        assert -128 <= p.weight.min() and p.weight.max() <= 127 and 0 <= p.exponent <= 7
+
+
+def test_verify_layerwise_exact_json(digits_bundle):
+    r = run("verify", digits_bundle, "--against", "ann", "--data", DIGITS_DATA, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["exact"] is True and d["neurons_mismatched"] == 0 and d["neurons_compared"] == 576000
+    assert d["accuracy"]["snn"] == d["accuracy"]["ann_int"] >= 0.95
+    assert d["prediction_agreement"]["ann_int_vs_ann_float"] >= 0.99
+    assert {L["name"] for L in d["layers"]} == {"conv1", "conv2", "fc1"}
+    assert all(L["mismatched"] == 0 and L["unevenness_error"] == 0 for L in d["layers"])
+
+
+def test_verify_pipelined_reports_unevenness_and_fails(digits_bundle):
+    r = run("verify", digits_bundle, "--data", DIGITS_DATA, "--schedule", "pipelined", "--samples", "60", "--json")
+    d = json.loads(r.stdout)
+    assert r.exit_code == (0 if d["exact"] else 1)
+    assert d["schedule"] == "pipelined" and d["samples"] == 60
+    assert any(L["unevenness_error"] > 0 for L in d["layers"])
+
+
+def test_verify_without_data_says_random(digits_bundle):
+    r = run("verify", digits_bundle, "--samples", "5")
+    assert r.exit_code == 0
+    assert "random inputs" in r.stderr
+
+
+def test_simulate_and_inspect(digits_bundle):
+    r = run("simulate", digits_bundle, "--data", DIGITS_DATA, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["accuracy"] >= 0.95 and d["latency_steps"] == 4 * 3
+    assert set(d["spikes_per_sample"]) == {"conv1", "conv2", "fc1"}
+    r = run("inspect", digits_bundle)
+    assert r.exit_code == 0 and "conv1" in r.stdout and "Conv2d" in r.stdout and "Q=round" in r.stdout
+    d = json.loads(run("inspect", digits_bundle, "--json").stdout)
+    assert d["timesteps"] == 4 and len(d["projections"]) == 4
+
+
+def _assert_user_error(r, *fragments):
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    assert r.stderr.startswith("error: ")
+    for f in fragments:
+        assert f in r.stderr, r.stderr
+
+
+def test_errors_are_one_line_exit_2_and_leave_no_file(tmp_path, digits_bundle):
+    out = tmp_path / "o.snnc"
+    (tmp_path / "bad.onnx").write_text("garbage")
+    _assert_user_error(run("compile", tmp_path / "bad.onnx", "-o", out), "not a readable ONNX model")
+    _assert_user_error(run("compile", tmp_path / "none.onnx", "-o", out), "does not exist")
+    _assert_user_error(run("compile", DIGITS_MODEL, "--target", "loihi9", "-o", out), "unknown target 'loihi9'", "loihi2")
+    _assert_user_error(run("compile", DIGITS_MODEL, "--timesteps", "8", "-o", out), "--timesteps 8")
+    assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "bad.onnx"]
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((3, 1, 7, 7), np.float32))
+    _assert_user_error(run("verify", digits_bundle, "--data", tmp_path / "wrong.npz"), "(N, 1, 8, 8)")
+    np.savez(tmp_path / "nox.npz", images=np.zeros(3))
+    _assert_user_error(run("verify", digits_bundle, "--data", tmp_path / "nox.npz"), "array 'x'")
+    np.savez(tmp_path / "ylen.npz", x=np.zeros((3, 1, 8, 8), np.float32), y=np.zeros(2))
+    _assert_user_error(run("simulate", digits_bundle, "--data", tmp_path / "ylen.npz"), "2 labels")
+    _assert_user_error(run("inspect", tmp_path / "bad.onnx"), "not an snnc bundle")
+    _assert_user_error(run("simulate", digits_bundle, "--backend", "nest"), "unknown backend 'nest'", "reference")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_read_only_output_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        _assert_user_error(run("compile", DIGITS_MODEL, "-o", ro / "m.snnc"), "writable")
+    finally:
+        ro.chmod(stat.S_IRWXU)
+
+
+def test_read_only_output_path_as_root(tmp_path):
+    """Portable variant: the output's parent is a file, so nothing can be written there."""
+    (tmp_path / "afile").write_text("x")
+    _assert_user_error(run("compile", DIGITS_MODEL, "-o", tmp_path / "afile" / "m.snnc"), "afile")
+
+
+def test_plain_relu_and_mixed_levels_are_explained(tmp_path):
+    from onnx import helper, numpy_helper, TensorProto
+
+    m = make_mlp_onnx()
+    g = m.graph
+    # replace the first activation's Floor by Relu-only network: a plain ReLU MLP
+    nodes = [helper.make_node("Gemm", ["x", "w0", "b0"], ["g0"], name="fc0", transB=1),
+             helper.make_node("Relu", ["g0"], ["r0"], name="relu0"),
+             helper.make_node("Gemm", ["r0", "wo2", "bo"], ["y"], name="out", transB=1)]
+    inits = [i for i in g.initializer if i.name in ("w0", "b0", "bo")]
+    inits.append(numpy_helper.from_array(np.ones((3, 12), np.float32), "wo2"))
+    relu = helper.make_model(helper.make_graph(nodes, "r", [g.input[0]], [g.output[0]], inits),
+                             opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(relu, tmp_path / "relu.onnx")
+    _assert_user_error(run("compile", tmp_path / "relu.onnx", "-o", tmp_path / "o.snnc"), "'relu0' is a plain ReLU")
+    mixed = make_mlp_onnx()
+    for init in mixed.graph.initializer:
+        if init.name == "act1_L":
+            init.CopyFrom(numpy_helper.from_array(np.array(2.0, np.float32), "act1_L"))
+        if init.name == "act1_hi":
+            init.CopyFrom(numpy_helper.from_array(np.array(2.0, np.float32), "act1_hi"))
+    onnx.save(mixed, tmp_path / "mixed.onnx")
+    _assert_user_error(run("compile", tmp_path / "mixed.onnx", "-o", tmp_path / "o.snnc"), "different quantization levels")
+    assert not (tmp_path / "o.snnc").exists()
