@@ -39,6 +39,16 @@ class RealLayer:
     per_channel: bool = True
 
 
+def _scales(fmt: NumericFormat):
+    """Candidate (exponent, largest mantissa) pairs, finest first: the largest exponent that fits wins;
+    if even the smallest exponent overflows (tiny weights want a huge threshold), the mantissa range
+    shrinks by halves."""
+    for e in range(fmt.weight_exp_max, fmt.weight_exp_min - 1, -1):
+        yield e, fmt.weight_max
+    for k in range(1, fmt.weight_bits - 1):
+        yield fmt.weight_exp_min, fmt.weight_max >> k
+
+
 def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
     if w.ndim == 0:
         return np.full(n_channels, abs(float(w)))
@@ -66,8 +76,8 @@ def integerize_population(
         layer_max = 1.0
     wmax = np.where(wmax > 0, wmax, layer_max)  # channels without weights share the layer's scale
     last_err = None
-    for e in range(fmt.weight_exp_max, fmt.weight_exp_min - 1, -1):
-        theta = np.maximum(np.round((2**e) * fmt.weight_max / wmax), 1).astype(np.int64)
+    for e, wtop in _scales(fmt):
+        theta = np.maximum(np.round((2**e) * wtop / wmax), 1).astype(np.int64)
         projs = []
         for w, mk in zip(layer.weights, layer.make_projection):
             th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
@@ -82,7 +92,7 @@ def integerize_population(
             return pop, projs, e
         last_err = b
     raise StateOverflowError(
-        f"layer '{layer.name}': even with weight exponent {fmt.weight_exp_min} its state could reach "
+        f"layer '{layer.name}': even with the smallest weight scale its state could reach "
         f"{last_err.worst} > {fmt.state_max} ({fmt.state_bits}-bit) at T={T}; use fewer timesteps or a target "
         "with a wider state"
     )
@@ -94,8 +104,8 @@ def integerize_readout(
     """One scale S for all outputs (so argmax is preserved): W = round(w' S / 2^e), R0 = round(b S)."""
     wabs = max(float(np.abs(w).max()) if w.size else 0.0 for w in layer.weights) or 1.0
     last = None
-    for e in range(fmt.weight_exp_max, fmt.weight_exp_min - 1, -1):
-        S = round((2**e) * fmt.weight_max / wabs)
+    for e, wtop in _scales(fmt):
+        S = max(1, round((2**e) * wtop / wabs))
         projs = [mk(np.clip(np.round(w * S / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64), e)
                  for w, mk in zip(layer.weights, layer.make_projection)]
         r0 = np.round(layer.bias * S).astype(np.int64)

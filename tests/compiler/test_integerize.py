@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from snnc.backends.reference import Schedule, run_integer_ann, simulate
+from snnc.compiler.analysis.bounds import check_network, node_bound
+from snnc.compiler.errors import StateOverflowError
+from snnc.compiler.integerize import RealLayer, _v0, integerize_population, integerize_readout
+from snnc.compiler.targets import load_target
+from snnc.ir import Dense, Input, Network, Population, Readout
+
+FMT = load_target("loihi").numeric
+
+
+@pytest.mark.parametrize("mode,beta", [("floor", 0.0), ("floor", 0.5), ("floor", 0.3), ("ceil", 0.0), ("ceil", -0.25)])
+def test_v0_makes_the_integer_quantizer_exact(mode, beta):
+    """floor((X + V0)/Theta) == Q(X/Theta + beta) for every integer X (docs/ir.md table)."""
+    for theta in (1, 2, 7, 10, 64, 1000):
+        v0 = int(_v0(mode, beta, np.array(theta)))
+        assert 0 <= v0 < theta
+        X = np.arange(-5 * theta, 5 * theta + 1)
+        q = np.floor if mode == "floor" else np.ceil
+        # exact rational reference: Q((X + beta*theta) / theta) with integers where possible
+        ref = q(np.array([float((x + beta * theta) / theta) for x in X]))
+        assert np.array_equal(np.floor_divide(X + v0, theta), ref.astype(int)), (theta, mode, beta)
+
+
+def _inp():
+    return Input("x", (3,), scale=1 / 255, qmin=0, qmax=255)
+
+
+def _layer(w, b):
+    def mk(wi, e):
+        return Dense("x->h", "x", "h", wi, e, (3,), (w.shape[0],))
+    return RealLayer("h", (w.shape[0],), [w], [mk], b)
+
+
+def test_integerized_weights_use_the_mantissa_and_track_the_reals():
+    w = np.array([[0.01, -0.02, 0.005], [0.3, 0.1, -0.2]]) / 4
+    b = np.array([0.7, -1.2])
+    pop, (proj,), e = integerize_population(_layer(w, b), "floor", 0.5, 4, 2.0, 4, FMT, {"x": _inp()})
+    assert np.abs(proj.weight).max(axis=1).tolist() == [127, 127]  # per-channel full range
+    real = proj.weight * 2**e / pop.threshold[:, None]
+    np.testing.assert_allclose(real, w, rtol=0.01, atol=1e-6)
+    np.testing.assert_allclose(4 * pop.bias / pop.threshold, b, atol=1e-3)
+    assert node_bound(pop, [proj], {"x": _inp()}, 4).worst <= FMT.state_max
+
+
+def test_exponent_backs_off_to_fit_the_state_and_errors_when_it_cannot():
+    w = np.array([[1.0, 1.0, 1.0]]) * 1e-6  # tiny weights want a huge threshold
+    pop, (proj,), e = integerize_population(_layer(w, np.zeros(1)), "floor", 0.0, 64, 1.0, 64, FMT, {"x": _inp()})
+    assert 64 * pop.threshold.max() <= FMT.state_max and e == 0 and 0 < np.abs(proj.weight).max() < 127
+    big = np.array([[1.0, -1.0, 1.0]])
+    tiny_state = type(FMT)(**{**vars(FMT), "state_bits": 12})
+    with pytest.raises(StateOverflowError, match="layer 'h'"):
+        integerize_population(_layer(big, np.zeros(1)), "floor", 0.0, 64, 1.0, 64, tiny_state, {"x": _inp()})
+
+
+def test_readout_uses_one_scale_so_argmax_survives():
+    w = np.array([[0.5, 0.1, 0.0], [0.05, 0.0, 0.01]])
+    ro, (proj,), e = integerize_readout(_layer(w, np.array([0.2, -0.1])), 4, FMT, {"x": _inp()})
+    ratio = proj.weight[0, 0] / proj.weight[1, 0]
+    assert abs(ratio - 10) < 0.5  # same scale for both outputs
+
+
+def test_bias_is_representable_on_loihi():
+    for b in (0, 1, -4095, 4095, 4096, 10**5, -(10**5 + 3)):
+        r = FMT.representable_bias(b)
+        e = 0
+        while abs(r) >= 4096 and r % 2 == 0:
+            r //= 2
+            e += 1
+        assert abs(r) <= 4095 and e <= 7
+        assert abs(FMT.representable_bias(b) - b) <= max(1, 2 ** e // 2)
+
+
+def test_check_network_names_every_overflowing_layer():
+    i = Input("x", (2,), scale=1.0, qmin=0, qmax=255)
+    a = Population("a", (2,), threshold=2**20, v0=0, levels=8)
+    r = Readout("r", (2,))
+    net = Network([i, a, r], [Dense("x->a", "x", "a", [[127, 127], [1, 1]], 7, (2,), (2,)),
+                             Dense("a->r", "a", "r", [[1, 0], [0, 1]], 0, (2,), (2,))], 8)
+    with pytest.raises(StateOverflowError, match="layer 'a'"):
+        check_network(net, 24)
+    bounds = check_network(net, 40)
+    # the bound is sound: simulate the worst input and compare
+    res = simulate(net, np.full((1, 2), 255.0), Schedule.LAYERWISE)
+    assert res.max_abs_state["a"] <= bounds[0].layerwise
+    pres = simulate(net, np.full((1, 2), 255.0), Schedule.PIPELINED)
+    assert pres.max_abs_state["a"] <= bounds[0].pipelined
+    ann = run_integer_ann(net, np.full((1, 2), 255.0))
+    assert ann.levels["a"].max() == 8
