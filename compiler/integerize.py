@@ -42,11 +42,11 @@ class RealLayer:
 def _scales(fmt: NumericFormat):
     """Candidate (exponent, largest mantissa) pairs, finest first: the largest exponent that fits wins;
     if even the smallest exponent overflows (tiny weights want a huge threshold), the mantissa range
-    shrinks by halves."""
+    shrinks by halves (down to weights that round to zero: such a layer's input is negligible)."""
     for e in range(fmt.weight_exp_max, fmt.weight_exp_min - 1, -1):
         yield e, fmt.weight_max
-    for k in range(1, fmt.weight_bits - 1):
-        yield fmt.weight_exp_min, fmt.weight_max >> k
+    for k in range(1, 48):
+        yield fmt.weight_exp_min, fmt.weight_max / 2**k
 
 
 def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
