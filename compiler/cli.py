@@ -228,7 +228,7 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
     be = get_backend(backend)
     x, y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "simulate")
-    batch = 256 if backend == "reference" else 1
+    batch = 256 if backend == "reference" else 32  # one Lava run (compile + start) per batch
     preds, totals = [], {p.name: 0 for p in net.populations}
     for i in range(0, len(x), batch):
         res = be.run(net, x[i:i + batch], sched)

@@ -76,6 +76,12 @@ class LavaBackend:
         ensure_lava()
         self.run_tag = run_tag
 
+    def report_extra(self) -> dict:
+        """Facts ``snnc verify --json`` adds to its report."""
+        from .compat import lava_version
+
+        return {"lava_version": lava_version(), "run_config": f'Loihi2SimCfg(select_tag="{self.run_tag}")'}
+
     def run(self, net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, record: bool = False,
             quantized: bool = False) -> SimResult:
         from .emit import build

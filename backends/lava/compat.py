@@ -27,6 +27,13 @@ Idempotent / no-op
     (a fixed Lava, or the hook already installed), no hook is installed. The hook is installed
     at most once.
 
+Second issue: the multiprocessing start method
+    ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
+    ``multiprocessing.set_start_method('fork')`` at import. That raises ``RuntimeError: context has
+    already been set`` when anything imported earlier fixed the start method (tqdm's lock, a test
+    runner). ``ensure_lava`` imports that module once with ``set_start_method`` wrapped to pass
+    ``force=True`` -- the method Lava asks for ('fork') is then in force either way.
+
 How to remove it
     When a Lava release imports on 3.11 (upstream uses ``field(default_factory=...)``), delete the
     hook (``_VarModelFinder``/``_install_hook``) and keep ``ensure_lava`` as a plain import check.
@@ -115,7 +122,37 @@ def ensure_lava() -> None:
         importlib.import_module(TARGET)
     except ImportError as e:
         raise BackendUnavailableError(f"{INSTALL_HINT} (import failed: {e})") from None
+    _import_runtime_forcing_fork()
     _state["checked"] = True
+
+
+_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
+
+
+def _import_runtime_forcing_fork() -> None:
+    import multiprocessing
+
+    if _MP_MODULE in sys.modules:
+        return
+    original = multiprocessing.set_start_method
+
+    def forced(method, force=False):
+        original(method, force=True)
+
+    multiprocessing.set_start_method = forced
+    try:
+        importlib.import_module(_MP_MODULE)
+    finally:
+        multiprocessing.set_start_method = original
+
+
+def lava_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lava-nc")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def import_lava():
