@@ -66,10 +66,11 @@ def verify_against_ann(
     mism = {p.name: 0 for p in pops}
     unev = {p.name: 0.0 for p in pops}
     pred_snn, pred_int = [], []
+    state_bits = net.metadata.get("target", {}).get("numeric", {}).get("state_bits")
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         ann = run_integer_ann(net, xb)
-        snn = simulate(net, xb, schedule=schedule)
+        snn = simulate(net, xb, schedule=schedule, state_bits=state_bits)  # re-checks the width at run time
         for p in pops:
             M, N = ann.levels[p.name], snn.counts[p.name]
             compared[p.name] += M.size

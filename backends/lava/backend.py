@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from snnc.backends.reference.simulator import Schedule, SimResult, quantize_inputs
+from snnc.backends.reference.simulator import Schedule, SimResult, as_int_inputs
 from snnc.ir import Network, Population
 
 from .compat import ensure_lava
@@ -87,11 +87,7 @@ class LavaBackend:
         from .emit import build
 
         schedule = Schedule(schedule)
-        if quantized:
-            x_int = x if isinstance(x, dict) else {net.inputs[0].name: x}
-            x_int = {k: np.asarray(v, np.int64) for k, v in x_int.items()}
-        else:
-            x_int = quantize_inputs(net, x)
+        x_int = as_int_inputs(net, x, quantized)
         lb = build(net, x_int, schedule, quantized=True, tag=self.run_tag)
         run_build(lb, self.run_tag)
         return readback(net, lb, x_int, record)

@@ -11,6 +11,10 @@ Projections (all Lava's own processes, ``fixed_pt`` models):
 * ``Dense`` -> ``lava.proc.dense.process.Dense`` with ``sign_mode=MIXED``, ``num_weight_bits=9``
   (its fixed-point model clips to [-256, 255] and truncates ``8 - num_weight_bits + 1`` LSBs, so
   every int8 mantissa passes unchanged) and ``weight_exp=e`` (applied as ``<< e``).
+  A Dense whose weight density (nonzero fraction) is below ``SPARSE_DENSITY_THRESHOLD`` becomes
+  ``lava.proc.sparse.process.Sparse`` (weights as a ``scipy.sparse.csr_matrix``) with the same
+  parameters: its fixed-point model clips, truncates and shifts exactly like Dense's, and it has the
+  same one-step delay (``build(..., sparse=True/False)`` forces the choice).
 * ``Conv2d`` -> ``lava.proc.conv.process.Conv``. Lava's kernel is a true convolution, so the
   ONNX (correlation) kernel is flipped; Lava 0.10's fixed-point Conv model ignores
   ``weight_exp``, so the weights are passed as ``mantissa << e`` (the product is identical).
@@ -24,6 +28,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from snnc.backends.reference.ops import per_channel
 from snnc.backends.reference.simulator import Schedule, quantize_inputs
@@ -37,12 +42,18 @@ from lava.proc.conv.process import Conv  # noqa: E402
 from lava.proc.dense.process import Dense as LavaDense  # noqa: E402
 from lava.proc.io.sink import RingBuffer as Sink  # noqa: E402
 from lava.proc.io.source import RingBuffer as Source  # noqa: E402
+from lava.proc.sparse.process import Sparse as LavaSparse  # noqa: E402
 from lava.utils.weightutils import SignMode  # noqa: E402
 
 from .processes import LAYERWISE, PIPELINED, Accumulator, IFSoftResetNeuron  # noqa: E402
 
 GRADED_BITS = 24
 CONV_CURRENT_LIMIT = 2**23 - 1   # Lava's fixed_pt Conv wraps its output to 24-bit signed
+# A Dense table stores every entry (one weight each); CSR stores, per nonzero, a weight plus a column
+# index (plus one row pointer per row), i.e. about twice the bytes per stored entry, so it breaks
+# even near density 1/2 and below 1/4 it is at least ~2x smaller (also less work per step: the
+# sparse product touches only the nonzeros). Below this nonzero fraction Dense -> Lava Sparse.
+SPARSE_DENSITY_THRESHOLD = 0.25
 
 
 @dataclass
@@ -134,15 +145,22 @@ def _source_max(src, T: int, layerwise: bool) -> int:
     return T if layerwise else 1
 
 
-def _projection(p: Projection, net: Network, graded: bool, layerwise: bool, tag: str = "fixed_pt"):
+def _projection(p: Projection, net: Network, graded: bool, layerwise: bool, tag: str = "fixed_pt",
+                sparse: bool | None = None):
     src, dst = net.node(p.source), net.node(p.target)
     bits = GRADED_BITS if graded else 0
     if isinstance(p, Dense):
-        w = p.weight[np.ix_(_flat_perm(dst.shape), _flat_perm(src.shape))]
-        if tag == "floating_pt":  # Lava's float Dense model ignores weight_exp: pre-shift instead
-            return LavaDense(weights=(w << p.exponent).astype(np.int32), num_message_bits=bits, name=p.name)
-        return LavaDense(weights=w.astype(np.int32), num_message_bits=bits, weight_exp=int(p.exponent),
-                         num_weight_bits=9, sign_mode=SignMode.MIXED, name=p.name)
+        w = p.weight[np.ix_(_flat_perm(dst.shape), _flat_perm(src.shape))].astype(np.int64)
+        if tag == "floating_pt":  # Lava's float Dense/Sparse models ignore weight_exp: pre-shift instead
+            w, kw = w << p.exponent, {}
+        else:
+            kw = dict(weight_exp=int(p.exponent), num_weight_bits=9, sign_mode=SignMode.MIXED)
+        if sparse is None:
+            sparse = np.count_nonzero(w) < SPARSE_DENSITY_THRESHOLD * w.size
+        w = w.astype(np.int32)
+        if sparse:
+            return LavaSparse(weights=csr_matrix(w), num_message_bits=bits, name=p.name, **kw)
+        return LavaDense(weights=w, num_message_bits=bits, name=p.name, **kw)
     c_in, h, w_in = p.in_shape
     if isinstance(p, Conv2d):
         kern = p.weight[:, :, ::-1, ::-1]                       # correlation -> convolution
@@ -176,11 +194,13 @@ def _projection(p: Projection, net: Network, graded: bool, layerwise: bool, tag:
 
 
 def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quantized: bool = False,
-          tag: str = "fixed_pt") -> LavaBuild:
+          tag: str = "fixed_pt", sparse: bool | None = None) -> LavaBuild:
     """Emit ``net`` as connected Lava processes for the batch ``x`` (samples run back to back).
 
     ``tag`` is the Lava model tag the graph will be run with ("fixed_pt", or "floating_pt" for
     which Dense weights are passed pre-shifted because Lava's float Dense ignores ``weight_exp``).
+    ``sparse``: None emits each IR Dense as Lava ``Sparse`` when its density is below
+    ``SPARSE_DENSITY_THRESHOLD`` (else Lava ``Dense``); True / False forces Sparse / Dense for all.
     """
     schedule = Schedule(schedule)
     if quantized:
@@ -222,10 +242,10 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     for p in net.projections:
         src, dst = net.node(p.source), net.node(p.target)
         graded = isinstance(src, Input) or mode == LAYERWISE
-        lp = _projection(p, net, graded, mode == LAYERWISE, tag)
+        lp = _projection(p, net, graded, mode == LAYERWISE, tag, sparse)
         sp = procs[p.source]
         out = sp.s_out if isinstance(src, Input) else (sp.c_out if mode == LAYERWISE else sp.s_out)
-        if isinstance(lp, LavaDense):
+        if isinstance(lp, (LavaDense, LavaSparse)):
             (out.flatten() if len(src.shape) != 1 else out).connect(lp.s_in)
             a = lp.a_out if len(dst.shape) == 1 else lp.a_out.reshape(lava_shape(dst.shape))
         else:

@@ -15,7 +15,7 @@ import numpy as np
 from snnc.ir import Input, Network, Population, Readout
 
 from .ops import apply_projection, per_channel
-from .simulator import quantize_inputs
+from .simulator import as_int_inputs
 
 
 @dataclass
@@ -33,9 +33,7 @@ class IntegerANNResult:
 def run_integer_ann(net: Network, x, quantized: bool = False, clip_to: int | None = None) -> IntegerANNResult:
     """Evaluate the integer ANN. ``clip_to`` overrides the clip bound (default: each layer's L)."""
     T = net.timesteps
-    x_int = x if quantized else quantize_inputs(net, x)
-    if not isinstance(x_int, dict):
-        x_int = {net.inputs[0].name: np.asarray(x_int, dtype=np.int64)}
+    x_int = as_int_inputs(net, x, quantized)
     levels, readout, pre = {}, {}, {}
     for node in net.ordered_nodes():
         if isinstance(node, Input):

@@ -73,6 +73,15 @@ def quantize_inputs(net: Network, x) -> dict[str, np.ndarray]:
     return out
 
 
+def as_int_inputs(net: Network, x, quantized: bool) -> dict[str, np.ndarray]:
+    """x_int by input name: quantize float inputs, or take already-quantized ones (array or dict)."""
+    if not quantized:
+        return quantize_inputs(net, x)
+    if not isinstance(x, dict):
+        x = {net.inputs[0].name: x}
+    return {k: np.asarray(v, dtype=np.int64) for k, v in x.items()}
+
+
 def _check_neuron(pop: Population) -> None:
     if not isinstance(pop.neuron, IFSoftReset):
         raise NotImplementedError(
@@ -91,12 +100,7 @@ def simulate(
 ) -> SimResult:
     """Run ``net`` on a batch. ``x``: float inputs (B, *shape), or x_int when ``quantized``."""
     schedule = Schedule(schedule)
-    if quantized:
-        if not isinstance(x, dict):
-            x = {net.inputs[0].name: x}
-        x_int = {k: np.asarray(v, dtype=np.int64) for k, v in x.items()}
-    else:
-        x_int = quantize_inputs(net, x)
+    x_int = as_int_inputs(net, x, quantized)
     for pop in net.populations:
         _check_neuron(pop)
     run = _run_layerwise if schedule is Schedule.LAYERWISE else _run_pipelined
