@@ -29,6 +29,7 @@ demo: setup
 	$(SNNC) compile examples/digits/qcfs_cnn.onnx --target loihi -o build/digits.snnc
 	$(SNNC) inspect build/digits.snnc
 	$(SNNC) verify build/digits.snnc --against ann --data examples/digits/test.npz
+	$(SNNC) verify build/digits.snnc --against lava --data examples/digits/test.npz --samples 4
 	$(SNNC) simulate build/digits.snnc --data examples/digits/test.npz --schedule pipelined
 
 test: setup

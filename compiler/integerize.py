@@ -49,6 +49,22 @@ def _scales(fmt: NumericFormat):
         yield fmt.weight_exp_min, fmt.weight_max / 2**k
 
 
+def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[str, Node]):
+    """Try the scales finest first; return (node, projections, exponent) of the first whose state
+    bound fits the target's width, else raise naming the layer."""
+    worst = None
+    for e, wtop in _scales(fmt):
+        node, projs = build(e, wtop)
+        b = node_bound(node, projs, sources, T)
+        if b.worst <= fmt.state_max:
+            return node, projs, e
+        worst = b.worst
+    raise StateOverflowError(
+        f"layer '{name}': even with the smallest weight scale its state could reach {worst} > {fmt.state_max} "
+        f"({fmt.state_bits}-bit) at T={T}; use fewer timesteps or a target with a wider state"
+    )
+
+
 def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
     if w.ndim == 0:
         return np.full(n_channels, abs(float(w)))
@@ -75,8 +91,7 @@ def integerize_population(
     if layer_max == 0.0:
         layer_max = 1.0
     wmax = np.where(wmax > 0, wmax, layer_max)  # channels without weights share the layer's scale
-    last_err = None
-    for e, wtop in _scales(fmt):
+    def build(e, wtop):
         theta = np.maximum(np.round((2**e) * wtop / wmax), 1).astype(np.int64)
         projs = []
         for w, mk in zip(layer.weights, layer.make_projection):
@@ -84,18 +99,11 @@ def integerize_population(
             wi = np.clip(np.round(w * th / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
             projs.append(mk(wi, e))
         bias = np.array([fmt.representable_bias(int(v)) for v in np.round(layer.bias * theta / T)], np.int64)
-        v0 = _v0(mode, beta, theta)
-        pop = Population(layer.name, layer.shape, threshold=theta, v0=v0, bias=bias, levels=levels,
-                         real_threshold=np.array(real_threshold))
-        b = node_bound(pop, projs, sources, T)
-        if b.worst <= fmt.state_max:
-            return pop, projs, e
-        last_err = b
-    raise StateOverflowError(
-        f"layer '{layer.name}': even with the smallest weight scale its state could reach "
-        f"{last_err.worst} > {fmt.state_max} ({fmt.state_bits}-bit) at T={T}; use fewer timesteps or a target "
-        "with a wider state"
-    )
+        pop = Population(layer.name, layer.shape, threshold=theta, v0=_v0(mode, beta, theta), bias=bias,
+                         levels=levels, real_threshold=np.array(real_threshold))
+        return pop, projs
+
+    return _first_fitting(build, layer.name, T, fmt, sources)
 
 
 def integerize_readout(
@@ -103,19 +111,12 @@ def integerize_readout(
 ) -> tuple[Readout, list[Projection], int]:
     """One scale S for all outputs (so argmax is preserved): W = round(w' S / 2^e), R0 = round(b S)."""
     wabs = max(float(np.abs(w).max()) if w.size else 0.0 for w in layer.weights) or 1.0
-    last = None
-    for e, wtop in _scales(fmt):
+
+    def build(e, wtop):
         S = max(1, round((2**e) * wtop / wabs))
         projs = [mk(np.clip(np.round(w * S / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64), e)
                  for w, mk in zip(layer.weights, layer.make_projection)]
         r0 = np.round(layer.bias * S).astype(np.int64)
-        ro = Readout(layer.name, layer.shape, v0=r0, bias=0, scale=1.0 / S)
-        b = node_bound(ro, projs, sources, T)
-        if b.worst <= fmt.state_max:
-            return ro, projs, e
-        last = b
-    raise StateOverflowError(
-        f"readout '{layer.name}': accumulator could reach {last.worst} > {fmt.state_max} at T={T}"
-    )
+        return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=1.0 / S), projs
 
-
+    return _first_fitting(build, layer.name, T, fmt, sources)

@@ -67,3 +67,17 @@ def load_example_models_module():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def assert_same_run(ref, got) -> None:
+    """Two SimResults agree spike for spike, count for count and on every readout value."""
+    import numpy as np
+
+    for name, train in ref.spikes.items():
+        assert got.spikes[name].shape == train.shape, name
+        bad = np.argwhere(got.spikes[name] != train)
+        assert bad.size == 0, f"{name}: spike trains differ at (t, b, ...) {bad[:3].tolist()}"
+    for name, c in ref.counts.items():
+        np.testing.assert_array_equal(got.counts[name], c, err_msg=name)
+    for name, r in ref.readout.items():
+        np.testing.assert_array_equal(got.readout[name], r, err_msg=name)

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from snnc.backends.reference.ops import per_channel
-from snnc.backends.reference.simulator import Schedule, quantize_inputs
+from snnc.backends.reference.simulator import Schedule, as_int_inputs
 from snnc.ir import Conv2d, Dense, Input, Network, Population, Projection, Readout, SumPool2d
 
 from .compat import ensure_lava
@@ -203,11 +203,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     ``SPARSE_DENSITY_THRESHOLD`` (else Lava ``Dense``); True / False forces Sparse / Dense for all.
     """
     schedule = Schedule(schedule)
-    if quantized:
-        x_int = x if isinstance(x, dict) else {net.inputs[0].name: x}
-        x_int = {k: np.asarray(v, np.int64) for k, v in x_int.items()}
-    else:
-        x_int = quantize_inputs(net, x)
+    x_int = as_int_inputs(net, x, quantized)
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
     start, end, period = _timing(net, schedule)

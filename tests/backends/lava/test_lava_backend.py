@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from snnc_testutil import assert_same_run
+
 from snnc.backends.base import BackendUnavailableError
 
 pytestmark = pytest.mark.lava
@@ -85,14 +87,7 @@ def conv_net(T, rng):
 
 def _assert_same(net, ref, got):
     assert set(got.spikes) == {p.name for p in net.populations}
-    for name, train in ref.spikes.items():
-        assert got.spikes[name].shape == train.shape, name
-        bad = np.argwhere(got.spikes[name] != train)
-        assert bad.size == 0, f"{name}: spike trains differ at (t, b, ...) {bad[:3].tolist()}"
-    for name, c in ref.counts.items():
-        np.testing.assert_array_equal(got.counts[name], c, err_msg=name)
-    for name, r in ref.readout.items():
-        np.testing.assert_array_equal(got.readout[name], r, err_msg=name)
+    assert_same_run(ref, got)
     assert got.phase == ref.phase
 
 

@@ -12,6 +12,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from snnc_testutil import assert_same_run
+
 from snnc.backends.base import BackendUnavailableError
 
 pytestmark = pytest.mark.lava
@@ -56,15 +58,7 @@ def _x(net, rng, batch):
     return rng.integers(0, inp.qmax + 1, (batch,) + inp.shape).astype(np.float64) * inp.scale
 
 
-def _assert_same(ref, got):
-    for name, train in ref.spikes.items():
-        assert got.spikes[name].shape == train.shape, name
-        bad = np.argwhere(got.spikes[name] != train)
-        assert bad.size == 0, f"{name}: spike trains differ at (t, b, ...) {bad[:3].tolist()}"
-    for name, c in ref.counts.items():
-        np.testing.assert_array_equal(got.counts[name], c, err_msg=name)
-    for name, r in ref.readout.items():
-        np.testing.assert_array_equal(got.readout[name], r, err_msg=name)
+_assert_same = assert_same_run
 
 
 def test_process_choice():
