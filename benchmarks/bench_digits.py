@@ -53,8 +53,11 @@ def main() -> None:
     result["timesteps"] = net.timesteps
     for sched in Schedule:
         best, med = best_of(lambda: simulate(net, x, schedule=sched), args.repeat)
-        result[f"reference_{sched.value}"] = {"seconds": best, "samples_per_second": len(x) / best}
-        log.info("reference %s: %.0f samples/s", sched.value, len(x) / best)
+        counted, _ = best_of(lambda: simulate(net, x, schedule=sched, count_ops=True), args.repeat)
+        result[f"reference_{sched.value}"] = {"seconds": best, "samples_per_second": len(x) / best,
+                                              "seconds_with_op_counting": counted,
+                                              "op_counting_slowdown": counted / best}
+        log.info("reference %s: %.0f samples/s; counting ops costs x%.2f", sched.value, len(x) / best, counted / best)
     try:
         from snnc.backends import get_backend
 

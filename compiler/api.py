@@ -13,6 +13,7 @@ from snnc import __version__
 from snnc.ir import Network, save
 
 from .analysis.bounds import check_network
+from .analysis.macs import macs_per_op
 from .config import CompileConfig
 from .frontend.onnx_loader import import_onnx, model_bytes
 from .lower import lower
@@ -28,10 +29,13 @@ def compile_model(model_path: str | os.PathLike, config: CompileConfig | None = 
     target = load_target(config.target)
     log.info("importing %s", model_path)
     g, model = import_onnx(model_path)
+    macs = macs_per_op(g)  # from the imported graph, before any folding
     fired = run_passes(g, default_passes())
     log.info("passes: %s", {k: v for k, v in fired.items() if v})
     net, report = lower(g, target, config.timesteps, config.input_range)
     check_network(net, target.numeric.state_bits)
+    for layer in report["layers"]:
+        layer["ann_macs"] = macs.get(layer["onnx_linear"], 0)
     raw = model_bytes(model)
     net.metadata = {
         "snnc_version": __version__,
@@ -39,6 +43,7 @@ def compile_model(model_path: str | os.PathLike, config: CompileConfig | None = 
         "target": target.to_dict(),
         "source_model": {"path": str(model_path), "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)},
         "layers": report["layers"],
+        "ann_macs_total": int(sum(macs.values())),
     }
     return net, raw
 

@@ -257,6 +257,57 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
         click.echo(f"  accuracy {out['accuracy']:.4f}")
 
 
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(dir_okay=False), default=None)
+@click.option("--energy", default="qiao2015", show_default=True,
+              help="Energy model: qiao2015 | horowitz2014 | loihi, or a .toml file.")
+@click.option("--schedule", type=SCHEDULES, default=None)
+@click.option("--samples", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_user_errors
+def stats(bundle, data, energy, schedule, samples, as_json):
+    """ANN MACs and energy vs SNN spikes, synaptic operations and energy, per layer and in total."""
+    from .analysis.cost import compute_stats
+    from .analysis.energy import load_energy_model
+
+    net, _ = _load_bundle(bundle)
+    em = load_energy_model(energy)
+    sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
+    x, _y, _rnd = _inputs(net, data, samples)
+    bar = _progress(len(x), "stats")
+    rep = compute_stats(net, x, sched, em, progress=bar.update)
+    bar.close()
+    if as_json:
+        click.echo(json.dumps(rep.to_dict(), indent=2))
+        return
+    click.echo(f"stats {bundle}: energy model {rep.energy_model} ({rep.energy_source})")
+    click.echo(f"  schedule {rep.schedule}, T={rep.timesteps}, {rep.samples} samples; per sample:")
+    click.echo(f"  {'layer':<10} {'ANN MACs':>12} {'SNN SOPs':>12} {'spikes':>10} {'rate':>7} {'E_ANN [J]':>11} {'E_SNN [J]':>11}")
+    for L in rep.layers:
+        click.echo(f"  {L.name:<10} {L.macs:>12,} {L.sops_per_sample:>12,.0f} {L.spikes_per_sample:>10,.1f} "
+                   f"{L.spike_rate:>7.4f} {L.energy_ann_j:>11.3e} {L.energy_snn_j:>11.3e}")
+    r = rep.snn["energy_ratio_ann_over_snn"]
+    click.echo(f"  {'total':<10} {rep.ann['macs']:>12,} {rep.snn['sops_per_sample']:>12,.0f} "
+               f"{rep.snn['spikes_per_sample']:>10,.1f} {'':>7} {rep.ann['energy_j']:>11.3e} {rep.snn['energy_j']:>11.3e}")
+    click.echo(f"  ANN/SNN energy ratio: {'n/a' if r is None else f'{r:.2f}'}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(dir_okay=False), default=None)
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@click.option("--energy", default="qiao2015", show_default=True)
+@click.option("--samples", type=int, default=None)
+@_user_errors
+def report(bundle, data, out_dir, energy, samples):
+    """An HTML page (plus PNGs) with spike rates, conversion error, SOPs and energy, a raster, metadata."""
+    from .report import write_report
+
+    path = write_report(bundle, out_dir, data=data, energy=energy, samples=samples)
+    click.echo(f"wrote {path}")
+
+
 def main() -> None:
     cli(prog_name="snnc")
 

@@ -104,3 +104,37 @@ def per_channel(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if arr.ndim == 0:
         return arr.reshape((1,) * (len(shape) + 1))
     return arr.reshape((1, shape[0]) + (1,) * (len(shape) - 1))
+
+
+def fanout(p: Projection) -> np.ndarray:
+    """Synapses with a non-zero weight that each source neuron reaches, shape ``p.in_shape``.
+
+    Conv borders, stride, dilation and groups are counted honestly: an input position only counts
+    the (output, kernel offset) pairs that really read it.
+    """
+    if isinstance(p, Dense):
+        return (p.weight != 0).sum(axis=0).reshape(p.in_shape).astype(np.int64)
+    C, H, W = p.in_shape
+    _, oh, ow = p.out_shape
+    if isinstance(p, Conv2d):
+        O, cg, kh, kw = p.weight.shape
+        og = O // p.groups
+        nz = (p.weight != 0).reshape(p.groups, og, cg, kh, kw).sum(axis=1).reshape(C, kh, kw)
+        sy, sx = p.stride
+        dy, dx = p.dilation
+        top, left = p.padding[0], p.padding[1]
+    else:  # SumPool2d
+        kh, kw = p.kernel
+        nz = np.full((C, kh, kw), int(p.weight != 0))
+        sy, sx = p.stride
+        dy = dx = 1
+        top, left = p.padding[0], p.padding[1]
+
+    def hits(n_out, size, k, s, d, pad):  # (k, size): does kernel offset i read input position y?
+        m = np.zeros((k, size), np.int64)
+        for i in range(k):
+            pos = np.arange(n_out) * s + i * d - pad
+            m[i, pos[(pos >= 0) & (pos < size)]] = 1
+        return m
+
+    return np.einsum("cij,iy,jx->cyx", nz, hits(oh, H, kh, sy, dy, top), hits(ow, W, kw, sx, dx, left))

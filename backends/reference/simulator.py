@@ -14,7 +14,7 @@ import numpy as np
 
 from snnc.ir import IFSoftReset, Input, Network, Population, Readout
 
-from .ops import SimulationError, apply_projection, per_channel
+from .ops import SimulationError, apply_projection, fanout, per_channel
 
 
 class Schedule(str, Enum):
@@ -42,6 +42,7 @@ class SimResult:
     final_v: dict[str, np.ndarray] = field(default_factory=dict)
     phase: dict[str, int] = field(default_factory=dict)
     max_abs_state: dict[str, int] = field(default_factory=dict)
+    ops: dict[str, "NodeOps"] | None = None
 
     def predictions(self, readout: str | None = None) -> np.ndarray:
         name = readout or next(iter(self.readout))
@@ -53,6 +54,42 @@ class SimResult:
         if self.schedule is Schedule.LAYERWISE:
             return self.timesteps * (max(self.phase.values(), default=0) + 1)
         return self.timesteps
+
+
+@dataclass
+class NodeOps:
+    """Operations a node caused over the batch, per step of its own T steps.
+
+    ``events``: spikes emitted (population) or non-zero graded values sent (input) per step;
+    ``sops_out``: synaptic operations its events caused per step (each event times the non-zero
+    synapses it reaches, conv borders counted); ``sops_in``: synaptic operations delivered into it
+    per step; ``updates``: neuron state updates over the run.
+    """
+
+    events: np.ndarray
+    sops_out: np.ndarray
+    sops_in: np.ndarray
+    updates: int
+
+
+class _OpCounter:
+    def __init__(self, net: Network, B: int):
+        T = net.timesteps
+        self.out = {n.name: [(p.target, fanout(p).reshape(-1)) for p in net.outgoing(n.name)] for n in net.nodes}
+        self.ops = {n.name: NodeOps(np.zeros(T, np.int64), np.zeros(T, np.int64), np.zeros(T, np.int64), 0)
+                    for n in net.nodes}
+        for n in net.nodes:
+            if not isinstance(n, Input):
+                self.ops[n.name].updates = T * B * n.size
+
+    def add(self, name: str, t: int, events: np.ndarray) -> None:
+        """``events``: (B, *shape) 0/1 (spikes) or booleans (non-zero graded values)."""
+        ev = events.reshape(events.shape[0], -1).sum(axis=0)
+        self.ops[name].events[t] += int(ev.sum())
+        for target, fan in self.out[name]:
+            n = int(ev @ fan)
+            self.ops[name].sops_out[t] += n
+            self.ops[target].sops_in[t] += n
 
 
 def quantize_inputs(net: Network, x) -> dict[str, np.ndarray]:
@@ -97,6 +134,7 @@ def simulate(
     record: bool = False,
     quantized: bool = False,
     state_bits: int | None = None,
+    count_ops: bool = False,
 ) -> SimResult:
     """Run ``net`` on a batch. ``x``: float inputs (B, *shape), or x_int when ``quantized``."""
     schedule = Schedule(schedule)
@@ -104,7 +142,13 @@ def simulate(
     for pop in net.populations:
         _check_neuron(pop)
     run = _run_layerwise if schedule is Schedule.LAYERWISE else _run_pipelined
-    res = run(net, x_int, record)
+    counter = _OpCounter(net, next(iter(x_int.values())).shape[0]) if count_ops else None
+    res = run(net, x_int, record, counter)
+    if counter is not None:
+        for node in net.inputs:  # a graded input value is sent every step while it is non-zero
+            for t in range(net.timesteps):
+                counter.add(node.name, t, x_int[node.name] != 0)
+        res.ops = counter.ops
     if state_bits is not None:
         limit = 2 ** (state_bits - 1) - 1
         for name, m in res.max_abs_state.items():
@@ -115,7 +159,7 @@ def simulate(
     return res
 
 
-def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool) -> SimResult:
+def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, counter: _OpCounter | None) -> SimResult:
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
     v, spk, counts, trains, maxabs = {}, {}, {}, {}, {}
@@ -148,6 +192,8 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool) -> 
                 counts[node.name] += s
                 if record:
                     trains[node.name][t] = s
+                if counter is not None:
+                    counter.add(node.name, t, s)
             v[node.name] = vn
     readout = {r.name: v[r.name] for r in net.readouts}
     return SimResult(
@@ -156,7 +202,7 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool) -> 
     )
 
 
-def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool) -> SimResult:
+def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool, counter: _OpCounter | None) -> SimResult:
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
     depth = net.depth()
@@ -188,6 +234,8 @@ def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool) -> 
             n += s
             if record:
                 train[t] = s
+            if counter is not None:
+                counter.add(node.name, t, s)
         counts[node.name], final_v[node.name], maxabs[node.name] = n, v, m
         if record:
             trains[node.name] = train

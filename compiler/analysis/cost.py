@@ -1,0 +1,105 @@
+"""What an inference costs: ANN MACs (stored at compile time from the ONNX graph's shapes) and SNN
+events, synaptic operations and neuron updates counted by the reference simulator, priced by an
+energy model (compiler/energy/*.toml).
+
+Per layer, the ANN's MACs that compute layer l's pre-activation are set beside the SOPs delivered
+*into* layer l (the spikes of its sources times the synapses they reach). SNN energy of layer l:
+
+    E_l = e_sop * SOP_in,l (e_input_op for the first layer's graded input)
+        + e_spike * spikes_l + e_active * spikes_l + e_inactive * (updates_l - spikes_l)
+
+(a neuron update is "active" in a step where the neuron spikes; a readout never spikes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from snnc.backends.reference import Schedule, simulate
+from snnc.ir import Input, Network, Population
+
+from .energy import EnergyModel, load_energy_model
+
+
+@dataclass
+class LayerCost:
+    name: str
+    macs: int
+    spikes_per_sample: float
+    sops_per_sample: float
+    updates_per_sample: float
+    spike_rate: float
+    energy_ann_j: float
+    energy_snn_j: float
+    spikes_per_step: list[float] = field(default_factory=list)
+    sops_per_step: list[float] = field(default_factory=list)
+
+
+@dataclass
+class StatsReport:
+    energy_model: str
+    energy_source: str
+    timesteps: int
+    schedule: str
+    samples: int
+    ann: dict
+    snn: dict
+    layers: list[LayerCost]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def layer_macs(net: Network) -> dict[str, int]:
+    return {L["layer"]: int(L.get("ann_macs", 0)) for L in net.metadata.get("layers", [])}
+
+
+def compute_stats(net: Network, x: np.ndarray, schedule: Schedule | str = Schedule.LAYERWISE,
+                  energy: str | EnergyModel = "qiao2015", batch_size: int = 64, progress=None) -> StatsReport:
+    em = energy if isinstance(energy, EnergyModel) else load_energy_model(energy)
+    schedule = Schedule(schedule)
+    T, n = net.timesteps, len(x)
+    tot = None
+    for i in range(0, n, batch_size):
+        res = simulate(net, x[i:i + batch_size], schedule=schedule, count_ops=True)
+        if tot is None:
+            tot = res.ops
+        else:
+            for k, o in res.ops.items():
+                t = tot[k]
+                t.events, t.sops_out, t.sops_in, t.updates = (t.events + o.events, t.sops_out + o.sops_out,
+                                                              t.sops_in + o.sops_in, t.updates + o.updates)
+        if progress is not None:
+            progress(len(x[i:i + batch_size]))
+    macs = layer_macs(net)
+    first = {p.target for inp in net.inputs for p in net.outgoing(inp.name)}
+    layers = []
+    for node in net.ordered_nodes():
+        if isinstance(node, Input):
+            continue
+        o = tot[node.name]
+        spikes = float(o.events.sum()) / n
+        sops = float(o.sops_in.sum()) / n
+        upd = o.updates / n
+        e_op = em.energy_per_input_op_j if node.name in first else em.energy_per_sop_j
+        e_snn = (e_op * sops + (em.energy_per_spike_j + em.energy_per_update_active_j) * spikes
+                 + em.energy_per_update_inactive_j * (upd - spikes))
+        m = macs.get(node.name, 0)
+        layers.append(LayerCost(
+            node.name, m, spikes, sops, upd,
+            spikes / (node.size * T) if isinstance(node, Population) else 0.0,
+            m * em.ann_energy_per_mac_j, e_snn,
+            (o.events / n).tolist(), (o.sops_in / n).tolist(),
+        ))
+    total_macs = int(net.metadata.get("ann_macs_total", sum(L.macs for L in layers)))
+    ann = {"macs": total_macs, "flops": 2 * total_macs, "energy_j": total_macs * em.ann_energy_per_mac_j}
+    snn_e = sum(L.energy_snn_j for L in layers)
+    snn = {"sops_per_sample": sum(L.sops_per_sample for L in layers),
+           "spikes_per_sample": sum(L.spikes_per_sample for L in layers),
+           "input_events_per_sample": float(sum(tot[i.name].events.sum() for i in net.inputs)) / n,
+           "neuron_updates_per_sample": sum(L.updates_per_sample for L in layers),
+           "energy_j": snn_e,
+           "energy_ratio_ann_over_snn": ann["energy_j"] / snn_e if snn_e > 0 else None}
+    return StatsReport(em.name, em.source, T, schedule.value, n, ann, snn, layers)

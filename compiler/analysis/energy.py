@@ -1,0 +1,64 @@
+"""Energy models as data (compiler/energy/*.toml, or a user's TOML file)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+from ..errors import SnncError
+
+_PKG = "snnc.compiler.energy"
+
+
+class EnergyModelError(SnncError):
+    pass
+
+
+@dataclass(frozen=True)
+class EnergyModel:
+    name: str
+    source: str
+    ann_energy_per_mac_j: float
+    energy_per_sop_j: float
+    energy_per_input_op_j: float
+    energy_per_spike_j: float
+    energy_per_update_active_j: float
+    energy_per_update_inactive_j: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def builtin_energy_models() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files(_PKG).iterdir() if p.name.endswith(".toml"))
+
+
+def load_energy_model(name_or_path: str) -> EnergyModel:
+    p = Path(name_or_path)
+    if p.suffix == ".toml":
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise EnergyModelError(f"cannot read energy model '{p}': {e.strerror}") from None
+    elif name_or_path in builtin_energy_models():
+        text = resources.files(_PKG).joinpath(f"{name_or_path}.toml").read_text()
+    else:
+        raise EnergyModelError(
+            f"unknown energy model '{name_or_path}'; built-in: {', '.join(builtin_energy_models())} (or a .toml file)"
+        )
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise EnergyModelError(f"energy model '{name_or_path}' is not valid TOML: {e}") from None
+    snn_keys = [f.name for f in fields(EnergyModel)][3:]
+    ann, snn = d.get("ann", {}), d.get("snn", {})
+    missing = (["ann.energy_per_mac_j"] if "energy_per_mac_j" not in ann else []) + [
+        f"snn.{k}" for k in snn_keys if k not in snn]
+    if missing:
+        raise EnergyModelError(f"energy model '{name_or_path}' lacks {missing}")
+    vals = [ann["energy_per_mac_j"]] + [snn[k] for k in snn_keys]
+    if any(not isinstance(v, (int, float)) or v < 0 for v in vals):
+        raise EnergyModelError(f"energy model '{name_or_path}': energies must be non-negative numbers (joules)")
+    return EnergyModel(str(d.get("name", name_or_path)), str(d.get("source", "")), *map(float, vals))
