@@ -1,0 +1,579 @@
+"""``snnc report``: one self-contained HTML page (inline CSS, no scripts, no network) plus PNG figures
+about a compiled bundle: spike rates, conversion (unevenness) error per schedule, SOPs and energy
+against the ANN, a spike raster of one sample, core utilization (once placed) and the bundle's
+metadata. See docs/report.md.
+
+The folder is written atomically: everything goes into a hidden temporary folder next to the
+destination, which is renamed into place only once complete, so a failure never leaves a
+half-written report behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from snnc.backends.reference import Schedule, simulate
+from snnc.ir import BundleError, load_with_extras
+
+from .errors import SnncError
+
+
+#: Section headings of index.html, in page order (tests check them).
+SECTIONS = (
+    "Summary",
+    "Accuracy",
+    "Spike rates",
+    "Conversion error",
+    "SOPs and energy",
+    "Spike raster",
+    "Core utilization",
+    "Bundle metadata",
+)
+
+#: Figures written next to index.html.
+FIGURES = ("spike_rates.png", "conversion_error.png", "sops_energy.png", "raster.png")
+
+MAX_RASTER_NEURONS = 2000
+RASTER_PIXEL_ROWS = 500
+_REPORT_FILES = {"index.html", *FIGURES}
+_COLORS = {"pipelined": "#d95f02", "layerwise": "#1b9e77", "ann": "#7570b3", "snn": "#1b9e77"}
+
+
+class ReportError(SnncError):
+    pass
+
+
+# ----------------------------------------------------------------------------------------------
+# entry point
+# ----------------------------------------------------------------------------------------------
+
+def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samples: int | None = None) -> Path:
+    """Write ``out_dir/index.html`` and its PNGs for the bundle at ``bundle_path``; returns the HTML path.
+
+    ``data``: .npz with ``x`` (and optional ``y``); without it, ``samples`` (default 64) random inputs.
+    ``energy``: built-in energy model name or a .toml file. ``samples``: use only the first N samples.
+    """
+    from .analysis.cost import compute_stats
+    from .analysis.energy import load_energy_model
+    from .data import load_data, random_inputs
+    from .verify import verify_against_ann
+
+    bundle_path, out_dir = Path(bundle_path), Path(out_dir)
+    if samples is not None and samples < 1:
+        raise ReportError(f"--samples must be at least 1, got {samples}")
+    _check_destination(out_dir)
+    try:
+        net, extras = load_with_extras(bundle_path)
+    except BundleError as e:
+        raise ReportError(str(e)) from None
+    em = load_energy_model(energy)
+    if data is not None:
+        x, y = load_data(data, net, samples)
+        data_desc = f"{data} ({len(x)} samples{'' if y is not None else ', no labels'})"
+    else:
+        n = samples or 64
+        x, y = random_inputs(net, n, 0), None
+        data_desc = f"{n} random inputs (uniform over the input range, seed 0); no labels"
+    if len(x) == 0:
+        raise ReportError("no samples to report on")
+
+    default_sched = Schedule(net.metadata.get("config", {}).get("schedule", "layerwise"))
+    scheds = [Schedule.PIPELINED, Schedule.LAYERWISE]
+    ver = {s.value: verify_against_ann(net, x, y, s, None) for s in scheds}
+    stats = {s.value: compute_stats(net, x, s, em).to_dict() for s in scheds}
+    raster = simulate(net, x[:1], schedule=Schedule.PIPELINED, record=True)
+    layerwise_latency = simulate(net, x[:1], schedule=Schedule.LAYERWISE).latency_steps
+
+    ctx = {
+        "bundle": str(bundle_path), "net": net, "extras": sorted(extras), "data_desc": data_desc,
+        "labels": y is not None, "energy": em, "default_schedule": default_sched.value,
+        "verify": {k: v.to_dict() for k, v in ver.items()}, "stats": stats, "raster": raster,
+        "samples": len(x), "layerwise_latency": layerwise_latency,
+    }
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it 0700; a report folder is an ordinary folder
+        _write_all(tmp, ctx)
+        _swap_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / "index.html"
+
+
+def _check_destination(out_dir: Path) -> None:
+    """Refuse to replace anything but a previous report (index.html + our PNGs)."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ReportError(f"'{out_dir}' exists and is not a folder")
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in _REPORT_FILES)
+    if foreign:
+        raise ReportError(f"'{out_dir}' is not empty and not an snnc report (it holds {', '.join(foreign[:3])}"
+                          f"{', ...' if len(foreign) > 3 else ''}); choose another -o folder")
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    os.rmdir(old)
+    os.rename(out_dir, old)
+    try:
+        os.rename(tmp, out_dir)
+    except BaseException:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_all(d: Path, ctx: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    plot_spike_rates(d / "spike_rates.png", ctx)
+    plot_conversion_error(d / "conversion_error.png", ctx)
+    plot_sops_energy(d / "sops_energy.png", ctx)
+    raster_note = plot_raster(d / "raster.png", ctx)
+    ctx["raster_note"] = raster_note
+    (d / "index.html").write_text(render_html(ctx), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+# ----------------------------------------------------------------------------------------------
+
+def _fig(w=9.0, h=3.6):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(w, h), dpi=110)
+    return fig, ax
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def _grouped(ax, names, series: dict, colors: dict, log=False, fmt="{:.3g}"):
+    k = len(series)
+    width = 0.8 / max(k, 1)
+    xs = np.arange(len(names))
+    for i, (label, vals) in enumerate(series.items()):
+        pos = xs - 0.4 + width * (i + 0.5)
+        vals = np.asarray(vals, dtype=float)
+        plot_vals = np.where(vals > 0, vals, np.nan) if log else vals
+        bars = ax.bar(pos, plot_vals, width, label=label, color=colors.get(label.split(" ")[0].lower()))
+        for b, v, p in zip(bars, vals, pos):
+            y = b.get_height() if np.isfinite(b.get_height()) else 0
+            if log and v <= 0:
+                ax.annotate("0", (p, 0), xytext=(0, 2), textcoords="offset points", xycoords=("data", "axes fraction"),
+                            ha="center", va="bottom", fontsize=7)
+            else:
+                ax.annotate(fmt(v) if callable(fmt) else fmt.format(v), (p, y), xytext=(0, 2), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(xs, names)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.margins(y=0.15)
+
+
+def plot_spike_rates(path: Path, ctx: dict) -> None:
+    net = ctx["net"]
+    names = [p.name for p in net.populations]
+    series = {}
+    for s in ("pipelined", "layerwise"):
+        by = {L["name"]: L["spike_rate"] for L in ctx["stats"][s]["layers"]}
+        series[s] = [by.get(n, 0.0) for n in names]
+    fig, ax = _fig()
+    _grouped(ax, names, series, _COLORS, fmt="{:.3f}")
+    ax.set_ylabel("spikes per neuron per step")
+    ax.set_title(f"Spike rate per layer (T = {net.timesteps}, {ctx['samples']} samples)")
+    ax.legend(title="schedule", fontsize=8)
+    _save(fig, path)
+
+
+def plot_conversion_error(path: Path, ctx: dict) -> None:
+    names = [L["name"] for L in ctx["verify"]["pipelined"]["layers"]]
+    series = {s: [L["unevenness_error"] for L in ctx["verify"][s]["layers"]] for s in ("pipelined", "layerwise")}
+    fig, ax = _fig()
+    _grouped(ax, names, series, _COLORS, fmt="{:.4f}")
+    ax.set_ylabel(r"mean $\lambda/T\cdot|M-N|$ per neuron")
+    ax.set_title("Conversion (unevenness) error per layer: SNN counts vs integer ANN levels")
+    ax.legend(title="schedule", fontsize=8)
+    if max((v for vals in series.values() for v in vals), default=0) == 0:
+        ax.set_ylim(0, 1)
+    _save(fig, path)
+
+
+def _si(v: float) -> str:
+    for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suf}"
+    return f"{v:.3g}"
+
+
+def plot_sops_energy(path: Path, ctx: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    st = ctx["stats"][ctx["default_schedule"]]
+    names = [L["name"] for L in st["layers"]]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=110)
+    _grouped(a1, names, {"ANN MACs": [L["macs"] for L in st["layers"]],
+                         "SNN SOPs": [L["sops_per_sample"] for L in st["layers"]]},
+             {"ann": _COLORS["ann"], "snn": _COLORS["snn"]}, log=True, fmt=_si)
+    a1.set_title("Operations per sample")
+    a1.legend(fontsize=8)
+    _grouped(a2, names, {"ANN energy": [L["energy_ann_j"] for L in st["layers"]],
+                         "SNN energy": [L["energy_snn_j"] for L in st["layers"]]},
+             {"ann": _COLORS["ann"], "snn": _COLORS["snn"]}, log=True, fmt="{:.2e}")
+    a2.set_ylabel("J per sample")
+    a2.set_title(f"Energy per sample ({st['energy_model']}, {st['schedule']})")
+    a2.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _raster_selection(sizes: list[int], limit: int) -> list[np.ndarray]:
+    """Evenly spaced neuron indices per population, at most ``limit`` in all (at least one each)."""
+    total = sum(sizes)
+    if total <= limit:
+        return [np.arange(n) for n in sizes]
+    out = []
+    for n in sizes:
+        k = max(1, min(n, int(round(limit * n / total))))
+        out.append(np.unique(np.linspace(0, n - 1, k).round().astype(int)))
+    return out
+
+
+def plot_raster(path: Path, ctx: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    net, res = ctx["net"], ctx["raster"]
+    T = net.timesteps
+    pops = net.populations
+    sel = _raster_selection([p.size for p in pops], MAX_RASTER_NEURONS)
+    t_max = max((res.phase.get(p.name, 0) + 1) * T for p in pops) if pops else T
+    rows, bounds, ticks, labels = [], [], [], []
+    offset = 0
+    for p, idx in zip(pops, sel):
+        tr = res.spikes[p.name][:, 0].reshape(T, -1)[:, idx].T  # (k, T)
+        t0 = res.phase.get(p.name, 0) * T
+        block = np.zeros((len(idx), t_max), np.uint8)
+        block[:, t0:t0 + T] = tr
+        rows.append(block)
+        ticks.append(offset + len(idx) / 2 - 0.5)
+        labels.append(f"{p.name}\n({len(idx)} of {p.size})" if len(idx) < p.size else f"{p.name}\n({p.size})")
+        offset += len(idx)
+        bounds.append(offset - 0.5)
+    img = np.concatenate(rows) if rows else np.zeros((1, t_max), np.uint8)
+    n_rows = img.shape[0]
+    f = -(-n_rows // RASTER_PIXEL_ROWS)  # rows per image row: the figure has ~500 pixel rows
+    if f > 1:  # average groups of f neurons: grey = fraction of them spiking (no aliasing, crisp in time)
+        pad = (-n_rows) % f
+        img = np.concatenate([img, np.zeros((pad, t_max), img.dtype)]).reshape(-1, f, t_max).mean(axis=1)
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
+    ax.imshow(img, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+              extent=(0.5, t_max + 0.5, img.shape[0] * f - 0.5, -0.5))
+    for b in bounds[:-1]:
+        ax.axhline(b, color="#d95f02", lw=1.6)
+    ax.set_ylim(offset - 0.5, -0.5)
+    ax.set_xlim(0.5, t_max + 0.5)
+    ax.set_xticks(range(1, t_max + 1) if t_max <= 32 else np.linspace(1, t_max, 9).round().astype(int))
+    ax.set_yticks(ticks, labels, fontsize=8)
+    ax.set_xlabel("global timestep")
+    ax.set_ylabel("neuron (stacked by population)")
+    n_spk = int(sum(r.sum() for r in rows))
+    ax.set_title(f"Spike raster, sample 0, pipelined schedule ({n_spk} spikes)")
+    _save(fig, path)
+    shown, total = sum(len(i) for i in sel), sum(p.size for p in pops)
+    note = (f"{total} neurons, all shown." if shown == total
+            else f"{total} neurons; {shown} shown (evenly spaced within each population).")
+    if f > 1:
+        note += f" Each image row averages {f} neighbouring neurons: grey = the fraction of them spiking."
+    return note
+
+
+# ----------------------------------------------------------------------------------------------
+# HTML
+# ----------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222;margin:0;background:#f6f6f4}
+main{max-width:1180px;margin:0 auto;padding:16px 28px 40px;background:#fff}
+h1{font-size:1.5em;margin:.4em 0 .2em}h2{font-size:1.2em;margin:1.6em 0 .5em;border-bottom:2px solid #ddd;padding-bottom:.2em}
+h3{font-size:1em;margin:1.1em 0 .4em}
+p.sub{color:#666;margin-top:0}
+nav{font-size:.9em;margin:.6em 0 1em}nav a{margin-right:1em;color:#1b6ea8;text-decoration:none}
+table{border-collapse:collapse;margin:.4em 0 .8em;font-size:.88em}
+th,td{border:1px solid #ddd;padding:3px 9px;text-align:left;vertical-align:top}
+th{background:#f0f0ee}td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;height:auto;border:1px solid #eee;display:block;margin:.4em 0}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em .8em;margin:.6em 0}
+.ok{color:#1b7e3a;font-weight:600}.bad{color:#b3261e;font-weight:600}
+code{font-size:.9em;background:#f3f3f3;padding:0 3px;word-break:break-all}
+.kv td:first-child{color:#555;white-space:nowrap}
+.cols{display:flex;flex-wrap:wrap;gap:0 28px;align-items:flex-start}.cols>div{min-width:0;max-width:100%}
+"""
+
+
+def _e(v) -> str:
+    return html.escape(str(v), quote=True)
+
+
+def _anchor(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+def _num(v, fmt="{:,.4g}") -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return fmt.format(float(v))
+    return _e(v)
+
+
+def _table(headers, rows, num_cols=()) -> str:
+    h = "".join(f"<th>{_e(c)}</th>" for c in headers)
+    body = []
+    for r in rows:
+        cells = []
+        for i, c in enumerate(r):
+            cls = ' class="num"' if i in num_cols else ""
+            cells.append(f"<td{cls}>{c}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _flatten(d, prefix="") -> list[tuple[str, object]]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out += _flatten(v, key + ".")
+        else:
+            out.append((key, v))
+    return out
+
+
+def _kv(d: dict) -> str:
+    rows = []
+    for k, v in _flatten(d):
+        if isinstance(v, (list, tuple)):
+            v = json.dumps(v)
+        elif isinstance(v, dict):
+            v = "{}"
+        elif v is None:
+            v = "none"
+        rows.append(f"<tr><td>{_e(k)}</td><td><code>{_e(v)}</code></td></tr>")
+    return f'<table class="kv"><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _img(name: str, alt: str) -> str:
+    return f'<img src="{_e(name)}" alt="{_e(alt)}">'
+
+
+def _section(title: str, body: str) -> str:
+    return f'<section id="{_anchor(title)}"><h2>{_e(title)}</h2>\n{body}\n</section>\n'
+
+
+def render_html(ctx: dict) -> str:
+    net, em, st_all, ver = ctx["net"], ctx["energy"], ctx["stats"], ctx["verify"]
+    md = net.metadata
+    cfg = md.get("config", {})
+    src = md.get("source_model", {})
+    tgt = md.get("target", {})
+    ds = ctx["default_schedule"]
+    st = st_all[ds]
+    n_neurons = sum(p.size for p in net.populations)
+    n_syn = sum(p.num_synapses for p in net.projections)
+    parts = []
+
+    # Summary
+    summary = {
+        "bundle": ctx["bundle"],
+        "source model": f"{src.get('path', '?')} (sha256 {src.get('sha256', '?')})",
+        "target": f"{tgt.get('name', cfg.get('target', '?'))} — {tgt.get('description', '')}",
+        "timesteps T": net.timesteps,
+        "default schedule": ds,
+        "latency (steps)": f"pipelined {ctx['raster'].latency_steps}, layerwise {ctx['layerwise_latency']}",
+        "network": f"{len(net.populations)} populations, {n_neurons:,} neurons, {n_syn:,} synapses, "
+                   f"{len(net.readouts)} readout(s)",
+        "data": ctx["data_desc"],
+        "energy model": f"{em.name} — {em.source or 'no source given'}",
+        "snnc version": md.get("snnc_version", "?"),
+    }
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in summary.items())
+    parts.append(_section("Summary", f'<table class="kv"><tbody>{rows}</tbody></table>'))
+
+    # Accuracy
+    acc_rows = []
+    for s in ("pipelined", "layerwise"):
+        v = ver[s]
+        exact = '<span class="ok">exact</span>' if v["exact"] else '<span class="bad">not exact</span>'
+        acc_rows.append([_e(s), _num(v["accuracy"]["snn"]), _num(v["accuracy"]["ann_int"]),
+                         _num(v["prediction_agreement"]["snn_vs_ann_int"]),
+                         f"{v['neurons_mismatched']:,} of {v['neurons_compared']:,}", exact])
+    body = _table(["schedule", "SNN accuracy", "integer ANN accuracy", "SNN vs integer ANN prediction agreement",
+                   "neuron counts that differ", "vs integer ANN"], acc_rows, num_cols=(1, 2, 3, 4))
+    if not ctx["labels"]:
+        body = '<p class="note">No labels in the data: accuracies are n/a; prediction agreement is still shown.</p>' + body
+    body += ("<p>Accuracy on the samples above. The float ANN is not run by the report "
+             "(<code>snnc verify --against ann</code> does that with the embedded ONNX model).</p>")
+    parts.append(_section("Accuracy", body))
+
+    # Spike rates
+    rate_rows = []
+    by = {s: {L["name"]: L for L in st_all[s]["layers"]} for s in st_all}
+    for p in net.populations:
+        rate_rows.append([_e(p.name), _e("×".join(map(str, p.shape))), _num(p.size),
+                          _num(by["pipelined"][p.name]["spike_rate"]), _num(by["layerwise"][p.name]["spike_rate"]),
+                          _num(by[ds][p.name]["spikes_per_sample"], "{:,.1f}")])
+    body = (_img("spike_rates.png", "spike rate per layer") +
+            _table(["layer", "shape", "neurons", "rate (pipelined)", "rate (layerwise)", f"spikes/sample ({ds})"],
+                   rate_rows, num_cols=(2, 3, 4, 5)) +
+            "<p>Rate = spikes / (neurons · T), averaged over the samples. The readout does not spike.</p>")
+    parts.append(_section("Spike rates", body))
+
+    # Conversion error
+    err_rows = []
+    for Lp, Ll in zip(ver["pipelined"]["layers"], ver["layerwise"]["layers"]):
+        err_rows.append([_e(Lp["name"]), _num(Lp["unevenness_error"], "{:.5f}"), _num(Lp["mismatched"]),
+                         _num(Ll["unevenness_error"], "{:.5f}"), _num(Ll["mismatched"]), _num(Lp["compared"])])
+    body = (_img("conversion_error.png", "conversion error per layer") +
+            _table(["layer", "unevenness error (pipelined)", "counts differing (pipelined)",
+                    "unevenness error (layerwise)", "counts differing (layerwise)", "counts compared"],
+                   err_rows, num_cols=(1, 2, 3, 4, 5)) +
+            "<p>As in paper 003, Fig. 3: per layer, the mean over neurons and samples of λ/T · |M − N|, "
+            "where M is the integer ANN's level and N the SNN's spike count. The pipelined schedule "
+            "suffers unevenness error; the layerwise schedule is exact by construction (docs/ir.md), "
+            "so its bars are 0.</p>")
+    parts.append(_section("Conversion error", body))
+
+    # SOPs and energy
+    e_rows = []
+    for L in st["layers"]:
+        e_rows.append([_e(L["name"]), _num(L["macs"]), _num(L["sops_per_sample"], "{:,.0f}"),
+                       _num(L["spikes_per_sample"], "{:,.1f}"), _num(L["energy_ann_j"], "{:.3e}"),
+                       _num(L["energy_snn_j"], "{:.3e}")])
+    tot_rows = []
+    for s in ("layerwise", "pipelined"):
+        t = st_all[s]
+        r = t["snn"].get("energy_ratio_ann_over_snn")
+        if r is None and t["snn"]["energy_j"] > 0:
+            r = t["ann"]["energy_j"] / t["snn"]["energy_j"]
+        tot_rows.append([_e(s), _num(t["ann"]["macs"]), _num(t["snn"]["sops_per_sample"], "{:,.0f}"),
+                         _num(t["snn"]["spikes_per_sample"], "{:,.1f}"), _num(t["ann"]["energy_j"], "{:.3e}"),
+                         _num(t["snn"]["energy_j"], "{:.3e}"), "n/a" if r is None else f"{r:,.1f}×"])
+    body = (_img("sops_energy.png", "ANN MACs vs SNN SOPs and energy per layer") +
+            f"<h3>Per layer, per sample ({_e(ds)} schedule)</h3>" +
+            _table(["layer", "ANN MACs", "SNN SOPs", "spikes", "ANN energy [J]", "SNN energy [J]"],
+                   e_rows, num_cols=(1, 2, 3, 4, 5)) +
+            "<h3>Totals per sample</h3>" +
+            _table(["schedule", "ANN MACs", "SNN SOPs", "SNN spikes", "ANN energy [J]", "SNN energy [J]",
+                    "ANN / SNN energy"], tot_rows, num_cols=(1, 2, 3, 4, 5, 6)) +
+            f"<p>Energy model <b>{_e(em.name)}</b>: {_e(em.source or 'no source given')}. "
+            f"Per operation: ANN {em.ann_energy_per_mac_j:.3g} J/MAC; SNN {em.energy_per_sop_j:.3g} J/SOP, "
+            f"{em.energy_per_input_op_j:.3g} J per graded input op, {em.energy_per_spike_j:.3g} J/spike, "
+            f"{em.energy_per_update_active_j:.3g} / {em.energy_per_update_inactive_j:.3g} J per active / "
+            "inactive neuron update. SOPs of layer l are the synaptic operations delivered into l "
+            "(docs/cost.md).</p>")
+    parts.append(_section("SOPs and energy", body))
+
+    # Raster
+    body = (_img("raster.png", "spike raster of sample 0") +
+            f"<p>Sample 0, pipelined schedule: every population steps every global timestep 1..{net.timesteps}. "
+            f"Rows are neurons stacked by population (flattened C order), separated by the orange lines. "
+            f"{_e(ctx.get('raster_note', ''))}</p>")
+    parts.append(_section("Spike raster", body))
+
+    # Core utilization
+    parts.append(_section("Core utilization", _placement_html(md.get("placement"), tgt)))
+
+    # Metadata
+    body = ('<div class="cols">'
+            f"<div><h3>Compile config</h3>{_kv(cfg)}</div>"
+            f"<div><h3>Target</h3>{_kv(tgt)}</div>"
+            f"<div><h3>Source model</h3>{_kv(src)}</div></div>")
+    body += f"<p>Embedded in the bundle: {_e(', '.join(ctx['extras']) or 'nothing')}.</p>"
+    layers = md.get("layers") or []
+    if layers:
+        cols = ["layer", "shape", "onnx_linear", "onnx_activation", "quantizer", "levels", "lambda", "exponent", "ann_macs"]
+        extra = sorted({k for L in layers for k in L} - set(cols))
+        rows = []
+        for L in layers:
+            row = []
+            for c in cols + extra:
+                v = L.get(c)
+                if c == "shape" and isinstance(v, (list, tuple)):
+                    row.append(_e("×".join(map(str, v))))
+                elif c == "lambda" and isinstance(v, float):
+                    row.append(_num(v, "{:.5f}"))
+                elif isinstance(v, (dict, list)):
+                    row.append(f"<code>{_e(json.dumps(v))}</code>")
+                else:
+                    row.append(_num(v))
+            rows.append(row)
+        idx = [i for i, c in enumerate(cols + extra) if c in ("levels", "lambda", "exponent", "ann_macs")]
+        body += "<h3>Layers (from the ONNX model)</h3>" + _table(cols + extra, rows, num_cols=idx)
+    other = {k: v for k, v in md.items() if k not in ("config", "target", "source_model", "layers", "placement")}
+    if other:
+        body += "<h3>Other</h3>" + _kv(other)
+    parts.append(_section("Bundle metadata", body))
+
+    nav = "".join(f'<a href="#{_anchor(t)}">{_e(t)}</a>' for t in SECTIONS)
+    when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    title = f"snnc report: {Path(ctx['bundle']).name}"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
+        f"<style>{_CSS}</style></head>\n<body><main>\n"
+        f"<h1>{_e(title)}</h1><p class=\"sub\">generated {when} by snnc {_e(md.get('snnc_version', ''))}</p>"
+        f"<nav>{nav}</nav>\n" + "".join(parts) + "</main></body></html>\n"
+    )
+
+
+def _placement_html(placement, target: dict) -> str:
+    if not placement:
+        core = target.get("core", {})
+        lim = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in core.items() if isinstance(v, int))
+        return ('<p class="note"><b>Not placed</b> (mapping arrives with the mapping issue): this bundle holds '
+                "no core placement yet, so there is no core utilization to show.</p>"
+                + (f"<p>Target core limits: {_e(lim)}; {_e(target.get('cores_per_chip', '?'))} cores per chip.</p>"
+                   if lim else ""))
+    cores = placement.get("cores") if isinstance(placement, dict) else placement
+    if isinstance(cores, list) and cores and all(isinstance(c, dict) for c in cores):
+        cols = list(dict.fromkeys(k for c in cores for k in c))
+        rows = [[(f"<code>{_e(json.dumps(c.get(k)))}</code>" if isinstance(c.get(k), (dict, list)) else _num(c.get(k)))
+                 for k in cols] for c in cores]
+        nums = [i for i, k in enumerate(cols) if all(isinstance(c.get(k), (int, float)) for c in cores)]
+        body = f"<p>{len(cores)} cores used.</p>" + _table(cols, rows, num_cols=nums)
+        if isinstance(placement, dict):
+            rest = {k: v for k, v in placement.items() if k != "cores"}
+            if rest:
+                body += _kv(rest)
+        return body
+    if isinstance(placement, dict):
+        return _kv(placement)
+    return f"<pre>{_e(json.dumps(placement, indent=2, default=str))}</pre>"
