@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, fields
-from importlib import resources
-from pathlib import Path
 
+from ..datafiles import builtin_names, read_toml
 from ..errors import SnncError
 
 _PKG = "snnc.compiler.energy"
@@ -32,26 +30,11 @@ class EnergyModel:
 
 
 def builtin_energy_models() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files(_PKG).iterdir() if p.name.endswith(".toml"))
+    return builtin_names(_PKG)
 
 
 def load_energy_model(name_or_path: str) -> EnergyModel:
-    p = Path(name_or_path)
-    if p.suffix == ".toml":
-        try:
-            text = p.read_text()
-        except OSError as e:
-            raise EnergyModelError(f"cannot read energy model '{p}': {e.strerror}") from None
-    elif name_or_path in builtin_energy_models():
-        text = resources.files(_PKG).joinpath(f"{name_or_path}.toml").read_text()
-    else:
-        raise EnergyModelError(
-            f"unknown energy model '{name_or_path}'; built-in: {', '.join(builtin_energy_models())} (or a .toml file)"
-        )
-    try:
-        d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise EnergyModelError(f"energy model '{name_or_path}' is not valid TOML: {e}") from None
+    d, _source = read_toml(_PKG, name_or_path, "energy model", EnergyModelError)
     snn_keys = [f.name for f in fields(EnergyModel)][3:]
     ann, snn = d.get("ann", {}), d.get("snn", {})
     missing = (["ann.energy_per_mac_j"] if "energy_per_mac_j" not in ann else []) + [

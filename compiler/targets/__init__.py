@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, fields
-from importlib import resources
-from pathlib import Path
 
+from ..datafiles import builtin_names, read_toml
 from ..errors import TargetError
 
 
@@ -63,7 +61,7 @@ class TargetProfile:
 
 
 def builtin_targets() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files(__package__).iterdir() if p.name.endswith(".toml"))
+    return builtin_names(__package__)
 
 
 def _section(data: dict, key: str, cls, source: str):
@@ -82,21 +80,7 @@ def _section(data: dict, key: str, cls, source: str):
 
 def load_target(name_or_path: str) -> TargetProfile:
     """A built-in target by name (``loihi``, ``loihi2``) or a TOML file path."""
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        try:
-            text, source = p.read_text(), str(p)
-        except OSError as e:
-            raise TargetError(f"cannot read target profile '{p}': {e.strerror}") from None
-    else:
-        if name_or_path not in builtin_targets():
-            raise TargetError(f"unknown target '{name_or_path}'; built-in targets: {', '.join(builtin_targets())} (or a .toml file)")
-        text = resources.files(__package__).joinpath(f"{name_or_path}.toml").read_text()
-        source = name_or_path
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise TargetError(f"target profile '{source}' is not valid TOML: {e}") from None
+    data, source = read_toml(__package__, name_or_path, "target", TargetError)
     numeric = _section(data, "numeric", NumericFormat, source)
     if numeric.weight_bits < 2 or numeric.state_bits < 8 or numeric.weight_exp_max < numeric.weight_exp_min:
         raise TargetError(f"target profile '{source}': implausible [numeric] widths")

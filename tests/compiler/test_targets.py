@@ -1,3 +1,5 @@
+from importlib import resources
+
 import pytest
 
 from snnc.compiler.errors import TargetError
@@ -12,7 +14,7 @@ def test_builtin_profiles():
 
 
 def test_user_profile_and_its_errors(tmp_path):
-    src = (load_target.__globals__["resources"].files("snnc.compiler.targets") / "loihi.toml").read_text()
+    src = (resources.files("snnc.compiler.targets") / "loihi.toml").read_text()
     p = tmp_path / "board.toml"
     p.write_text(src.replace("state_bits = 24", "state_bits = 32").replace('name = "loihi"', 'name = "board"'))
     assert load_target(str(p)).numeric.state_bits == 32
@@ -25,5 +27,5 @@ def test_user_profile_and_its_errors(tmp_path):
     p.write_text(src.replace("[core]", "[kore]"))
     with pytest.raises(TargetError, match=r"missing section \[core\]"):
         load_target(str(p))
-    with pytest.raises(TargetError, match="unknown target 'truenorth'"):
+    with pytest.raises(TargetError, match="unknown target .truenorth."):
         load_target("truenorth")
