@@ -57,6 +57,3 @@ def compile_to_file(model_path, out_path, config: CompileConfig | None = None) -
     save(net, out_path, extras)
     return net
 
-
-def ensure_parent_writable(path: str | os.PathLike) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,6 @@ class RealLayer:
     weights: list[np.ndarray]
     make_projection: list  # callables (int weight, exponent) -> Projection
     bias: np.ndarray  # b' per channel (levels), or per output for readout (real units)
-    per_channel: bool = True
 
 
 def _scales(fmt: NumericFormat):

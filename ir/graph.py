@@ -38,6 +38,8 @@ class Network:
             by_name[n.name] = n
         self._by_name = by_name
         seen: set[str] = set()
+        self._incoming: dict[str, list[Projection]] = {n.name: [] for n in self.nodes}
+        self._outgoing: dict[str, list[Projection]] = {n.name: [] for n in self.nodes}
         for p in self.projections:
             if not isinstance(p, Projection):
                 raise IRValidationError(str(p), "network projections must be Dense, Conv2d or SumPool2d")
@@ -45,6 +47,8 @@ class Network:
                 raise IRValidationError(p.name, "duplicate name (projection names are unique among all names)")
             seen.add(p.name)
             self._check_projection(p)
+            self._incoming[p.target].append(p)
+            self._outgoing[p.source].append(p)
         if not any(isinstance(n, Input) for n in self.nodes):
             raise IRValidationError("<network>", "a network needs at least one Input node")
         if not any(isinstance(n, Readout) for n in self.nodes):
@@ -103,10 +107,10 @@ class Network:
             raise KeyError(f"no node named '{name}'; nodes are {list(self._by_name)}") from None
 
     def incoming(self, name: str) -> list[Projection]:
-        return [p for p in self.projections if p.target == name]
+        return list(self._incoming.get(name, ()))
 
     def outgoing(self, name: str) -> list[Projection]:
-        return [p for p in self.projections if p.source == name]
+        return list(self._outgoing.get(name, ()))
 
     @property
     def order(self) -> list[str]:

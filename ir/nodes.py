@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -249,6 +250,14 @@ class Projection:
     def num_synapses(self) -> int:
         """Synapses with a non-zero weight (what a dense table would store is larger)."""
         raise NotImplementedError
+
+    @cached_property
+    def max_abs_input_weight_sum(self) -> int:
+        """max over outputs of sum |w| over what one output reads: |current| <= this * max|source|."""
+        w = np.abs(self.weight)
+        if w.ndim == 0:  # sum-pool: one weight per window element
+            return int(w) * int(np.prod(getattr(self, "kernel", (1, 1))))
+        return int(w.reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0
 
 
 @dataclass

@@ -20,12 +20,10 @@ class SimulationError(RuntimeError):
 
 
 def _check_exact(p: Projection, s: np.ndarray) -> None:
-    wmax = float(np.abs(p.weight).max()) if p.weight.size else 0.0
-    smax = float(np.abs(s).max()) if s.size else 0.0
-    fan_in = p.weight[0].size if p.weight.ndim else int(np.prod(getattr(p, "kernel", (1, 1))))
-    if wmax * smax * max(fan_in, 1) >= _FLOAT_EXACT:
+    bound = float(p.max_abs_input_weight_sum) * (float(np.abs(s).max()) if s.size else 0.0)
+    if bound >= _FLOAT_EXACT:
         raise SimulationError(
-            f"projection '{p.name}': |W|*|s|*fan_in = {wmax * smax * fan_in:.3g} exceeds 2^52; "
+            f"projection '{p.name}': sum|W|*max|s| = {bound:.3g} exceeds 2^52; "
             "values are out of any hardware range"
         )
 

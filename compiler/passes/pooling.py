@@ -52,8 +52,7 @@ class FoldPoolIntoLinear(Pass):
         lin.weight = _pool_adjoint_dense(lin.weight, pool, in_shape)
         g.remove(pool)
         if flat is not None:
-            g.remove(flat)
-        lin.input = lin.input  # Linear flattens its input itself
+            g.remove(flat)  # Linear flattens its input itself
 
 
 class FoldPoolIntoConv(Pass):
