@@ -32,7 +32,7 @@ def compile_model(model_path: str | os.PathLike, config: CompileConfig | None = 
     macs = macs_per_op(g)  # from the imported graph, before any folding
     fired = run_passes(g, default_passes())
     log.info("passes: %s", {k: v for k, v in fired.items() if v})
-    net, report = lower(g, target, config.timesteps, config.input_range)
+    net, report = lower(g, target, config.timesteps, config.input_range, config.neuron_model(), config.v0.value)
     check_network(net, target.numeric.state_bits)
     for layer in report["layers"]:
         layer["ann_macs"] = macs.get(layer["onnx_linear"], 0)
@@ -43,6 +43,7 @@ def compile_model(model_path: str | os.PathLike, config: CompileConfig | None = 
         "target": target.to_dict(),
         "source_model": {"path": str(model_path), "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)},
         "layers": report["layers"],
+        "levels": report["levels"],
         "ann_macs_total": int(sum(macs.values())),
     }
     return net, raw

@@ -9,11 +9,17 @@ from snnc.backends.reference.simulator import Schedule
 
 
 class NeuronKind(str, Enum):
-    IF = "if"  # integrate-and-fire with soft reset (paper 003)
+    IF = "if"                          # integrate-and-fire with soft reset (papers 000 "SNN-alpha", 003)
+    DUAL_THRESHOLD = "dual-threshold"  # paper 000's dual-threshold neuron ("SNN-beta")
 
 
 class V0Mode(str, Enum):
+    """Initial membrane potential (docs/conversion.md, "V0 modes")."""
+
     AUTO = "auto"  # paper 003's quantization-voltage match: floor -> 0, round -> theta/2, ceil -> theta
+    ZERO = "zero"  # V0 = 0        (matches floor)
+    HALF = "half"  # V0 = theta/2  (matches round; paper 000's choice)
+    FULL = "full"  # V0 = theta    (matches ceil; integer form Theta - 1 with v >= Theta)
 
 
 @dataclass
@@ -23,6 +29,7 @@ class CompileConfig:
     schedule: Schedule = Schedule.LAYERWISE  # default schedule for simulate/verify
     neuron: NeuronKind = NeuronKind.IF
     v0: V0Mode = V0Mode.AUTO
+    neg_divisor: int = 1000                 # dual threshold: theta' = -theta / neg_divisor (paper 000: 1000)
     input_range: tuple[float, float] = (0.0, 1.0)
     embed_model_max_bytes: int = 32 * 2**20
     extra: dict = field(default_factory=dict)
@@ -35,8 +42,21 @@ class CompileConfig:
         if not lo < hi:
             raise ValueError(f"input_range must be (lo, hi) with lo < hi, got {self.input_range}")
         self.input_range = (lo, hi)
-        if self.timesteps is not None and int(self.timesteps) < 1:
-            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+        if self.timesteps is not None:
+            if int(self.timesteps) < 1:
+                raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+            self.timesteps = int(self.timesteps)
+        if int(self.neg_divisor) < 1:
+            raise ValueError(f"neg_divisor must be >= 1, got {self.neg_divisor}")
+        self.neg_divisor = int(self.neg_divisor)
+
+    def neuron_model(self):
+        """The IR neuron model this configuration asks for."""
+        from snnc.ir import DualThreshold, IFSoftReset
+
+        if self.neuron is NeuronKind.DUAL_THRESHOLD:
+            return DualThreshold(neg_divisor=self.neg_divisor)
+        return IFSoftReset()
 
     def to_dict(self) -> dict:
         d = asdict(self)

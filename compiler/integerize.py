@@ -4,10 +4,10 @@ For a population fed by source counts M_s, the matched ANN computes z = sum_s w'
 M = clip(Q(z + beta), 0, L) (docs/conversion.md). Per output channel c we pick a threshold Theta_c
 and a per-projection exponent e so that the largest weight of the channel uses the whole mantissa:
 
-    Theta_c = round(2^e * Wmax / max|w'_c|),   W = round(w' * Theta_c / 2^e),   B = round(b' Theta_c / T)
+    Theta_c = round(2^e * Wmax / max|w'_c|),   W = round(w' * Theta_c / 2^e),   B = round(b' Theta_c / L)
 
-V0 carries the quantizer (docs/ir.md table): floor(beta*Theta) for floor, Theta - 1 + ceil(beta*Theta)
-for ceil. The exponent is the largest that passes the state bound check (analysis/bounds.py).
+V0 carries the quantizer (docs/ir.md table, docs/conversion.md "V0 modes"): matched, floor(beta*Theta)
+for floor and Theta - 1 + ceil(beta*Theta) for ceil; or a mode the user picks (zero, half, full). The exponent is the largest that passes the state bound check (analysis/bounds.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.ir import Node, Population, Projection, Readout
+from snnc.ir import IFSoftReset, NeuronModel, Node, Population, Projection, Readout
 
 from .analysis.bounds import node_bound
 from .errors import StateOverflowError
@@ -70,10 +70,40 @@ def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
     return np.abs(w.reshape(w.shape[0], -1)).max(axis=1) if w.shape[0] == n_channels else np.full(n_channels, np.abs(w).max())
 
 
-def _v0(mode: str, beta: float, theta: np.ndarray) -> np.ndarray:
-    if mode == "floor":
-        return np.floor(beta * theta).astype(np.int64)
-    return (theta - 1 + np.ceil(beta * theta)).astype(np.int64)
+MATCHED_V0 = {"floor": "zero", "round": "half", "ceil": "full"}  # paper 003's quantization-voltage match
+
+
+def resolve_v0_mode(v0_mode: str, mode: str, beta: float) -> tuple[str, float]:
+    """(zero|half|full, r): the V0 mode to use and the quantizer's residual offset r.
+
+    The activation is Q(z + beta), Q = floor or ceil; a floor with beta = 1/2 is round. r is what
+    is left of beta once the rounding's own offset is taken out (0 for the papers' quantizers).
+    ``auto`` picks the mode that matches the quantizer, which reproduces it exactly.
+    """
+    if mode == "ceil":
+        quantizer, r = "ceil", beta
+    elif beta == 0.5:
+        quantizer, r = "round", 0.0
+    else:
+        quantizer, r = "floor", beta
+    return (MATCHED_V0[quantizer] if v0_mode == "auto" else v0_mode), r
+
+
+def v0_for(v0_mode: str, r: float, theta: np.ndarray) -> np.ndarray:
+    """Integer V0 per channel (docs/conversion.md, "V0 modes"); spikes fire at v >= Theta.
+
+    zero: floor(r*Theta); half: floor((r + 1/2)*Theta); full: Theta - 1 + ceil(r*Theta).
+    "full" is the paper's V0 = theta with its strict reading (fire when v > theta): with integer
+    states v > Theta is v - 1 >= Theta, so V0 = Theta - 1 under v >= Theta is the same neuron.
+    """
+    theta = np.asarray(theta, dtype=np.int64)
+    if v0_mode == "zero":
+        return np.floor(r * theta).astype(np.int64)
+    if v0_mode == "half":
+        return np.floor((r + 0.5) * theta).astype(np.int64)
+    if v0_mode == "full":
+        return (theta - 1 + np.ceil(r * theta)).astype(np.int64)
+    raise ValueError(f"unknown V0 mode {v0_mode!r}; supported: zero, half, full (or auto)")
 
 
 def _channel_view(w: np.ndarray) -> tuple[int, ...]:
@@ -82,8 +112,13 @@ def _channel_view(w: np.ndarray) -> tuple[int, ...]:
 
 def integerize_population(
     layer: RealLayer, mode: str, beta: float, levels: int, real_threshold: float, T: int,
-    fmt: NumericFormat, sources: dict[str, Node],
+    fmt: NumericFormat, sources: dict[str, Node], neuron: NeuronModel | None = None, v0_mode: str = "auto",
 ) -> tuple[Population, list[Projection], int]:
+    """Integer population for one activation. The per-step bias spreads b' over the L steps of the
+    matched ANN (B = round(b' Theta / L)); T only enters the state bound, so a T != L network has
+    the same parameters as the T = L one and its levels are Theta/T (rate rescaling)."""
+    neuron = neuron if neuron is not None else IFSoftReset()
+    resolved, r = resolve_v0_mode(v0_mode, mode, beta)
     C = layer.shape[0]
     wmax = np.max([_channel_max(w, C) for w in layer.weights], axis=0)
     layer_max = float(wmax.max()) if wmax.size else 0.0
@@ -97,25 +132,30 @@ def integerize_population(
             th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
             wi = np.clip(np.round(w * th / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
             projs.append(mk(wi, e))
-        bias = np.array([fmt.representable_bias(int(v)) for v in np.round(layer.bias * theta / T)], np.int64)
-        pop = Population(layer.name, layer.shape, threshold=theta, v0=_v0(mode, beta, theta), bias=bias,
-                         levels=levels, real_threshold=np.array(real_threshold))
+        bias = np.array([fmt.representable_bias(int(v)) for v in np.round(layer.bias * theta / levels)], np.int64)
+        pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0_for(resolved, r, theta),
+                         bias=bias, levels=levels, real_threshold=np.array(real_threshold))
         return pop, projs
 
     return _first_fitting(build, layer.name, T, fmt, sources)
 
 
 def integerize_readout(
-    layer: RealLayer, T: int, fmt: NumericFormat, sources: dict[str, Node],
+    layer: RealLayer, T: int, fmt: NumericFormat, sources: dict[str, Node], levels: int | None = None,
 ) -> tuple[Readout, list[Projection], int]:
-    """One scale S for all outputs (so argmax is preserved): W = round(w' S / 2^e), R0 = round(b S)."""
+    """One scale S for all outputs (so argmax is preserved): W = round(w' S / 2^e), R0 = round(b S T / L).
+
+    The weights act on source counts, which grow like T/L times the ANN's levels, so the offset R0
+    and the output scale follow: output = value * L / (S T). With T = L, R0 = round(b S).
+    """
+    L = T if levels is None else int(levels)
     wabs = max(float(np.abs(w).max()) if w.size else 0.0 for w in layer.weights) or 1.0
 
     def build(e, wtop):
         S = max(1, round((2**e) * wtop / wabs))
         projs = [mk(np.clip(np.round(w * S / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64), e)
                  for w, mk in zip(layer.weights, layer.make_projection)]
-        r0 = np.round(layer.bias * S).astype(np.int64)
-        return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=1.0 / S), projs
+        r0 = np.round(layer.bias * S * T / L).astype(np.int64)
+        return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=L / (S * T)), projs
 
     return _first_fitting(build, layer.name, T, fmt, sources)

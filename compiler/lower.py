@@ -5,8 +5,9 @@ Each QuantAct becomes a Population fed by the linear op before it; the last line
 Readout. Real effective weights (level units) are computed here and integerized by integerize.py.
 
 Source scaling. A population source s has value a_s = gamma_s * M_s; the input has value
-x = scale_in * x_int = (scale_in / T) * M_in with M_in = T * x_int. A target activation
+x = scale_in * x_int = (scale_in / L) * M_in with M_in = L * x_int. A target activation
 z = alpha * (W a + b) + beta therefore sees w' = alpha * gamma_s * W and b' = alpha * b.
+(Here T is the matched ANN's L: the parameters do not depend on the SNN's T; see ``lower``.)
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.ir import Conv2d, Dense, Input, Network, SumPool2d
+from snnc.ir import Conv2d, Dense, Input, Network, NeuronModel, SumPool2d
 from snnc.ir.nodes import conv_output_size
 
 from .errors import ConversionError
 from .graph import AvgPool, Clamp, Conv, FGraph, Flatten, Linear, QuantAct, Relu, Rounding, ScalarAffine
-from .integerize import RealLayer, integerize_population, integerize_readout
+from .integerize import RealLayer, integerize_population, integerize_readout, resolve_v0_mode
 from .targets import TargetProfile
 
 
@@ -125,31 +126,32 @@ def _real_projection(op, src_name: str, dst_name: str, in_shape, pname: str):
     return np.array(1.0 / (kh * kw)), np.zeros(C), out_shape, mk
 
 
-def lower(g: FGraph, target: TargetProfile, timesteps: int | None, input_range) -> tuple[Network, dict]:
-    """Float graph -> integer Network. Returns the network and a report (per-layer facts)."""
+def lower(
+    g: FGraph, target: TargetProfile, timesteps: int | None, input_range,
+    neuron: NeuronModel | None = None, v0_mode: str = "auto",
+) -> tuple[Network, dict]:
+    """Float graph -> integer Network. Returns the network and a report (per-layer facts).
+
+    ``timesteps`` None gives T = L. Any other T keeps the T = L parameters (the SNN's levels become
+    theta/T; docs/conversion.md, "T != L"). ``neuron`` is the IR neuron model of every population,
+    ``v0_mode`` auto | zero | half | full.
+    """
     segs = segments(g)
     acts = [s.act for s in segs if s.act is not None]
     if not acts:
         raise ConversionError("the model has no quantized clip activation: nothing to turn into spiking neurons")
     Ls = {a.name: a.levels for a in acts}
-    if timesteps is None:
-        if len(set(Ls.values())) != 1:
-            raise ConversionError(
-                f"layers use different quantization levels L {Ls}; T = L needs one L for all layers — "
-                "retrain with one L or pass --timesteps"
-            )
-        T = next(iter(Ls.values()))
-    else:
-        T = int(timesteps)
-        if any(L != T for L in Ls.values()):
-            raise ConversionError(
-                f"--timesteps {T} differs from the model's quantization levels {sorted(set(Ls.values()))}; "
-                "T != L (rate rescaling) is not supported yet — omit --timesteps to use T = L"
-            )
+    if len(set(Ls.values())) != 1:
+        raise ConversionError(
+            f"layers use different quantization levels L {Ls}; snnc needs one L for all layers (the SNN's "
+            "spikes of every layer are worth theta/T) — retrain with one L"
+        )
+    L = next(iter(Ls.values()))
+    T = L if timesteps is None else int(timesteps)
     fmt = target.numeric
     inp = _input_node(g, input_range, fmt.input_bits)
     nodes, projs, report = [inp], [], []
-    src, src_gamma, shape = inp, inp.scale / T, tuple(g.input_shape)
+    src, src_gamma, shape = inp, inp.scale / L, tuple(g.input_shape)
     counters: dict[str, int] = {}
     for s in segs:
         op = s.linear
@@ -159,11 +161,12 @@ def lower(g: FGraph, target: TargetProfile, timesteps: int | None, input_range) 
         w, b, out_shape, mk = _real_projection(op, src.name, name, shape, f"{src.name}->{name}")
         if s.act is None:
             layer = RealLayer(name, out_shape, [w * src_gamma], [mk], np.asarray(b, np.float64))
-            node, ps, e = integerize_readout(layer, T, fmt, {n.name: n for n in nodes})
+            node, ps, e = integerize_readout(layer, T, fmt, {n.name: n for n in nodes}, levels=L)
         else:
             a = s.act
             layer = RealLayer(name, out_shape, [w * a.alpha * src_gamma], [mk], a.alpha * np.asarray(b, np.float64))
-            node, ps, e = integerize_population(layer, a.mode, a.beta, a.levels, a.lam, T, fmt, {n.name: n for n in nodes})
+            node, ps, e = integerize_population(layer, a.mode, a.beta, a.levels, a.lam, T, fmt,
+                                                {n.name: n for n in nodes}, neuron=neuron, v0_mode=v0_mode)
         nodes.append(node)
         projs += ps
         report.append({
@@ -172,5 +175,9 @@ def lower(g: FGraph, target: TargetProfile, timesteps: int | None, input_range) 
             "lambda": s.act.lam if s.act else None, "exponent": e, "shape": list(out_shape),
         })
         if s.act is not None:
+            resolved, _ = resolve_v0_mode(v0_mode, s.act.mode, s.act.beta)
+            matched, _ = resolve_v0_mode("auto", s.act.mode, s.act.beta)
+            report[-1].update(v0_mode=resolved, v0_matched=resolved == matched, neuron=type(node.neuron).__name__)
+        if s.act is not None:
             src, src_gamma, shape = node, s.act.gamma, out_shape
-    return Network(nodes, projs, T), {"layers": report, "timesteps": T}
+    return Network(nodes, projs, T), {"layers": report, "timesteps": T, "levels": L}

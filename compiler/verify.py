@@ -20,8 +20,9 @@ from .errors import SnncError
 class LayerReport:
     name: str
     compared: int
-    mismatched: int
-    unevenness_error: float  # paper 003: mean over neurons and samples of theta/T * |M - N|
+    mismatched: int          # neurons whose rate N/T differs from the ANN's M/L (T = L: N != M)
+    unevenness_error: float  # mean over neurons and samples of |lambda*M/L - lambda*N/T| (paper 003, real units)
+    rate_error: float = 0.0  # the same in units of lambda: mean |M/L - N/T|, in [0, 1]
 
 
 @dataclass
@@ -36,9 +37,24 @@ class AnnVerifyReport:
     accuracy: dict
     prediction_agreement: dict
     layers: list[LayerReport] = field(default_factory=list)
+    levels: int = 0                 # the ANN's L
+    comparison: str = "levels"      # "levels" (T = L: counts must equal) or "rates" (T != L: errors reported)
+    integer_network_mismatched: int | None = None  # layerwise, T != L: SNN vs its own integer network at T
+    spikes_per_sample: float = 0.0  # spike events (either sign) per sample, all populations
+    sops_per_sample: float = 0.0    # synaptic operations per sample (spikes and graded input values)
+
+    @property
+    def ok(self) -> bool:
+        """What ``snnc verify`` exits 0 on: exact at T = L; at T != L, rates are reported, not
+        demanded, but a layerwise SNN must still equal its own integer network."""
+        if self.comparison == "levels":
+            return self.exact
+        return not self.integer_network_mismatched
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
 
 
 def float_ann_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
@@ -56,27 +72,56 @@ def _acc(pred, y):
     return None if y is None else float(np.mean(pred == y))
 
 
+def network_levels(net: Network) -> int:
+    """The matched ANN's L (stored by the compiler; else the populations' common L)."""
+    L = net.metadata.get("levels")
+    if L is None:
+        Ls = {p.levels for p in net.populations}
+        if len(Ls) != 1:
+            raise SnncError(f"populations have different levels {sorted(Ls)}; cannot define one ANN reference")
+        L = Ls.pop()
+    return int(L)
+
+
 def verify_against_ann(
     net: Network, x: np.ndarray, y: np.ndarray | None, schedule: Schedule, model_bytes: bytes | None,
-    random_inputs: bool = False, batch_size: int = 256, progress=None,
+    random_inputs: bool = False, batch_size: int = 256, progress=None, float_predictions: np.ndarray | None = None,
 ) -> AnnVerifyReport:
+    """The SNN's counts N against the quantized ANN's levels M (the integer ANN with tau = L).
+
+    T = L: exact means N == M for every neuron (the theorem; layerwise). T != L: the SNN's
+    activation is lambda*N/T and the ANN's lambda*M/L; their difference is reported per layer.
+    ``float_predictions`` (argmax of the float ANN, if already known) saves running onnxruntime.
+    """
     T = net.timesteps
+    L = network_levels(net)
+    schedule = Schedule(schedule)
     pops = net.populations
     compared = {p.name: 0 for p in pops}
     mism = {p.name: 0 for p in pops}
     unev = {p.name: 0.0 for p in pops}
+    rate = {p.name: 0.0 for p in pops}
+    own_mism = 0 if (T != L and schedule is Schedule.LAYERWISE) else None
+    events = sops = 0
     pred_snn, pred_int = [], []
     state_bits = net.metadata.get("target", {}).get("numeric", {}).get("state_bits")
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        ann = run_integer_ann(net, xb)
-        snn = simulate(net, xb, schedule=schedule, state_bits=state_bits)  # re-checks the width at run time
+        ann = run_integer_ann(net, xb, timesteps=L)
+        snn = simulate(net, xb, schedule=schedule, state_bits=state_bits, count_ops=True)  # re-checks the width
+        own = run_integer_ann(net, xb) if own_mism is not None else None
         for p in pops:
             M, N = ann.levels[p.name], snn.counts[p.name]
             compared[p.name] += M.size
-            mism[p.name] += int(np.count_nonzero(M != N))
+            mism[p.name] += int(np.count_nonzero(M * T != N * L))
+            d = np.abs(M / L - N / T)
             lam = per_channel(p.real_threshold, p.shape)
-            unev[p.name] += float(np.sum(lam / T * np.abs(M - N)))
+            unev[p.name] += float(np.sum(lam * d))
+            rate[p.name] += float(np.sum(d))
+            if own is not None:
+                own_mism += int(np.count_nonzero(own.levels[p.name] != N))
+        events += sum(int(snn.ops[p.name].events.sum()) for p in pops)
+        sops += sum(int(o.sops_out.sum()) for o in snn.ops.values())
         pred_snn.append(snn.predictions())
         pred_int.append(ann.predictions())
         if progress is not None:
@@ -84,17 +129,23 @@ def verify_against_ann(
     pred_snn, pred_int = np.concatenate(pred_snn), np.concatenate(pred_int)
     acc = {"snn": _acc(pred_snn, y), "ann_int": _acc(pred_int, y), "ann_float": None}
     agree = {"snn_vs_ann_int": float(np.mean(pred_snn == pred_int)), "ann_int_vs_ann_float": None}
-    if model_bytes is not None:
+    pred_f = float_predictions
+    if pred_f is None and model_bytes is not None:
         yf = float_ann_outputs(model_bytes, x.astype(np.float32))
         pred_f = yf.reshape(len(x), -1).argmax(axis=1)
+    if pred_f is not None:
         acc["ann_float"] = _acc(pred_f, y)
         agree["ann_int_vs_ann_float"] = float(np.mean(pred_int == pred_f))
-    layers = [LayerReport(p.name, compared[p.name], mism[p.name], unev[p.name] / max(compared[p.name], 1)) for p in pops]
+    n = {k: max(v, 1) for k, v in compared.items()}
+    layers = [LayerReport(p.name, compared[p.name], mism[p.name], unev[p.name] / n[p.name], rate[p.name] / n[p.name])
+              for p in pops]
     total_m = sum(mism.values())
     return AnnVerifyReport(
-        exact=total_m == 0, schedule=Schedule(schedule).value, timesteps=T, samples=len(x),
+        exact=total_m == 0, schedule=schedule.value, timesteps=T, samples=len(x),
         random_inputs=random_inputs, neurons_compared=sum(compared.values()), neurons_mismatched=total_m,
-        accuracy=acc, prediction_agreement=agree, layers=layers,
+        accuracy=acc, prediction_agreement=agree, layers=layers, levels=L,
+        comparison="levels" if T == L else "rates", integer_network_mismatched=own_mism,
+        spikes_per_sample=events / max(len(x), 1), sops_per_sample=sops / max(len(x), 1),
     )
 
 

@@ -9,6 +9,7 @@ from .nodes import (
     PROJECTION_TYPES,
     Conv2d,
     Dense,
+    DualThreshold,
     IFSoftReset,
     Input,
     NeuronModel,
@@ -23,6 +24,6 @@ __all__ = [
     "FORMAT", "VERSION", "load", "load_header", "load_with_extras", "save",
     "BundleError", "IRError", "IRValidationError", "Network",
     "NEURON_MODELS", "NODE_TYPES", "PROJECTION_TYPES",
-    "Conv2d", "Dense", "IFSoftReset", "Input", "NeuronModel", "Node", "Population", "Projection",
+    "Conv2d", "Dense", "DualThreshold", "IFSoftReset", "Input", "NeuronModel", "Node", "Population", "Projection",
     "Readout", "SumPool2d",
 ]

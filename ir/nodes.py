@@ -10,8 +10,8 @@ Node kinds
 - projections ``Dense``, ``Conv2d``, ``SumPool2d``: integer synaptic maps from a source node to a
   target node, ``weight`` mantissas times ``2**exponent``.
 
-Neuron models are separate small dataclasses (``IFSoftReset``) so that later models (dual
-threshold, multi-threshold) add a class, not a string case.
+Neuron models are separate small dataclasses (``IFSoftReset``, ``DualThreshold``) so that a new
+model adds a class, not a string case.
 """
 
 from __future__ import annotations
@@ -84,7 +84,34 @@ class IFSoftReset(NeuronModel):
     kind: ClassVar[str] = "if_soft_reset"
 
 
-NEURON_MODELS: dict[str, type[NeuronModel]] = {"IFSoftReset": IFSoftReset}
+@dataclass(frozen=True)
+class DualThreshold(NeuronModel):
+    """Paper 000's dual-threshold neuron (Eq. 4-5) in integers, soft reset both ways.
+
+    Per step, after integrating: a positive spike (+1) when v >= Theta (v -= Theta); otherwise a
+    negative spike (-1) when v <= Theta_neg and the neuron's net count so far is >= 1 (v += Theta).
+    Theta_neg = -ceil(Theta / neg_divisor) is the integer form of the paper's theta' = -theta/1000:
+    the smallest integer at or below -theta/neg_divisor's ceiling, so always <= -1 (docs/ir.md).
+    Net counts stay in [0, T]; spikes carry their sign to the next layer.
+    """
+
+    kind: ClassVar[str] = "dual_threshold"
+    neg_divisor: int = 1000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.neg_divisor, bool) or not isinstance(self.neg_divisor, (int, np.integer)):
+            raise IRValidationError("DualThreshold", f"neg_divisor must be an int >= 1, got {self.neg_divisor!r}")
+        if self.neg_divisor < 1:
+            raise IRValidationError("DualThreshold", f"neg_divisor must be >= 1, got {self.neg_divisor}")
+        object.__setattr__(self, "neg_divisor", int(self.neg_divisor))
+
+    def negative_threshold(self, threshold: np.ndarray) -> np.ndarray:
+        """Theta_neg = -ceil(Theta / neg_divisor), integer arithmetic only (Theta > 0)."""
+        th = np.asarray(threshold, dtype=INT_DTYPE)
+        return -((th + self.neg_divisor - 1) // self.neg_divisor)
+
+
+NEURON_MODELS: dict[str, type[NeuronModel]] = {"IFSoftReset": IFSoftReset, "DualThreshold": DualThreshold}
 
 
 # --------------------------------------------------------------------------------------------

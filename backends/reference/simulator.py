@@ -12,7 +12,7 @@ from enum import Enum
 
 import numpy as np
 
-from snnc.ir import IFSoftReset, Input, Network, Population, Readout
+from snnc.ir import DualThreshold, IFSoftReset, Input, Network, Population, Readout
 
 from .ops import SimulationError, apply_projection, fanout, per_channel
 
@@ -29,6 +29,7 @@ class SimResult:
     counts: node -> (B, *shape) int64. Populations: spikes over the T steps; inputs: T * x_int.
     readout: readout node -> (B, *shape) int64 final accumulator value.
     spikes: population -> (T, B, *shape) int8 spike trains over the population's own T steps
+        (values 0/1, or -1/0/1 for dual-threshold neurons; counts are net counts)
         (only with ``record=True``). In ``layerwise`` a population at depth d runs global steps
         (d-1)*T+1 .. d*T; ``phase`` gives d-1 for each population (0 for every one in pipelined).
     final_v: population/readout -> (B, *shape) state after the last step (in the schedule's units).
@@ -83,7 +84,7 @@ class _OpCounter:
                 self.ops[n.name].updates = T * B * n.size
 
     def add(self, name: str, t: int, events: np.ndarray) -> None:
-        """``events``: (B, *shape) 0/1 (spikes) or booleans (non-zero graded values)."""
+        """``events``: (B, *shape) booleans: a spike of either sign, or a non-zero graded value."""
         ev = events.reshape(events.shape[0], -1).sum(axis=0)
         self.ops[name].events[t] += int(ev.sum())
         for target, fan in self.out[name]:
@@ -119,12 +120,44 @@ def as_int_inputs(net: Network, x, quantized: bool) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in x.items()}
 
 
-def _check_neuron(pop: Population) -> None:
-    if not isinstance(pop.neuron, IFSoftReset):
+class _Firing:
+    """How one population's neurons fire, for one schedule: ``step(v, count) -> (spikes, v)``.
+
+    ``scale`` is the schedule's state scale (1 pipelined, T layerwise): thresholds scale with it.
+    Spikes are int64 in {0, 1} (IF) or {-1, 0, 1} (dual threshold, signed; docs/ir.md).
+    """
+
+    def __init__(self, pop: Population, scale: int):
+        self.thr = scale * per_channel(pop.threshold, pop.shape)
+
+    def step(self, v: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = (v >= self.thr).astype(np.int64)
+        return s, v - s * self.thr
+
+
+class _DualFiring(_Firing):
+    def __init__(self, pop: Population, scale: int):
+        super().__init__(pop, scale)
+        self.neg = scale * pop.neuron.negative_threshold(per_channel(pop.threshold, pop.shape))
+
+    def step(self, v: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = v >= self.thr
+        neg = ~pos & (v <= self.neg) & (count >= 1)
+        s = pos.astype(np.int64) - neg.astype(np.int64)
+        return s, v - s * self.thr   # a negative spike adds Theta back
+
+
+FIRING: dict[type, type[_Firing]] = {IFSoftReset: _Firing, DualThreshold: _DualFiring}
+
+
+def _firing(pop: Population, scale: int) -> _Firing:
+    cls = FIRING.get(type(pop.neuron))
+    if cls is None:
         raise NotImplementedError(
             f"population '{pop.name}': neuron model {type(pop.neuron).__name__} is not supported by the "
-            "reference simulator (supported: IFSoftReset)"
+            f"reference simulator (supported: {sorted(c.__name__ for c in FIRING)})"
         )
+    return cls(pop, scale)
 
 
 def simulate(
@@ -140,7 +173,7 @@ def simulate(
     schedule = Schedule(schedule)
     x_int = as_int_inputs(net, x, quantized)
     for pop in net.populations:
-        _check_neuron(pop)
+        _firing(pop, 1)  # unsupported neuron models fail before any work
     run = _run_layerwise if schedule is Schedule.LAYERWISE else _run_pipelined
     counter = _OpCounter(net, next(iter(x_int.values())).shape[0]) if count_ops else None
     res = run(net, x_int, record, counter)
@@ -174,7 +207,7 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
                 counts[node.name] = np.zeros((B,) + node.shape, np.int64)
                 if record:
                     trains[node.name] = np.zeros((T, B) + node.shape, np.int8)
-    thr = {p.name: per_channel(p.threshold, p.shape) for p in net.populations}
+    fire = {p.name: _firing(p, 1) for p in net.populations}
     bias = {n.name: per_channel(n.bias, n.shape) for n in net.ordered_nodes() if not isinstance(n, Input)}
     for t in range(T):
         for node in net.ordered_nodes():
@@ -186,14 +219,13 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
             vn = v[node.name] + cur
             maxabs[node.name] = max(maxabs[node.name], int(np.abs(vn).max(initial=0)))
             if isinstance(node, Population):
-                s = vn >= thr[node.name]
-                vn = vn - s * thr[node.name]
-                spk[node.name] = s.astype(np.int64)
+                s, vn = fire[node.name].step(vn, counts[node.name])
+                spk[node.name] = s
                 counts[node.name] += s
                 if record:
                     trains[node.name][t] = s
                 if counter is not None:
-                    counter.add(node.name, t, s)
+                    counter.add(node.name, t, s != 0)
             v[node.name] = vn
     readout = {r.name: v[r.name] for r in net.readouts}
     return SimResult(
@@ -221,7 +253,7 @@ def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
             readout[node.name] = final_v[node.name] = np.asarray(r, dtype=np.int64)
             maxabs[node.name] = int(np.abs(r).max(initial=0))
             continue
-        thr = T * per_channel(node.threshold, node.shape)
+        fire = _firing(node, T)
         v = np.broadcast_to(T * v0, (B,) + node.shape).astype(np.int64)
         n = np.zeros((B,) + node.shape, np.int64)
         m = int(np.abs(v).max(initial=0))
@@ -229,13 +261,12 @@ def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
         for t in range(T):
             v = v + cur
             m = max(m, int(np.abs(v).max(initial=0)))
-            s = v >= thr
-            v = v - s * thr
+            s, v = fire.step(v, n)
             n += s
             if record:
                 train[t] = s
             if counter is not None:
-                counter.add(node.name, t, s)
+                counter.add(node.name, t, s != 0)
         counts[node.name], final_v[node.name], maxabs[node.name] = n, v, m
         if record:
             trains[node.name] = train

@@ -1,7 +1,7 @@
 """Compile-time bound on every state: no membrane or accumulator can leave the state width.
 
 For a node with per-step current I_t in [I-, I+] (over every source value in range: spikes 0/1,
-inputs qmin..qmax) the states are bounded by (docs/ir.md, "Bit widths and the overflow check")
+or -1/0/1 from dual-threshold neurons, inputs qmin..qmax) the states are bounded by (docs/ir.md, "Bit widths and the overflow check")
 
     pipelined:  |v| <= |V0| + T * max(|I+|, |I-|)
     layerwise:  |v| <= T*|V0| + T * max(|T I+|, |T I-|)     (counts are at most T times a step's value)
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.backends.reference.ops import apply_projection, per_channel
-from snnc.ir import Input, Network, Node, Population, Projection, nodes as irn
+from snnc.ir import DualThreshold, Input, Network, Node, Population, Projection, nodes as irn
 
 from ..errors import StateOverflowError
 
@@ -34,9 +34,12 @@ class StateBound:
 
 
 def value_range(node: Node) -> tuple[int, int]:
-    """Range of the per-step value a node sends: x_int for inputs, a spike (0/1) for populations."""
+    """Range of the per-step value a node sends: x_int for inputs, a spike for populations
+    (0/1; -1/0/1 for dual-threshold neurons, whose negative spikes carry their sign)."""
     if isinstance(node, Input):
         return node.qmin, node.qmax
+    if isinstance(node, Population) and isinstance(node.neuron, DualThreshold):
+        return -1, 1
     return 0, 1
 
 

@@ -86,7 +86,7 @@ def test_errors_are_one_line_exit_2_and_leave_no_file(tmp_path, digits_bundle):
     _assert_user_error(run("compile", tmp_path / "bad.onnx", "-o", out), "not a readable ONNX model")
     _assert_user_error(run("compile", tmp_path / "none.onnx", "-o", out), "does not exist")
     _assert_user_error(run("compile", DIGITS_MODEL, "--target", "loihi9", "-o", out), "unknown target 'loihi9'", "loihi2")
-    _assert_user_error(run("compile", DIGITS_MODEL, "--timesteps", "8", "-o", out), "--timesteps 8")
+    _assert_user_error(run("compile", DIGITS_MODEL, "--timesteps", "0", "-o", out), "timesteps must be >= 1")
     assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "bad.onnx"]
     np.savez(tmp_path / "wrong.npz", x=np.zeros((3, 1, 7, 7), np.float32))
     _assert_user_error(run("verify", digits_bundle, "--data", tmp_path / "wrong.npz"), "(N, 1, 8, 8)")

@@ -4,7 +4,7 @@ import pytest
 from snnc.backends.reference import Schedule, run_integer_ann, simulate
 from snnc.compiler.analysis.bounds import check_network, node_bound
 from snnc.compiler.errors import StateOverflowError
-from snnc.compiler.integerize import RealLayer, _v0, integerize_population, integerize_readout
+from snnc.compiler.integerize import RealLayer, integerize_population, integerize_readout, resolve_v0_mode, v0_for
 from snnc.compiler.targets import load_target
 from snnc.ir import Dense, Input, Network, Population, Readout
 
@@ -15,13 +15,31 @@ FMT = load_target("loihi").numeric
 def test_v0_makes_the_integer_quantizer_exact(mode, beta):
     """floor((X + V0)/Theta) == Q(X/Theta + beta) for every integer X (docs/ir.md table)."""
     for theta in (1, 2, 7, 10, 64, 1000):
-        v0 = int(_v0(mode, beta, np.array(theta)))
+        v0 = int(v0_for(*resolve_v0_mode("auto", mode, beta), np.array(theta)))
         assert 0 <= v0 < theta
         X = np.arange(-5 * theta, 5 * theta + 1)
         q = np.floor if mode == "floor" else np.ceil
         # exact rational reference: Q((X + beta*theta) / theta) with integers where possible
         ref = q(np.array([float((x + beta * theta) / theta) for x in X]))
         assert np.array_equal(np.floor_divide(X + v0, theta), ref.astype(int)), (theta, mode, beta)
+
+
+@pytest.mark.parametrize("mode,beta,matched", [("floor", 0.0, "zero"), ("floor", 0.5, "half"), ("ceil", 0.0, "full")])
+def test_v0_modes_are_the_papers_values_and_only_the_matched_one_is_exact(mode, beta, matched):
+    """Paper 003's V0 in {0, theta/2, theta}: only the one matching the quantizer reproduces it."""
+    theta = np.array([7, 64, 1000])
+    assert resolve_v0_mode("auto", mode, beta)[0] == matched
+    values = {m: v0_for(*resolve_v0_mode(m, mode, beta), theta) for m in ("zero", "half", "full")}
+    assert values["zero"].tolist() == [0, 0, 0]
+    assert values["half"].tolist() == [3, 32, 500]
+    assert values["full"].tolist() == [6, 63, 999]  # theta - 1 under v >= Theta (= theta under v > Theta)
+    for m, v0 in values.items():
+        ok = True
+        for th, v in zip(theta, v0):
+            X = np.arange(-3 * th, 3 * th + 1)
+            ref = (np.floor if mode == "floor" else np.ceil)((X + beta * th) / th).astype(int)
+            ok &= np.array_equal(np.floor_divide(X + v, th), ref)
+        assert ok == (m == matched), m
 
 
 def _inp():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from snnc.ir import (
-    NODE_TYPES, PROJECTION_TYPES, BundleError, Conv2d, Dense, IFSoftReset, Input, IRValidationError, Network,
+    NEURON_MODELS, NODE_TYPES, PROJECTION_TYPES, BundleError, Conv2d, Dense, DualThreshold, IFSoftReset, Input, IRValidationError, Network,
     Population, Readout, SumPool2d, load, save,
 )
 from snnc.ir.bundle import HEADER_KEY, load_header, to_bytes
@@ -15,7 +15,7 @@ def small_net(T=4):
     pop = Population("c", (2, 3, 3), neuron=IFSoftReset(), threshold=[7, 9], v0=[3, 4], bias=[-1, 2], levels=T,
                      real_threshold=[0.5, 0.7])
     sp = SumPool2d("c->p", "c", "p", 3, 0, (2, 3, 3), (2, 2, 2), kernel=(2, 2), stride=(1, 1))
-    p2 = Population("p", (2, 2, 2), threshold=5, v0=2, bias=0, levels=T)
+    p2 = Population("p", (2, 2, 2), neuron=DualThreshold(neg_divisor=4), threshold=5, v0=2, bias=0, levels=T)
     d = Dense("p->r", "p", "r", np.arange(24).reshape(3, 8) - 12, 2, (2, 2, 2), (3,))
     r = Readout("r", (3,), v0=[1, 2, 3], bias=-1, scale=0.25)
     return Network([i, pop, p2, r], [c, sp, d], T, {"note": "test"})
@@ -25,6 +25,7 @@ def test_round_trip_every_node_type(tmp_path):
     net = small_net()
     types = {type(n).__name__ for n in net.nodes} | {type(p).__name__ for p in net.projections}
     assert types == set(NODE_TYPES) | set(PROJECTION_TYPES)  # the fixture covers every registered type
+    assert {type(p.neuron).__name__ for p in net.populations} == set(NEURON_MODELS)  # and every neuron model
     save(net, tmp_path / "n.snnc")
     back = load(tmp_path / "n.snnc")
     assert back.timesteps == net.timesteps and back.metadata == net.metadata
@@ -130,3 +131,12 @@ def test_conv_synapse_count_is_honest_about_borders():
     n = sum(1 for y in range(3) for x in range(3) for i in range(3) for j in range(3)
             if 0 <= y + i - 1 < 3 and 0 <= x + j - 1 < 3)
     assert c.num_synapses == n == 49
+
+
+def test_dual_threshold_negative_threshold_is_integer_ceiling():
+    m = DualThreshold()  # the paper's theta' = -theta/1000
+    assert m.negative_threshold(np.array([1, 999, 1000, 1001, 2500])).tolist() == [-1, -1, -1, -2, -3]
+    assert DualThreshold(neg_divisor=1).negative_threshold(np.array([7])).tolist() == [-7]
+    for bad in (0, -3, 2.5, True, "4"):
+        with pytest.raises(IRValidationError, match="neg_divisor"):
+            DualThreshold(neg_divisor=bad)
