@@ -31,6 +31,8 @@ demo: setup
 	$(SNNC) verify build/digits.snnc --against ann --data examples/digits/test.npz
 	$(SNNC) verify build/digits.snnc --against lava --data examples/digits/test.npz --samples 4
 	$(SNNC) simulate build/digits.snnc --data examples/digits/test.npz --schedule pipelined
+	$(SNNC) eval examples/digits/qcfs_cnn.onnx --data examples/digits/test.npz --timesteps 1,2,4,8 \
+		--neuron if,dual-threshold --v0 auto,zero --schedule pipelined,layerwise --plot build/acc_vs_T.png
 
 test: setup
 	$(PY) -m pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from .analysis.bounds import check_network
 from .analysis.macs import macs_per_op
 from .config import CompileConfig
 from .frontend.onnx_loader import import_onnx, model_bytes
+from .graph import FGraph
 from .lower import lower
 from .passes import default_passes, run_passes
 from .targets import load_target
@@ -23,30 +25,55 @@ from .targets import load_target
 log = logging.getLogger(__name__)
 
 
-def compile_model(model_path: str | os.PathLike, config: CompileConfig | None = None) -> tuple[Network, bytes]:
-    """ONNX file -> verified-bounded integer Network (and the model's self-contained bytes)."""
-    config = config or CompileConfig()
-    target = load_target(config.target)
+@dataclass
+class ImportedModel:
+    """An ONNX model imported and simplified once, to be lowered under any number of configs."""
+
+    path: str
+    graph: FGraph
+    raw: bytes                 # the model's self-contained bytes (external data inlined)
+    macs: dict[str, int]       # ANN multiply-accumulates per ONNX linear op, before any folding
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+
+def import_model(model_path: str | os.PathLike) -> ImportedModel:
+    """ONNX file -> imported float graph after the default passes."""
     log.info("importing %s", model_path)
     g, model = import_onnx(model_path)
     macs = macs_per_op(g)  # from the imported graph, before any folding
     fired = run_passes(g, default_passes())
     log.info("passes: %s", {k: v for k, v in fired.items() if v})
-    net, report = lower(g, target, config.timesteps, config.input_range, config.neuron_model(), config.v0.value)
+    return ImportedModel(str(model_path), g, model_bytes(model), macs)
+
+
+def compile_imported(imported: ImportedModel, config: CompileConfig | None = None) -> Network:
+    """Lower an imported model under ``config`` to a verified-bounded integer Network."""
+    config = config or CompileConfig()
+    target = load_target(config.target)
+    net, report = lower(imported.graph, target, config.timesteps, config.input_range,
+                        config.neuron_model(), config.v0.value)
     check_network(net, target.numeric.state_bits)
     for layer in report["layers"]:
-        layer["ann_macs"] = macs.get(layer["onnx_linear"], 0)
-    raw = model_bytes(model)
+        layer["ann_macs"] = imported.macs.get(layer["onnx_linear"], 0)
     net.metadata = {
         "snnc_version": __version__,
         "config": config.to_dict(),
         "target": target.to_dict(),
-        "source_model": {"path": str(model_path), "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)},
+        "source_model": {"path": imported.path, "sha256": imported.sha256, "bytes": len(imported.raw)},
         "layers": report["layers"],
         "levels": report["levels"],
-        "ann_macs_total": int(sum(macs.values())),
+        "ann_macs_total": int(sum(imported.macs.values())),
     }
-    return net, raw
+    return net
+
+
+def compile_model(model_path: str | os.PathLike, config: CompileConfig | None = None) -> tuple[Network, bytes]:
+    """ONNX file -> verified-bounded integer Network (and the model's self-contained bytes)."""
+    imported = import_model(model_path)
+    return compile_imported(imported, config), imported.raw
 
 
 def compile_to_file(model_path, out_path, config: CompileConfig | None = None) -> Network:

@@ -239,6 +239,66 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
     sys.exit(0 if (rep.ok if against == "ann" else rep.exact) else 1)
 
 
+def _csv(value: str, what: str, choices=None, cast=str) -> list:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if choices is not None and v not in choices]
+    if bad or not items:
+        raise SnncError(f"--{what}: {bad or 'nothing'} not understood; give a comma-separated list of "
+                        + (", ".join(choices) if choices else "values"))
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise SnncError(f"--{what} must be a comma-separated list of integers, got '{value}'") from None
+
+
+@cli.command(name="eval")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help=".npz with x and labels y.")
+@click.option("--timesteps", default="1,2,4,8,16,32", show_default=True, help="Comma-separated T values (columns).")
+@click.option("--neuron", default="if", show_default=True, help="Comma-separated: if, dual-threshold.")
+@click.option("--v0", default="auto", show_default=True, help="Comma-separated: auto, zero, half, full.")
+@click.option("--schedule", default="layerwise", show_default=True, help="Comma-separated: pipelined, layerwise.")
+@click.option("--target", default="loihi", show_default=True)
+@click.option("--input-range", default="0,1", show_default=True)
+@click.option("--neg-divisor", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--samples", type=int, default=None, help="Use only the first N samples.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of accuracy vs T.")
+@_user_errors
+def eval_(model, data, timesteps, neuron, v0, schedule, target, input_range, neg_divisor, samples, as_json, plot):
+    """Sweep neuron x V0 x schedule x T over a data set: accuracy, unevenness error, spikes.
+
+    The float ANN runs once (onnxruntime); one network is compiled per (neuron, V0, T).
+    """
+    from .evaluate import EvalGrid, evaluate, format_tables, plot_accuracy
+
+    try:
+        lo, hi = (float(v) for v in input_range.split(","))
+    except ValueError:
+        raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
+    grid = EvalGrid(
+        timesteps=_csv(timesteps, "timesteps", cast=int),
+        neurons=_csv(neuron, "neuron", [n.value for n in NeuronKind]),
+        v0s=_csv(v0, "v0", [m.value for m in V0Mode]),
+        schedules=_csv(schedule, "schedule", [m.value for m in Schedule]),
+    )
+    base = CompileConfig(target=target, input_range=(lo, hi), neg_divisor=neg_divisor)
+    if plot and not Path(plot).resolve().parent.is_dir():
+        raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
+    from tqdm import tqdm
+
+    with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
+        rep = evaluate(model, data, grid, base, samples, progress=bar.update)
+    if plot:
+        plot_accuracy(rep, plot)
+    if as_json:
+        click.echo(json.dumps(rep.to_dict(), indent=2))
+    else:
+        click.echo(format_tables(rep))
+        if plot:
+            click.echo(f"\nwrote {plot}")
+
+
 @cli.command()
 @click.argument("bundle", type=click.Path(dir_okay=False))
 @click.option("--data", type=click.Path(dir_okay=False), default=None)

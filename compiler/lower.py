@@ -21,7 +21,7 @@ from snnc.ir.nodes import conv_output_size
 
 from .errors import ConversionError
 from .graph import AvgPool, Clamp, Conv, FGraph, Flatten, Linear, QuantAct, Relu, Rounding, ScalarAffine
-from .integerize import RealLayer, integerize_population, integerize_readout, resolve_v0_mode
+from .integerize import RealLayer, integerize_population, integerize_readout, resolve_v0_mode, v0_for
 from .targets import TargetProfile
 
 
@@ -175,9 +175,11 @@ def lower(
             "lambda": s.act.lam if s.act else None, "exponent": e, "shape": list(out_shape),
         })
         if s.act is not None:
-            resolved, _ = resolve_v0_mode(v0_mode, s.act.mode, s.act.beta)
+            resolved, r = resolve_v0_mode(v0_mode, s.act.mode, s.act.beta)
             matched, _ = resolve_v0_mode("auto", s.act.mode, s.act.beta)
             report[-1].update(v0_mode=resolved, v0_matched=resolved == matched, neuron=type(node.neuron).__name__)
+            if resolved != matched:  # the quantized ANN (verify's reference) keeps the quantizer's own V0
+                report[-1]["matched_v0"] = v0_for(matched, r, node.threshold).tolist()
         if s.act is not None:
             src, src_gamma, shape = node, s.act.gamma, out_shape
     return Network(nodes, projs, T), {"layers": report, "timesteps": T, "levels": L}

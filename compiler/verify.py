@@ -11,7 +11,7 @@ import numpy as np
 
 from snnc.backends.reference import Schedule, run_integer_ann, simulate
 from snnc.backends.reference.ops import per_channel
-from snnc.ir import Network
+from snnc.ir import Network, nodes as irn
 
 from .errors import SnncError
 
@@ -83,6 +83,17 @@ def network_levels(net: Network) -> int:
     return int(L)
 
 
+def reference_network(net: Network) -> Network:
+    """The network whose integer ANN at tau = L is the quantized ANN: ``net`` with every population's
+    V0 put back to the one matched to its quantizer (the compiler records it when ``--v0`` chose
+    another). Neuron models do not matter there: the integer ANN has none."""
+    changed = {L["layer"]: L["matched_v0"] for L in net.metadata.get("layers", []) if "matched_v0" in L}
+    if not changed:
+        return net
+    nodes = [irn.replace(n, v0=np.asarray(changed[n.name], np.int64)) if n.name in changed else n for n in net.nodes]
+    return Network(nodes, net.projections, net.timesteps, net.metadata)
+
+
 def verify_against_ann(
     net: Network, x: np.ndarray, y: np.ndarray | None, schedule: Schedule, model_bytes: bytes | None,
     random_inputs: bool = False, batch_size: int = 256, progress=None, float_predictions: np.ndarray | None = None,
@@ -95,6 +106,7 @@ def verify_against_ann(
     """
     T = net.timesteps
     L = network_levels(net)
+    ref_net = reference_network(net)
     schedule = Schedule(schedule)
     pops = net.populations
     compared = {p.name: 0 for p in pops}
@@ -107,7 +119,7 @@ def verify_against_ann(
     state_bits = net.metadata.get("target", {}).get("numeric", {}).get("state_bits")
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        ann = run_integer_ann(net, xb, timesteps=L)
+        ann = run_integer_ann(ref_net, xb, timesteps=L)
         snn = simulate(net, xb, schedule=schedule, state_bits=state_bits, count_ops=True)  # re-checks the width
         own = run_integer_ann(net, xb) if own_mism is not None else None
         for p in pops:

@@ -81,3 +81,10 @@ def assert_same_run(ref, got) -> None:
         np.testing.assert_array_equal(got.counts[name], c, err_msg=name)
     for name, r in ref.readout.items():
         np.testing.assert_array_equal(got.readout[name], r, err_msg=name)
+
+DIGITS_ZOO = REPO / "examples" / "digits" / "zoo"
+
+
+def zoo_model(quantizer: str, L: int):
+    """A trained digits model of the zoo (examples/digits/zoo/{quantizer}_L{L}.onnx)."""
+    return DIGITS_ZOO / f"{quantizer}_L{L}.onnx"

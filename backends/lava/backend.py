@@ -40,6 +40,8 @@ def run_build(lb, run_tag: str = RUN_TAG) -> None:
 
 
 def readback(net: Network, lb, x_int: dict[str, np.ndarray], record: bool) -> SimResult:
+    """The recorded sinks as the reference's ``SimResult``: int8 spike trains (-1/0/1 for
+    dual-threshold populations; the fixed_pt sinks are int32, so the sign survives) and net counts."""
     from .emit import from_lava
 
     T = net.timesteps

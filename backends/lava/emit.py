@@ -19,12 +19,18 @@ Projections (all Lava's own processes, ``fixed_pt`` models):
   ONNX (correlation) kernel is flipped; Lava 0.10's fixed-point Conv model ignores
   ``weight_exp``, so the weights are passed as ``mantissa << e`` (the product is identical).
 * ``SumPool2d`` -> ``Conv`` with ``groups = C`` and a constant kernel ``w << e``.
-Graded sources (the input, layerwise counts) use ``num_message_bits=24``; binary spikes use 0.
+Graded sources (the input, layerwise counts) use ``num_message_bits=24``; binary spikes use 0;
+signed spikes (dual-threshold populations, pipelined) use ``SIGNED_SPIKE_BITS = 2``.
+
+Neuron models. ``NEURON_EMITTERS`` maps each IR neuron model class (``type(pop.neuron)``) to its
+Lava process, the message bits its per-step spikes need, and its extra per-neuron Vars; a model
+missing there raises ``NotImplementedError`` naming the population and the supported models.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +38,8 @@ from scipy.sparse import csr_matrix
 
 from snnc.backends.reference.ops import per_channel
 from snnc.backends.reference.simulator import Schedule, as_int_inputs
-from snnc.ir import Conv2d, Dense, Input, Network, Population, Projection, Readout, SumPool2d
+from snnc.ir import (Conv2d, Dense, DualThreshold, IFSoftReset, Input, Network, Population, Projection, Readout,
+                     SumPool2d)
 
 from .compat import ensure_lava
 
@@ -45,9 +52,12 @@ from lava.proc.io.source import RingBuffer as Source  # noqa: E402
 from lava.proc.sparse.process import Sparse as LavaSparse  # noqa: E402
 from lava.utils.weightutils import SignMode  # noqa: E402
 
-from .processes import LAYERWISE, PIPELINED, Accumulator, IFSoftResetNeuron  # noqa: E402
+from .processes import LAYERWISE, PIPELINED, Accumulator, DualThresholdNeuron, IFSoftResetNeuron  # noqa: E402
 
 GRADED_BITS = 24
+# A signed spike (-1/0/1) is a two's-complement 2-bit payload; Lava's Dense/Sparse/Conv read it by
+# value only with num_message_bits > 0 (with 0 they take `s_in.astype(bool)`: -1 would count as +1).
+SIGNED_SPIKE_BITS = 2
 CONV_CURRENT_LIMIT = 2**23 - 1   # Lava's fixed_pt Conv wraps its output to 24-bit signed
 # A Dense table stores every entry (one weight each); CSR stores, per nonzero, a weight plus a column
 # index (plus one row pointer per row), i.e. about twice the bytes per stored entry, so it breaks
@@ -138,6 +148,36 @@ def _timing(net: Network, schedule: Schedule) -> tuple[dict[str, int], dict[str,
     return start, end, max(end.values())
 
 
+@dataclass(frozen=True)
+class NeuronEmitter:
+    """How one IR neuron model is emitted."""
+
+    process: type                 # the Lava process class (processes.py)
+    spike_bits: int               # num_message_bits of projections fed by its per-step spikes
+    extra: Callable[[Population, int], dict] = lambda node, scale: {}   # extra per-neuron Vars
+
+
+def _dual_extra(node: Population, scale: int) -> dict:
+    # Theta_neg = -ceil(Theta / neg_divisor) per neuron, scaled like the threshold (layerwise: T*Theta_neg)
+    return {"neg": scale * node.neuron.negative_threshold(_full(node, node.threshold))}
+
+
+NEURON_EMITTERS: dict[type, NeuronEmitter] = {
+    IFSoftReset: NeuronEmitter(IFSoftResetNeuron, spike_bits=0),
+    DualThreshold: NeuronEmitter(DualThresholdNeuron, spike_bits=SIGNED_SPIKE_BITS, extra=_dual_extra),
+}
+
+
+def neuron_emitter(pop: Population) -> NeuronEmitter:
+    em = NEURON_EMITTERS.get(type(pop.neuron))
+    if em is None:
+        raise NotImplementedError(
+            f"population '{pop.name}': neuron model {type(pop.neuron).__name__} has no Lava process "
+            f"(supported: {sorted(c.__name__ for c in NEURON_EMITTERS)})"
+        )
+    return em
+
+
 def _source_max(src, T: int, layerwise: bool) -> int:
     if isinstance(src, Input):
         m = max(abs(src.qmin), abs(src.qmax))
@@ -145,10 +185,10 @@ def _source_max(src, T: int, layerwise: bool) -> int:
     return T if layerwise else 1
 
 
-def _projection(p: Projection, net: Network, graded: bool, layerwise: bool, tag: str = "fixed_pt",
+def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: str = "fixed_pt",
                 sparse: bool | None = None):
+    """The Lava process of projection ``p``; ``bits``: its ``num_message_bits`` (0 = binary spikes)."""
     src, dst = net.node(p.source), net.node(p.target)
-    bits = GRADED_BITS if graded else 0
     if isinstance(p, Dense):
         w = p.weight[np.ix_(_flat_perm(dst.shape), _flat_perm(src.shape))].astype(np.int64)
         if tag == "floating_pt":  # Lava's float Dense/Sparse models ignore weight_exp: pre-shift instead
@@ -208,6 +248,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     B = next(iter(x_int.values())).shape[0]
     start, end, period = _timing(net, schedule)
     mode = LAYERWISE if schedule is Schedule.LAYERWISE else PIPELINED
+    emitters = {pop.name: neuron_emitter(pop) for pop in net.populations}   # unsupported models fail first
     procs, inputs, probes = {}, {}, {}
     for node in net.ordered_nodes():
         nd, shp = len(node.shape), lava_shape(node.shape)
@@ -224,8 +265,9 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
         kw = dict(shape=shp, mode=mode, timesteps=T, start=start[node.name], period=period, name=node.name)
         scale = T if mode == LAYERWISE else 1
         if isinstance(node, Population):
-            proc = IFSoftResetNeuron(thr=scale * _full(node, node.threshold), v_init=scale * _full(node, node.v0),
-                                     bias=scale * _full(node, node.bias), **kw)
+            em = emitters[node.name]
+            proc = em.process(thr=scale * _full(node, node.threshold), v_init=scale * _full(node, node.v0),
+                              bias=scale * _full(node, node.bias), **em.extra(node, scale), **kw)
             out = proc.s_out
         elif isinstance(node, Readout):
             proc = Accumulator(v_init=_full(node, node.v0), bias=scale * _full(node, node.bias), **kw)
@@ -237,8 +279,11 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
         procs[node.name], probes[node.name] = proc, sink
     for p in net.projections:
         src, dst = net.node(p.source), net.node(p.target)
-        graded = isinstance(src, Input) or mode == LAYERWISE
-        lp = _projection(p, net, graded, mode == LAYERWISE, tag, sparse)
+        if isinstance(src, Input) or mode == LAYERWISE:
+            bits = GRADED_BITS                      # input values, layerwise counts
+        else:
+            bits = emitters[src.name].spike_bits    # per-step spikes: binary (0) or signed (2)
+        lp = _projection(p, net, bits, mode == LAYERWISE, tag, sparse)
         sp = procs[p.source]
         out = sp.s_out if isinstance(src, Input) else (sp.c_out if mode == LAYERWISE else sp.s_out)
         if isinstance(lp, (LavaDense, LavaSparse)):

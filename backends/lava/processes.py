@@ -3,6 +3,11 @@
 * ``IFSoftResetNeuron``: integrate-and-fire with soft reset (docs/ir.md, "Population"), both
   schedules, per-neuron threshold / initial potential / bias (the emitter broadcasts the IR's
   per-channel values to the full shape).
+* ``DualThresholdNeuron``: paper 000's dual-threshold neuron (``snnc.ir.DualThreshold``): the same
+  process plus a per-neuron ``neg`` Var (the negative threshold Theta_neg, scaled like ``thr``).
+  Each active step, after integrating: +1 when ``v >= thr`` (``v -= thr``); else -1 when
+  ``v <= neg`` and the net count before this step is >= 1 (``v += thr``). Its ``s_out`` carries
+  signed spikes (-1/0/1), so projections from it need a graded message (``emit.py``).
 * ``Accumulator``: the non-spiking readout (docs/ir.md, "Readout"). Lava's LIF cannot be used:
   its fixed-point model scales currents and biases (``<< 6``, 12-bit decays), so ``R0 + sum of
   currents + T*B`` would not come out integer-exact.
@@ -19,7 +24,8 @@ Timing parameters (computed by ``emit.py``):
     ``v += cur`` for t in [start, start + T) and, at its last active step, sends its spike count
     on ``c_out`` (graded) for the next layer. The readout sets ``v = v_init + cur`` at t = start.
 
-``thr``, ``v_init`` and ``bias`` hold the schedule's values (layerwise: T*Theta, T*V0, T*B); the
+``thr``, ``v_init``, ``bias`` (and ``neg``) hold the schedule's values (layerwise: T*Theta, T*V0,
+T*B, T*Theta_neg); the
 fixed_pt models use int64 state and integer arithmetic only.
 """
 
@@ -63,6 +69,20 @@ class IFSoftResetNeuron(AbstractProcess):
         self.timing = Var(shape=(4,), init=np.array([mode, timesteps, start, period]))
 
 
+class DualThresholdNeuron(IFSoftResetNeuron):
+    """Dual-threshold neurons: IF with soft reset plus a negative threshold ``neg`` (< 0).
+
+    ``s_out`` sends signed spikes (-1/0/1); ``count`` is the net count (in [0, T]).
+    """
+
+    def __init__(self, *, shape, thr, neg, v_init, bias, mode: int, timesteps: int, start: int,
+                 period: int, name: str | None = None) -> None:
+        super().__init__(shape=shape, thr=thr, v_init=v_init, bias=bias, mode=mode, timesteps=timesteps,
+                         start=start, period=period, name=name)
+        shape = tuple(shape)
+        self.neg = Var(shape=shape, init=np.broadcast_to(neg, shape).copy())
+
+
 class Accumulator(AbstractProcess):
     """Non-spiking integer readout; sends its value (graded) on ``r_out`` every step."""
 
@@ -102,13 +122,24 @@ class _NeuronLogic:
                     self.acc = self.acc + self.bias  # the constant current I = sum P(N) + T*B
                 self.v = self.v + self.acc
         if active:
-            s = (self.v >= self.thr).astype(self.v.dtype)
+            s = self._fire()
             self.v = self.v - s * self.thr
             self.count = self.count + s
             if mode == LAYERWISE and t == start + T - 1:
                 c = self.count
         self.s_out.send(s)
         self.c_out.send(c)
+
+    def _fire(self) -> np.ndarray:
+        """Spikes of this step from the integrated ``v`` (``count``: net count before the step)."""
+        return (self.v >= self.thr).astype(self.v.dtype)
+
+
+class _DualNeuronLogic(_NeuronLogic):
+    def _fire(self) -> np.ndarray:
+        pos = self.v >= self.thr
+        neg = ~pos & (self.v <= self.neg) & (self.count >= 1)
+        return pos.astype(self.v.dtype) - neg.astype(self.v.dtype)   # -1 adds thr back to v
 
 
 class _AccumulatorLogic:
@@ -135,7 +166,7 @@ class _AccumulatorLogic:
 @tag("fixed_pt")
 class PyIFSoftResetFixed(_NeuronLogic, PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)   # binary: 0/1
     c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     thr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
@@ -154,6 +185,40 @@ class PyIFSoftResetFloat(_NeuronLogic, PyLoihiProcessModel):
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     thr: np.ndarray = LavaPyType(np.ndarray, float)
+    v_init: np.ndarray = LavaPyType(np.ndarray, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    acc: np.ndarray = LavaPyType(np.ndarray, float)
+    count: np.ndarray = LavaPyType(np.ndarray, float)
+    timing: np.ndarray = LavaPyType(np.ndarray, int)
+
+
+@implements(proc=DualThresholdNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyDualThresholdFixed(_DualNeuronLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=2)   # signed: -1/0/1
+    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    thr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    neg: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    count: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+
+@implements(proc=DualThresholdNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyDualThresholdFloat(_DualNeuronLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    thr: np.ndarray = LavaPyType(np.ndarray, float)
+    neg: np.ndarray = LavaPyType(np.ndarray, float)
     v_init: np.ndarray = LavaPyType(np.ndarray, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)

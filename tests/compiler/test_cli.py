@@ -139,3 +139,23 @@ def test_plain_relu_and_mixed_levels_are_explained(tmp_path):
     onnx.save(mixed, tmp_path / "mixed.onnx")
     _assert_user_error(run("compile", tmp_path / "mixed.onnx", "-o", tmp_path / "o.snnc"), "different quantization levels")
     assert not (tmp_path / "o.snnc").exists()
+
+
+def test_compile_method_options_are_stored_and_shown(tmp_path):
+    out = tmp_path / "m.snnc"
+    r = run("compile", DIGITS_MODEL, "--timesteps", "2", "--neuron", "dual-threshold", "--v0", "zero",
+            "--neg-divisor", "250", "--schedule", "pipelined", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "T=2 (L=4), neuron dual-threshold, v0 zero" in r.output
+    net = load(out)
+    cfg = net.metadata["config"]
+    assert (cfg["timesteps"], cfg["neuron"], cfg["v0"], cfg["neg_divisor"], cfg["schedule"]) == (2, "dual-threshold", "zero", 250, "pipelined")
+    assert all(type(p.neuron).__name__ == "DualThreshold" and p.neuron.neg_divisor == 250 for p in net.populations)
+    r = run("inspect", out)
+    assert "T = 2, L = 4: rates rescaled" in r.output and "neuron dual-threshold; v0 zero" in r.output
+    assert "V0=zero (not matched to Q)" in r.output
+    r = run("verify", out, "--data", DIGITS_DATA, "--samples", "20", "--json")
+    d = json.loads(r.output)
+    assert r.exit_code == 0 and d["comparison"] == "rates" and d["ok"] and not d["exact"]
+    r = run("compile", DIGITS_MODEL, "--neuron", "lif", "-o", out)
+    assert r.exit_code == 2 and "dual-threshold" in r.output
