@@ -230,18 +230,18 @@ def claims(reports: dict) -> list[str]:
             for t in rep["grid"]["timesteps"]:
                 a = _find(rep, neuron="if", v0=v0, schedule="layerwise", timesteps=t)
                 b = _find(rep, neuron="dual-threshold", v0=v0, schedule="layerwise", timesteps=t)
-                if a["exponents"] != b["exponents"]:
+                if a["parameters_sha256"] != b["parameters_sha256"]:
                     continue
                 same_exp += 1
                 same_lw += all(a[k] == b[k] for k in ("accuracy", "neurons_mismatched", "rate_error", "spikes_per_sample"))
                 n_lw += 1
     n_all = sum(1 for rep in reports.values() for _ in ("zero", "half", "full") for _ in rep["grid"]["timesteps"])
     out.append(f"- **Layerwise, the dual-threshold neuron equals IF: identical accuracy, counts and spikes in "
-               f"{same_lw} of {n_lw} settings compiled with the same weight exponents** (docs/ir.md: under a "
+               f"{same_lw} of {n_lw} settings compiled to the same integer parameters** (docs/ir.md: under a "
                "constant current a neuron that has fired never falls below zero, so it never fires a negative "
-               f"spike). In the other {n_all - same_exp} of {n_all} settings the compiler chose a smaller "
-               "exponent for the dual-threshold network, because signed spikes widen the pipelined state bound "
-               "it must also guarantee, so the two networks' weights differ.")
+               + (f"spike). In the other {n_all - same_exp} of {n_all} settings the compiler chose a smaller "
+                  "weight scale for the dual-threshold network, because signed spikes widen the pipelined state "
+                  "bound it must also guarantee, so the two networks' weights differ." if n_all > same_exp else "spike)."))
     return out + [""]
 
 

@@ -9,6 +9,7 @@ unevenness (rate) error and spike counts all come from one code path.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import os
@@ -85,6 +86,7 @@ class EvalResult:
     compile_seconds: float
     run_seconds: float
     exponents: list[int] = field(default_factory=list)  # weight exponent per layer (the state bound picks it)
+    parameters_sha256: str = ""     # of every integer weight, threshold, V0 and bias (not the neuron model)
 
 
 @dataclass
@@ -109,6 +111,20 @@ class EvalReport:
             if (r.neuron, r.v0, r.schedule, r.timesteps) == (neuron, v0, schedule, T):
                 return r
         raise KeyError((neuron, v0, schedule, T))
+
+
+def parameters_fingerprint(net) -> str:
+    """SHA-256 of the network's integer parameters: two settings with the same fingerprint differ only
+    in their neuron model (and T)."""
+    h = hashlib.sha256()
+    for n in net.ordered_nodes():
+        for k in ("threshold", "v0", "bias"):
+            if hasattr(n, k):
+                h.update(np.ascontiguousarray(getattr(n, k), np.int64).tobytes())
+    for p in net.projections:
+        h.update(np.ascontiguousarray(p.weight, np.int64).tobytes())
+        h.update(int(p.exponent).to_bytes(2, "little"))
+    return h.hexdigest()
 
 
 def evaluate(
@@ -149,6 +165,7 @@ def evaluate(
                 spikes_per_sample=rep.spikes_per_sample, sops_per_sample=rep.sops_per_sample,
                 compile_seconds=t_compile, run_seconds=time.perf_counter() - t1,
                 exponents=[int(d["exponent"]) for d in net.metadata["layers"]],
+                parameters_sha256=parameters_fingerprint(net),
             ))
             if progress is not None:
                 progress(1)

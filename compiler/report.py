@@ -276,21 +276,24 @@ def plot_raster(path: Path, ctx: dict) -> str:
     for p, idx in zip(pops, sel):
         tr = res.spikes[p.name][:, 0].reshape(T, -1)[:, idx].T  # (k, T)
         t0 = res.phase.get(p.name, 0) * T
-        block = np.zeros((len(idx), t_max), np.uint8)
+        block = np.zeros((len(idx), t_max), np.int8)   # -1: a dual-threshold neuron's negative spike
         block[:, t0:t0 + T] = tr
         rows.append(block)
         ticks.append(offset + len(idx) / 2 - 0.5)
         labels.append(f"{p.name}\n({len(idx)} of {p.size})" if len(idx) < p.size else f"{p.name}\n({p.size})")
         offset += len(idx)
         bounds.append(offset - 0.5)
-    img = np.concatenate(rows) if rows else np.zeros((1, t_max), np.uint8)
-    n_rows = img.shape[0]
+    spk = np.concatenate(rows) if rows else np.zeros((1, t_max), np.int8)
+    n_rows = spk.shape[0]
     f = -(-n_rows // RASTER_PIXEL_ROWS)  # rows per image row: the figure has ~500 pixel rows
+    pos, neg = (spk > 0).astype(float), (spk < 0).astype(float)
     if f > 1:  # average groups of f neurons: grey = fraction of them spiking (no aliasing, crisp in time)
         pad = (-n_rows) % f
-        img = np.concatenate([img, np.zeros((pad, t_max), img.dtype)]).reshape(-1, f, t_max).mean(axis=1)
+        pos, neg = (np.concatenate([a, np.zeros((pad, t_max))]).reshape(-1, f, t_max).mean(axis=1) for a in (pos, neg))
+    # white background; positive spikes darken to black, negative spikes to red
+    img = np.stack([1 - pos, 1 - pos - neg, 1 - pos - neg], axis=-1).clip(0, 1)
     fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
-    ax.imshow(img, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+    ax.imshow(img, aspect="auto", interpolation="nearest",
               extent=(0.5, t_max + 0.5, img.shape[0] * f - 0.5, -0.5))
     for b in bounds[:-1]:
         ax.axhline(b, color="#d95f02", lw=1.6)
@@ -300,8 +303,9 @@ def plot_raster(path: Path, ctx: dict) -> str:
     ax.set_yticks(ticks, labels, fontsize=8)
     ax.set_xlabel("global timestep")
     ax.set_ylabel("neuron (stacked by population)")
-    n_spk = int(sum(r.sum() for r in rows))
-    ax.set_title(f"Spike raster, sample 0, pipelined schedule ({n_spk} spikes)")
+    n_pos, n_neg = int(sum((r > 0).sum() for r in rows)), int(sum((r < 0).sum() for r in rows))
+    ax.set_title(f"Spike raster, sample 0, pipelined schedule ({n_pos} spikes"
+                 + (f", {n_neg} negative spikes in red)" if n_neg else ")"))
     _save(fig, path)
     shown, total = sum(len(i) for i in sel), sum(p.size for p in pops)
     note = (f"{total} neurons, all shown." if shown == total

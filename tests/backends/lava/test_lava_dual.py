@@ -39,8 +39,8 @@ from snnc.backends.reference.simulator import quantize_inputs  # noqa: E402
 from snnc.compiler.api import compile_model  # noqa: E402
 from snnc.compiler.config import CompileConfig  # noqa: E402
 from snnc.compiler.verify import verify_against_backend  # noqa: E402
-from snnc.ir import (Conv2d, Dense, DualThreshold, IFSoftReset, Input, Network, NeuronModel, Population, Readout,  # noqa: E402
-                     SumPool2d)
+from snnc.ir import (Conv2d, Dense, DualThreshold, IFSoftReset, Input, Network, NeuronModel,  # noqa: E402
+                     Population, Readout, SumPool2d)
 
 X4 = np.load(DIGITS_DATA)["x"][:4]
 
