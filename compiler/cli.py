@@ -17,7 +17,7 @@ import numpy as np
 from snnc import __version__
 from snnc.backends import BackendError, get_backend
 from snnc.backends.reference import Schedule
-from snnc.ir import BundleError, IRError, load_with_extras
+from snnc.ir import BundleError, DualThreshold, IRError, load_with_extras
 
 from .config import CompileConfig, NeuronKind, V0Mode
 from .errors import SnncError
@@ -315,12 +315,19 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
     x, y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "simulate")
     batch = 256 if backend == "reference" else 32  # one Lava run (compile + start) per batch
-    preds, totals = [], {p.name: 0 for p in net.populations}
+    # signed spikes: counts are net, so spike events (either sign) come from the recorded trains
+    signed = any(isinstance(p.neuron, DualThreshold) for p in net.populations)
+    preds, totals, negs = [], {p.name: 0 for p in net.populations}, {p.name: 0 for p in net.populations}
     for i in range(0, len(x), batch):
-        res = be.run(net, x[i:i + batch], sched)
+        res = be.run(net, x[i:i + batch], sched, record=signed)
         preds.append(res.predictions())
         for p in net.populations:
-            totals[p.name] += int(res.counts[p.name].sum())
+            if signed:
+                tr = res.spikes[p.name]
+                totals[p.name] += int(np.count_nonzero(tr))
+                negs[p.name] += int(np.count_nonzero(tr < 0))
+            else:
+                totals[p.name] += int(res.counts[p.name].sum())
         bar.update(len(x[i:i + batch]))
     bar.close()
     pred = np.concatenate(preds)
@@ -328,7 +335,8 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
         "backend": backend, "schedule": sched.value, "timesteps": net.timesteps, "samples": len(x),
         "latency_steps": res.latency_steps,
         "accuracy": None if y is None else float(np.mean(pred == y)),
-        "spikes_per_sample": {k: v / len(x) for k, v in totals.items()},
+        "spikes_per_sample": {k: v / len(x) for k, v in totals.items()},   # events of either sign
+        "negative_spikes_per_sample": {k: v / len(x) for k, v in negs.items()},
         "spike_rate": {p.name: totals[p.name] / (len(x) * p.size * net.timesteps) for p in net.populations},
         "predictions": pred.tolist() if as_json else None,
     }
@@ -337,7 +345,8 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
         return
     click.echo(f"simulate {bundle} on {backend}, schedule {sched.value}, T={net.timesteps}, latency {out['latency_steps']} steps, {len(x)} samples")
     for p in net.populations:
-        click.echo(f"  {p.name:<10} {out['spikes_per_sample'][p.name]:>10.1f} spikes/sample  rate {out['spike_rate'][p.name]:.4f} per neuron-step")
+        neg = f"  ({out['negative_spikes_per_sample'][p.name]:.1f} negative)" if signed else ""
+        click.echo(f"  {p.name:<10} {out['spikes_per_sample'][p.name]:>10.1f} spikes/sample  rate {out['spike_rate'][p.name]:.4f} per neuron-step{neg}")
     click.echo(f"  total {sum(out['spikes_per_sample'].values()):.1f} spikes/sample")
     if out["accuracy"] is not None:
         click.echo(f"  accuracy {out['accuracy']:.4f}")
