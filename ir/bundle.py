@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import BundleError, IRValidationError
 from .graph import Network
+from .coding import CODINGS, Coding, RateCoding
 from .nodes import NEURON_MODELS, NODE_TYPES, PROJECTION_TYPES, NeuronModel
 
 FORMAT = "snnc-bundle"
@@ -74,11 +75,23 @@ def _decode_obj(entry: dict[str, Any], registry: dict[str, type], data) -> Any:
         raise BundleError(f"{tname} '{kwargs.get('name')}' in bundle has unexpected fields: {e}") from None
 
 
+def _decode_coding(header: dict[str, Any]) -> Coding:
+    """The network's coding; bundles written before codings existed are rate coded."""
+    c = header.get("coding")
+    if c is None:
+        return RateCoding()
+    cls = CODINGS.get(c.get("type"))
+    if cls is None:
+        raise BundleError(f"unknown coding '{c.get('type')}'; known: {sorted(CODINGS)}")
+    return cls(**c.get("fields", {}))
+
+
 def network_to_header(net: Network, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
         "timesteps": net.timesteps,
+        "coding": {"type": type(net.coding).__name__, "fields": dataclasses.asdict(net.coding)},
         "metadata": net.metadata,
         "nodes": [_encode_obj(n, f"nodes/{n.name}", arrays) for n in net.nodes],
         "projections": [_encode_obj(p, f"projections/{p.name}", arrays) for p in net.projections],
@@ -164,7 +177,7 @@ def load_with_extras(path: str | os.PathLike) -> tuple[Network, dict[str, np.nda
         try:
             nodes = [_decode_obj(e, NODE_TYPES, data) for e in header["nodes"]]
             projs = [_decode_obj(e, PROJECTION_TYPES, data) for e in header["projections"]]
-            net = Network(nodes, projs, header["timesteps"], header.get("metadata", {}))
+            net = Network(nodes, projs, header["timesteps"], header.get("metadata", {}), _decode_coding(header))
         except IRValidationError as e:
             raise BundleError(f"'{path}': invalid network in bundle: {e}") from None
         except KeyError as e:

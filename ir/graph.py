@@ -7,8 +7,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .coding import Coding, DifferentialCoding, RateCoding
 from .errors import IRValidationError
-from .nodes import Dense, Input, Node, Population, Projection, Readout
+from .nodes import Dense, Input, MultiThreshold, Node, Population, Projection, Readout
 
 
 @dataclass
@@ -16,6 +17,7 @@ class Network:
     """A directed acyclic graph of nodes connected by projections.
 
     ``timesteps`` is T, the number of simulation steps an inference takes.
+    ``coding`` is how values travel between layers (``RateCoding`` or ``DifferentialCoding``).
     ``metadata`` holds JSON-serializable facts about how the network was made (compile config,
     source model, target); it never changes the semantics.
     """
@@ -24,11 +26,14 @@ class Network:
     projections: list[Projection]
     timesteps: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    coding: Coding = field(default_factory=RateCoding)
 
     def __post_init__(self) -> None:
         self.timesteps = int(self.timesteps)
         if self.timesteps < 1:
             raise IRValidationError("<network>", f"timesteps must be >= 1, got {self.timesteps}")
+        if not isinstance(self.coding, Coding) or type(self.coding) is Coding:
+            raise IRValidationError("<network>", f"coding must be RateCoding or DifferentialCoding, got {self.coding!r}")
         by_name: dict[str, Node] = {}
         for n in self.nodes:
             if not isinstance(n, Node):
@@ -57,6 +62,16 @@ class Network:
             if isinstance(n, (Population, Readout)) and not self.incoming(n.name):
                 raise IRValidationError(n.name, "has no incoming projection (dangling node)")
         self._order = self._topological_order()
+        if isinstance(self.coding, DifferentialCoding):
+            bad = [p.name for p in self.nodes if isinstance(p, Population) and not isinstance(p.neuron, MultiThreshold)]
+            if bad:
+                raise IRValidationError(
+                    bad[0], f"differential coding needs multi-threshold neurons; populations {bad} are not")
+            biased = [n.name for n in self.nodes if isinstance(n, (Population, Readout)) and np.any(n.bias != 0)]
+            if biased:
+                raise IRValidationError(
+                    biased[0], "differential coding has no per-step bias: a bias is the initial value v0 "
+                    f"(paper 004, Theorem 4.5); nodes {biased} have one")
 
     # ---- validation -------------------------------------------------------------------------
     def _check_projection(self, p: Projection) -> None:

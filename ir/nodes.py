@@ -10,8 +10,8 @@ Node kinds
 - projections ``Dense``, ``Conv2d``, ``SumPool2d``: integer synaptic maps from a source node to a
   target node, ``weight`` mantissas times ``2**exponent``.
 
-Neuron models are separate small dataclasses (``IFSoftReset``, ``DualThreshold``) so that a new
-model adds a class, not a string case.
+Neuron models are separate small dataclasses (``IFSoftReset``, ``DualThreshold``,
+``MultiThreshold``) so that a new model adds a class, not a string case.
 """
 
 from __future__ import annotations
@@ -111,7 +111,45 @@ class DualThreshold(NeuronModel):
         return -((th + self.neg_divisor - 1) // self.neg_divisor)
 
 
-NEURON_MODELS: dict[str, type[NeuronModel]] = {"IFSoftReset": IFSoftReset, "DualThreshold": DualThreshold}
+@dataclass(frozen=True)
+class MultiThreshold(NeuronModel):
+    """Paper 004's multi-threshold neuron (Eq. 1-6, App. J) with an optional ReLU on its input.
+
+    Thresholds Theta, Theta/2, ..., Theta/2^(n-1) and their negatives; per step it emits at most one
+    of them (or nothing): the candidate in {0, +-Theta/2^(i-1)} nearest to the membrane potential,
+    halves rounded away from zero. A spike is sent as the graded message +-2^(n-i) (the value in
+    units of the finest threshold Theta/2^(n-1)), so Theta must be a multiple of 2^(n-1).
+    ``relu``: the neuron encodes max(encoded input, 0) (a converted ReLU layer); else the identity.
+    Its dynamics depend on the network's coding (rate or differential; docs/ir.md).
+    """
+
+    kind: ClassVar[str] = "multi_threshold"
+    n: int = 1
+    relu: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or not 1 <= self.n <= 16:
+            raise IRValidationError("MultiThreshold", f"n (thresholds per sign) must be an int in 1..16, got {self.n!r}")
+        if not isinstance(self.relu, (bool, np.bool_)):
+            raise IRValidationError("MultiThreshold", f"relu must be a bool, got {self.relu!r}")
+        object.__setattr__(self, "n", int(self.n))
+        object.__setattr__(self, "relu", bool(self.relu))
+
+    @property
+    def unit_divisor(self) -> int:
+        """Theta / (finest threshold): messages are counted in units of Theta / 2^(n-1)."""
+        return 2 ** (self.n - 1)
+
+    def check_population(self, pop: "Population") -> None:
+        if np.any(pop.threshold % self.unit_divisor):
+            raise IRValidationError(
+                pop.name, f"multi-threshold neurons with n={self.n} need thresholds that are multiples of "
+                f"2^(n-1) = {self.unit_divisor}, so that every threshold Theta/2^(i-1) is an integer")
+
+
+NEURON_MODELS: dict[str, type[NeuronModel]] = {
+    "IFSoftReset": IFSoftReset, "DualThreshold": DualThreshold, "MultiThreshold": MultiThreshold,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,6 +241,9 @@ class Population(Node):
         if rt.shape not in shapes or not np.all(np.isfinite(rt)) or np.any(rt <= 0):
             raise IRValidationError(self.name, "real_threshold must be finite, > 0, scalar or per channel")
         self.real_threshold = rt
+        check = getattr(self.neuron, "check_population", None)
+        if check is not None:
+            check(self)
 
 
 @dataclass

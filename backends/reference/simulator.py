@@ -12,8 +12,9 @@ from enum import Enum
 
 import numpy as np
 
-from snnc.ir import DualThreshold, IFSoftReset, Input, Network, Population, Readout
+from snnc.ir import DifferentialCoding, Input, Network, Population, Readout
 
+from .neurons import check_layerwise, stepper
 from .ops import SimulationError, apply_projection, fanout, per_channel
 
 
@@ -26,7 +27,9 @@ class Schedule(str, Enum):
 class SimResult:
     """What a simulation produced.
 
-    counts: node -> (B, *shape) int64. Populations: spikes over the T steps; inputs: T * x_int.
+    counts: node -> (B, *shape) int64. Populations: the sum of the messages sent over the T steps
+        (spikes, net of negative ones; multi-threshold: graded values); inputs: T * x_int (rate) or
+        x_int (differential coding: presented at step 1 only).
     readout: readout node -> (B, *shape) int64 final accumulator value.
     spikes: population -> (T, B, *shape) int8 spike trains over the population's own T steps
         (values 0/1, or -1/0/1 for dual-threshold neurons; counts are net counts)
@@ -120,46 +123,6 @@ def as_int_inputs(net: Network, x, quantized: bool) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in x.items()}
 
 
-class _Firing:
-    """How one population's neurons fire, for one schedule: ``step(v, count) -> (spikes, v)``.
-
-    ``scale`` is the schedule's state scale (1 pipelined, T layerwise): thresholds scale with it.
-    Spikes are int64 in {0, 1} (IF) or {-1, 0, 1} (dual threshold, signed; docs/ir.md).
-    """
-
-    def __init__(self, pop: Population, scale: int):
-        self.thr = scale * per_channel(pop.threshold, pop.shape)
-
-    def step(self, v: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = (v >= self.thr).astype(np.int64)
-        return s, v - s * self.thr
-
-
-class _DualFiring(_Firing):
-    def __init__(self, pop: Population, scale: int):
-        super().__init__(pop, scale)
-        self.neg = scale * pop.neuron.negative_threshold(per_channel(pop.threshold, pop.shape))
-
-    def step(self, v: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = v >= self.thr
-        neg = ~pos & (v <= self.neg) & (count >= 1)
-        s = pos.astype(np.int64) - neg.astype(np.int64)
-        return s, v - s * self.thr   # a negative spike adds Theta back
-
-
-FIRING: dict[type, type[_Firing]] = {IFSoftReset: _Firing, DualThreshold: _DualFiring}
-
-
-def _firing(pop: Population, scale: int) -> _Firing:
-    cls = FIRING.get(type(pop.neuron))
-    if cls is None:
-        raise NotImplementedError(
-            f"population '{pop.name}': neuron model {type(pop.neuron).__name__} is not supported by the "
-            f"reference simulator (supported: {sorted(c.__name__ for c in FIRING)})"
-        )
-    return cls(pop, scale)
-
-
 def simulate(
     net: Network,
     x,
@@ -172,14 +135,18 @@ def simulate(
     """Run ``net`` on a batch. ``x``: float inputs (B, *shape), or x_int when ``quantized``."""
     schedule = Schedule(schedule)
     x_int = as_int_inputs(net, x, quantized)
-    for pop in net.populations:
-        _firing(pop, 1)  # unsupported neuron models fail before any work
+    for pop in net.populations:  # unsupported neuron models fail before any work
+        if schedule is Schedule.LAYERWISE:
+            check_layerwise(pop, net.coding)
+        else:
+            stepper(pop, 1, net.coding)
     run = _run_layerwise if schedule is Schedule.LAYERWISE else _run_pipelined
     counter = _OpCounter(net, next(iter(x_int.values())).shape[0]) if count_ops else None
     res = run(net, x_int, record, counter)
     if counter is not None:
-        for node in net.inputs:  # a graded input value is sent every step while it is non-zero
-            for t in range(net.timesteps):
+        steps = 1 if isinstance(net.coding, DifferentialCoding) else net.timesteps  # differential: sent once
+        for node in net.inputs:  # a graded input value is sent every step it is presented, while non-zero
+            for t in range(steps):
                 counter.add(node.name, t, x_int[node.name] != 0)
         res.ops = counter.ops
     if state_bits is not None:
@@ -195,42 +162,47 @@ def simulate(
 def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, counter: _OpCounter | None) -> SimResult:
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
-    v, spk, counts, trains, maxabs = {}, {}, {}, {}, {}
+    diff = isinstance(net.coding, DifferentialCoding)
+    msg, counts, trains, steppers, acc, maxabs = {}, {}, {}, {}, {}, {}
     for node in net.ordered_nodes():
         if isinstance(node, Input):
-            spk[node.name] = x_int[node.name]
-            counts[node.name] = T * x_int[node.name]
+            counts[node.name] = (1 if diff else T) * x_int[node.name]   # differential: presented once
+        elif isinstance(node, Population):
+            steppers[node.name] = stepper(node, B, net.coding)
+            counts[node.name] = np.zeros((B,) + node.shape, np.int64)
+            if record:
+                trains[node.name] = np.zeros((T, B) + node.shape, np.int8)
         else:
-            v[node.name] = np.broadcast_to(per_channel(node.v0, node.shape), (B,) + node.shape).astype(np.int64)
-            maxabs[node.name] = int(np.abs(v[node.name]).max(initial=0))
-            if isinstance(node, Population):
-                counts[node.name] = np.zeros((B,) + node.shape, np.int64)
-                if record:
-                    trains[node.name] = np.zeros((T, B) + node.shape, np.int8)
-    fire = {p.name: _firing(p, 1) for p in net.populations}
-    bias = {n.name: per_channel(n.bias, n.shape) for n in net.ordered_nodes() if not isinstance(n, Input)}
+            scale = net.coding.one if diff else 1
+            acc[node.name] = np.broadcast_to(scale * per_channel(node.v0, node.shape), (B,) + node.shape).astype(np.int64)
+            maxabs[node.name] = int(np.abs(acc[node.name]).max(initial=0))
     for t in range(T):
+        for node in net.inputs:
+            msg[node.name] = x_int[node.name] if (t == 0 or not diff) else np.zeros_like(x_int[node.name])
         for node in net.ordered_nodes():
             if isinstance(node, Input):
                 continue
-            cur = bias[node.name]
+            cur = 0
             for p in net.incoming(node.name):
-                cur = cur + apply_projection(p, spk[p.source])
-            vn = v[node.name] + cur
-            maxabs[node.name] = max(maxabs[node.name], int(np.abs(vn).max(initial=0)))
+                cur = cur + apply_projection(p, msg[p.source])
             if isinstance(node, Population):
-                s, vn = fire[node.name].step(vn, counts[node.name])
-                spk[node.name] = s
+                s = steppers[node.name].step(t + 1, cur, counts[node.name])
+                msg[node.name] = s
                 counts[node.name] += s
                 if record:
                     trains[node.name][t] = s
                 if counter is not None:
                     counter.add(node.name, t, s != 0)
-            v[node.name] = vn
-    readout = {r.name: v[r.name] for r in net.readouts}
+            else:  # readout: rate accumulates I + B; differential accumulates I * R_t (docs/ir.md)
+                add = cur * net.coding.reciprocal(t + 1) if diff else cur + per_channel(node.bias, node.shape)
+                acc[node.name] = acc[node.name] + add
+                maxabs[node.name] = max(maxabs[node.name], int(np.abs(acc[node.name]).max(initial=0)))
+    for name, st in steppers.items():
+        maxabs[name] = st.max_abs
+    final_v = {**{k: st.state for k, st in steppers.items()}, **acc}
     return SimResult(
-        Schedule.PIPELINED, T, counts, readout, trains if record else None,
-        final_v=v, phase={p.name: 0 for p in net.populations}, max_abs_state=maxabs,
+        Schedule.PIPELINED, T, counts, dict(acc), trains if record else None,
+        final_v=final_v, phase={p.name: 0 for p in net.populations}, max_abs_state=maxabs,
     )
 
 
@@ -253,7 +225,7 @@ def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
             readout[node.name] = final_v[node.name] = np.asarray(r, dtype=np.int64)
             maxabs[node.name] = int(np.abs(r).max(initial=0))
             continue
-        fire = _firing(node, T)
+        fire = check_layerwise(node, net.coding)(node, T)
         v = np.broadcast_to(T * v0, (B,) + node.shape).astype(np.int64)
         n = np.zeros((B,) + node.shape, np.int64)
         m = int(np.abs(v).max(initial=0))

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from snnc.ir import (
-    NEURON_MODELS, NODE_TYPES, PROJECTION_TYPES, BundleError, Conv2d, Dense, DualThreshold, IFSoftReset, Input, IRValidationError, Network,
+    CODINGS, NEURON_MODELS, NODE_TYPES, PROJECTION_TYPES, BundleError, Conv2d, Dense, DifferentialCoding,
+    DualThreshold, IFSoftReset, MultiThreshold, Input, IRValidationError, Network,
     Population, Readout, SumPool2d, load, save,
 )
 from snnc.ir.bundle import HEADER_KEY, load_header, to_bytes
@@ -21,14 +22,31 @@ def small_net(T=4):
     return Network([i, pop, p2, r], [c, sp, d], T, {"note": "test"})
 
 
+def small_diff_net(T=4):
+    """Differential coding with multi-threshold neurons (both ReLU and identity)."""
+    i = Input("x", (3,), scale=0.5, qmin=-7, qmax=7)
+    h = Population("h", (4,), neuron=MultiThreshold(n=3, relu=True), threshold=[8, 16, 4, 12], v0=[1, 0, -2, 3], levels=T)
+    o = Population("o", (2,), neuron=MultiThreshold(n=1, relu=False), threshold=5, v0=0, levels=T)
+    r = Readout("r", (2,), v0=[3, -1])
+    projs = [Dense("x->h", "x", "h", np.arange(12).reshape(4, 3) - 6, 0, (3,), (4,)),
+             Dense("h->o", "h", "o", np.arange(8).reshape(2, 4) - 4, 1, (4,), (2,)),
+             Dense("o->r", "o", "r", np.eye(2, dtype=np.int64), 0, (2,), (2,))]
+    return Network([i, h, o, r], projs, T, {"note": "diff"}, DifferentialCoding(frac_bits=10))
+
+
 def test_round_trip_every_node_type(tmp_path):
-    net = small_net()
-    types = {type(n).__name__ for n in net.nodes} | {type(p).__name__ for p in net.projections}
-    assert types == set(NODE_TYPES) | set(PROJECTION_TYPES)  # the fixture covers every registered type
-    assert {type(p.neuron).__name__ for p in net.populations} == set(NEURON_MODELS)  # and every neuron model
-    save(net, tmp_path / "n.snnc")
-    back = load(tmp_path / "n.snnc")
-    assert back.timesteps == net.timesteps and back.metadata == net.metadata
+    nets = [small_net(), small_diff_net()]
+    types = {type(n).__name__ for net in nets for n in net.nodes + net.projections}
+    assert types == set(NODE_TYPES) | set(PROJECTION_TYPES)  # the fixtures cover every registered type,
+    assert {type(p.neuron).__name__ for net in nets for p in net.populations} == set(NEURON_MODELS)  # neuron
+    assert {type(net.coding).__name__ for net in nets} == set(CODINGS)  # model and coding
+    for k, net in enumerate(nets):
+        save(net, tmp_path / f"n{k}.snnc")
+        _assert_same(net, load(tmp_path / f"n{k}.snnc"))
+
+
+def _assert_same(net, back):
+    assert back.timesteps == net.timesteps and back.metadata == net.metadata and back.coding == net.coding
     for a, b in zip(net.nodes + net.projections, back.nodes + back.projections):
         assert type(a) is type(b)
         for k, v in vars(a).items():
@@ -140,3 +158,18 @@ def test_dual_threshold_negative_threshold_is_integer_ceiling():
     for bad in (0, -3, 2.5, True, "4"):
         with pytest.raises(IRValidationError, match="neg_divisor"):
             DualThreshold(neg_divisor=bad)
+
+
+def test_multi_threshold_needs_integer_thresholds_and_differential_needs_it():
+    with pytest.raises(IRValidationError, match="multiples of 2\\^\\(n-1\\) = 4"):
+        Population("h", (2,), neuron=MultiThreshold(n=3), threshold=[8, 6], levels=2)
+    for bad in (0, 17, 2.0, True):
+        with pytest.raises(IRValidationError, match="n \\(thresholds per sign\\)"):
+            MultiThreshold(n=bad)
+    net = small_net()
+    with pytest.raises(IRValidationError, match="differential coding needs multi-threshold neurons"):
+        Network(net.nodes, net.projections, 4, coding=DifferentialCoding())
+    d = DifferentialCoding(frac_bits=4)
+    assert [d.reciprocal(t) for t in (1, 2, 3, 5, 6, 16, 32)] == [16, 8, 5, 3, 3, 1, 1]  # round(16/t), halves up
+    with pytest.raises(IRValidationError, match="frac_bits"):
+        DifferentialCoding(frac_bits=31)

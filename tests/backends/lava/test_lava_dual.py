@@ -2,7 +2,7 @@
 
 Signed spikes (-1/0/1) must reach Lava's Dense / Sparse / Conv by value (a graded 2-bit message in
 the pipelined schedule), and the ``DualThresholdNeuron`` process must fire exactly like the reference
-simulator's ``_DualFiring`` in both schedules.
+simulator's ``neurons.DualFiring`` in both schedules.
 """
 
 from __future__ import annotations
