@@ -47,6 +47,16 @@ class SimResult:
     phase: dict[str, int] = field(default_factory=dict)
     max_abs_state: dict[str, int] = field(default_factory=dict)
     ops: dict[str, "NodeOps"] | None = None
+    encoded: dict[str, np.ndarray] | None = None  # differential coding: population -> sum_t msg_t * R_t
+
+    def activation(self, net: Network, name: str) -> np.ndarray:
+        """A population's value as the float ANN sees it: rate coding lambda*N/T per spike unit
+        (lambda/2^(n-1) for multi-threshold), differential coding the encoded sum_t x_t/t."""
+        pop = net.node(name)
+        unit = per_channel(pop.real_threshold, pop.shape) / getattr(pop.neuron, "unit_divisor", 1)
+        if self.encoded is not None:
+            return unit * self.encoded[name] / net.coding.one
+        return unit * self.counts[name] / self.timesteps
 
     def predictions(self, readout: str | None = None) -> np.ndarray:
         name = readout or next(iter(self.readout))
@@ -163,13 +173,15 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
     diff = isinstance(net.coding, DifferentialCoding)
-    msg, counts, trains, steppers, acc, maxabs = {}, {}, {}, {}, {}, {}
+    msg, counts, trains, steppers, acc, maxabs, encoded = {}, {}, {}, {}, {}, {}, {}
     for node in net.ordered_nodes():
         if isinstance(node, Input):
             counts[node.name] = (1 if diff else T) * x_int[node.name]   # differential: presented once
         elif isinstance(node, Population):
             steppers[node.name] = stepper(node, B, net.coding)
             counts[node.name] = np.zeros((B,) + node.shape, np.int64)
+            if diff:
+                encoded[node.name] = np.zeros((B,) + node.shape, np.int64)
             if record:
                 trains[node.name] = np.zeros((T, B) + node.shape, np.int8)
         else:
@@ -189,6 +201,8 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
                 s = steppers[node.name].step(t + 1, cur, counts[node.name])
                 msg[node.name] = s
                 counts[node.name] += s
+                if diff:
+                    encoded[node.name] += s * net.coding.reciprocal(t + 1)
                 if record:
                     trains[node.name][t] = s
                 if counter is not None:
@@ -203,6 +217,7 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
     return SimResult(
         Schedule.PIPELINED, T, counts, dict(acc), trains if record else None,
         final_v=final_v, phase={p.name: 0 for p in net.populations}, max_abs_state=maxabs,
+        encoded=encoded if diff else None,
     )
 
 

@@ -159,3 +159,20 @@ def test_layerwise_refuses_multi_threshold_and_differential_bias_is_refused():
     with pytest.raises(IRValidationError, match="no per-step bias"):
         _net((MultiThreshold(2), MultiThreshold(2)), DifferentialCoding(), 4, np.ones((2, 2), int), np.ones((1, 2), int),
              np.array([4, 4]), np.array([4]), 0, 0, b1=1)
+
+
+def test_activation_is_the_encoded_value_in_float_units():
+    rng = np.random.default_rng(5)
+    w1, w2 = rng.integers(-6, 7, (4, 3)), rng.integers(-3, 4, (2, 4))
+    for code in (RateCoding(), DifferentialCoding(frac_bits=8)):
+        net = _net((MultiThreshold(2), MultiThreshold(2)), code, 5, w1, w2, 2 * rng.integers(1, 6, 4),
+                   2 * rng.integers(1, 6, 2), 0, 0)
+        res = simulate(net, rng.integers(-8, 9, (3, 3)), Schedule.PIPELINED, record=True, quantized=True)
+        tr = res.spikes["h"].astype(np.int64)  # (T, B, 4) messages; real_threshold 1, unit 1/2
+        if isinstance(code, DifferentialCoding):
+            want = sum(tr[t] * code.reciprocal(t + 1) for t in range(5)) / code.one / 2
+            assert np.array_equal(res.encoded["h"], sum(tr[t] * code.reciprocal(t + 1) for t in range(5)))
+        else:
+            want = tr.sum(axis=0) / 5 / 2
+            assert res.encoded is None
+        assert np.allclose(res.activation(net, "h"), want)
