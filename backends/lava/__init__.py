@@ -3,6 +3,8 @@
     from snnc.backends.lava import build
     processes, inputs, probes = build("m.snnc", x, schedule="layerwise")
 
+Every neuron model and coding of the IR is emitted (IF, dual-threshold and multi-threshold neurons;
+rate and differential coding; multi-threshold neurons in the pipelined schedule only).
 Importing this package does not import Lava; ``build`` and ``LavaBackend`` do (through
 ``compat.ensure_lava``, which makes lava-nc 0.10.0 importable on Python 3.11).
 """

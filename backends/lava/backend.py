@@ -41,11 +41,15 @@ def run_build(lb, run_tag: str = RUN_TAG) -> None:
 
 def readback(net: Network, lb, x_int: dict[str, np.ndarray], record: bool) -> SimResult:
     """The recorded sinks as the reference's ``SimResult``: int8 spike trains (-1/0/1 for
-    dual-threshold populations; the fixed_pt sinks are int32, so the sign survives) and net counts."""
-    from .emit import from_lava
+    dual-threshold populations, graded 0, +-1, ..., +-2^(n-1) for multi-threshold ones; the fixed_pt
+    sinks are int32, so the sign survives; int32 trains where a message could exceed int8) and net
+    counts (the sum of the train). Inputs count T * x_int, or x_int in differential coding (presented
+    once), as in the reference."""
+    from .emit import coding_emitter, from_lava, neuron_emitter
 
     T = net.timesteps
-    counts = {k: T * v for k, v in x_int.items()}
+    steps = T if lb.schedule is Schedule.LAYERWISE else coding_emitter(net, lb.schedule).input_steps(T)
+    counts = {k: steps * v for k, v in x_int.items()}
     spikes, readout, final_v = {}, {}, {}
     for node in net.ordered_nodes():
         if node.name not in lb.recorded:
@@ -56,7 +60,8 @@ def readback(net: Network, lb, x_int: dict[str, np.ndarray], record: bool) -> Si
             s0 = lb.start[node.name] - 1
             train = from_lava(rec[:, s0:s0 + T], nd)                   # (B, T, *shape)
             counts[node.name] = train.sum(axis=1)
-            spikes[node.name] = np.ascontiguousarray(np.moveaxis(train, 1, 0)).astype(np.int8)
+            big = neuron_emitter(node, net.coding, lb.schedule)[0].message_max(node) > 127
+            spikes[node.name] = np.ascontiguousarray(np.moveaxis(train, 1, 0)).astype(np.int32 if big else np.int8)
         else:
             r = from_lava(rec[:, lb.end[node.name] - 1], nd)
             readout[node.name] = final_v[node.name] = r

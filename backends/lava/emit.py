@@ -20,17 +20,21 @@ Projections (all Lava's own processes, ``fixed_pt`` models):
   ``weight_exp``, so the weights are passed as ``mantissa << e`` (the product is identical).
 * ``SumPool2d`` -> ``Conv`` with ``groups = C`` and a constant kernel ``w << e``.
 Graded sources (the input, layerwise counts) use ``num_message_bits=24``; binary spikes use 0;
-signed spikes (dual-threshold populations, pipelined) use ``SIGNED_SPIKE_BITS = 2``.
+signed spikes (dual-threshold populations, pipelined) use ``SIGNED_SPIKE_BITS = 2``; the graded
+messages of a multi-threshold population (0, +-1, ..., +-2^(n-1)) use n + 1 (two's complement).
 
-Neuron models. ``NEURON_EMITTERS`` maps each IR neuron model class (``type(pop.neuron)``) to its
-Lava process, the message bits its per-step spikes need, and its extra per-neuron Vars; a model
-missing there raises ``NotImplementedError`` naming the population and the supported models.
+Neuron models. ``NEURON_EMITTERS`` maps each IR neuron model class (``type(pop.neuron)``) to a
+``NeuronEmitter``: per network coding class the Lava process and its extra constructor arguments,
+the message bits its per-step spikes need, and whether it runs layerwise; a model or model x coding
+missing there raises ``NotImplementedError`` naming the population and the supported combinations.
+``CODING_EMITTERS`` maps the coding class to how the input is presented (every step / at the first
+step only) and which readout process accumulates it.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,8 +42,8 @@ from scipy.sparse import csr_matrix
 
 from snnc.backends.reference.ops import per_channel
 from snnc.backends.reference.simulator import Schedule, as_int_inputs
-from snnc.ir import (Conv2d, Dense, DualThreshold, IFSoftReset, Input, Network, Population, Projection, Readout,
-                     SumPool2d)
+from snnc.ir import (Coding, Conv2d, Dense, DifferentialCoding, DualThreshold, IFSoftReset, Input, MultiThreshold,
+                     Network, Node, Population, Projection, RateCoding, Readout, SumPool2d)
 
 from .compat import ensure_lava
 
@@ -52,7 +56,8 @@ from lava.proc.io.source import RingBuffer as Source  # noqa: E402
 from lava.proc.sparse.process import Sparse as LavaSparse  # noqa: E402
 from lava.utils.weightutils import SignMode  # noqa: E402
 
-from .processes import LAYERWISE, PIPELINED, Accumulator, DualThresholdNeuron, IFSoftResetNeuron  # noqa: E402
+from .processes import (LAYERWISE, PIPELINED, Accumulator, DifferentialAccumulator, DualThresholdNeuron,  # noqa: E402
+                        IFSoftResetNeuron, Int64Probe, MTDifferentialNeuron, MTRateNeuron)
 
 GRADED_BITS = 24
 # A signed spike (-1/0/1) is a two's-complement 2-bit payload; Lava's Dense/Sparse/Conv read it by
@@ -72,7 +77,7 @@ class LavaBuild:
 
     processes: dict[str, object]          # IR node / projection name -> Lava process
     inputs: dict[str, object]             # input name -> source RingBuffer
-    probes: dict[str, object]             # population / readout name -> sink RingBuffer
+    probes: dict[str, object]             # population -> sink RingBuffer (int32), readout -> Int64Probe
     schedule: Schedule
     timesteps: int
     batch: int
@@ -149,44 +154,149 @@ def _timing(net: Network, schedule: Schedule) -> tuple[dict[str, int], dict[str,
 
 
 @dataclass(frozen=True)
+class EmitContext:
+    """What an emitter's ``extra`` may need besides the node."""
+
+    coding: Coding
+    timesteps: int
+    scale: int                    # the schedule's state scale: T layerwise, 1 pipelined
+
+    @property
+    def one(self) -> int:
+        """1.0 in the coding's fixed point (2^F differential, 1 rate)."""
+        return getattr(self.coding, "one", 1)
+
+    def recip_table(self) -> np.ndarray:
+        """R_t = coding.reciprocal(t) for t = 1..T (differential coding), int64."""
+        return np.array([self.coding.reciprocal(t) for t in range(1, self.timesteps + 1)], np.int64)
+
+
+def _no_extra(node: Node, ctx: EmitContext) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class LavaProcess:
+    """A Lava process class (processes.py) plus the constructor arguments it needs beyond the common
+    ones (``thr``, ``v_init``, ``bias`` and the timing); ``extra`` may also override a common one."""
+
+    process: type
+    extra: Callable[[Node, EmitContext], dict] = _no_extra
+
+
+def _bits_or_call(v, pop: Population) -> int:
+    return int(v(pop)) if callable(v) else int(v)
+
+
+@dataclass(frozen=True)
 class NeuronEmitter:
     """How one IR neuron model is emitted."""
 
-    process: type                 # the Lava process class (processes.py)
-    spike_bits: int               # num_message_bits of projections fed by its per-step spikes
-    extra: Callable[[Population, int], dict] = lambda node, scale: {}   # extra per-neuron Vars
+    codings: Mapping[type, LavaProcess]   # network coding class -> process
+    spike_bits: int | Callable[[Population], int]   # num_message_bits of projections fed by its per-step spikes
+    max_message: int | Callable[[Population], int] = 1   # largest |message| per step (Conv overflow warning)
+    layerwise: bool = True                # runs in the layerwise schedule (sends its count on c_out)
+
+    def bits(self, pop: Population) -> int:
+        return _bits_or_call(self.spike_bits, pop)
+
+    def message_max(self, pop: Population) -> int:
+        return _bits_or_call(self.max_message, pop)
 
 
-def _dual_extra(node: Population, scale: int) -> dict:
+def _dual_extra(node: Population, ctx: EmitContext) -> dict:
     # Theta_neg = -ceil(Theta / neg_divisor) per neuron, scaled like the threshold (layerwise: T*Theta_neg)
-    return {"neg": scale * node.neuron.negative_threshold(_full(node, node.threshold))}
+    return {"neg": ctx.scale * node.neuron.negative_threshold(_full(node, node.threshold))}
+
+
+def _mt_rate_extra(node: Population, ctx: EmitContext) -> dict:
+    return {"mt": [node.neuron.n, int(node.neuron.relu), 1]}
+
+
+def _mt_differential_extra(node: Population, ctx: EmitContext) -> dict:
+    # states in units of 2^-F: R(0) = V0 * 2^F; R_1..R_T precomputed so the model is integer-only
+    return {"mt": [node.neuron.n, int(node.neuron.relu), ctx.one], "v_init": ctx.one * _full(node, node.v0),
+            "recip": ctx.recip_table()}
+
+
+def _differential_readout_extra(node: Readout, ctx: EmitContext) -> dict:
+    return {"v_init": ctx.one * _full(node, node.v0), "recip": ctx.recip_table()}
 
 
 NEURON_EMITTERS: dict[type, NeuronEmitter] = {
-    IFSoftReset: NeuronEmitter(IFSoftResetNeuron, spike_bits=0),
-    DualThreshold: NeuronEmitter(DualThresholdNeuron, spike_bits=SIGNED_SPIKE_BITS, extra=_dual_extra),
+    IFSoftReset: NeuronEmitter({RateCoding: LavaProcess(IFSoftResetNeuron)}, spike_bits=0),
+    DualThreshold: NeuronEmitter({RateCoding: LavaProcess(DualThresholdNeuron, _dual_extra)},
+                                 spike_bits=SIGNED_SPIKE_BITS),
+    # graded messages 0, +-1, ..., +-2^(n-1): n + 1 bits two's complement (n = 1: the 2-bit signed spike)
+    MultiThreshold: NeuronEmitter({RateCoding: LavaProcess(MTRateNeuron, _mt_rate_extra),
+                                   DifferentialCoding: LavaProcess(MTDifferentialNeuron, _mt_differential_extra)},
+                                  spike_bits=lambda pop: pop.neuron.n + 1,
+                                  max_message=lambda pop: pop.neuron.unit_divisor, layerwise=False),
 }
 
 
-def neuron_emitter(pop: Population) -> NeuronEmitter:
+@dataclass(frozen=True)
+class CodingEmitter:
+    """How one network coding is emitted: input presentation and the readout process."""
+
+    input_steps: Callable[[int], int]     # T -> how many first steps present x_int (pipelined)
+    readout: LavaProcess
+    layerwise: bool = True
+
+
+CODING_EMITTERS: dict[type, CodingEmitter] = {
+    RateCoding: CodingEmitter(lambda T: T, LavaProcess(Accumulator)),              # x_int every step
+    DifferentialCoding: CodingEmitter(lambda T: 1, LavaProcess(DifferentialAccumulator, _differential_readout_extra),
+                                      layerwise=False),                            # x_int once, at step 1
+}
+
+
+def _supported() -> str:
+    return ", ".join(sorted(f"{n.__name__} with {c.__name__}" for n, em in NEURON_EMITTERS.items() for c in em.codings))
+
+
+def neuron_emitter(pop: Population, coding: Coding | None = None,
+                   schedule: Schedule = Schedule.PIPELINED) -> tuple[NeuronEmitter, LavaProcess]:
+    """The emitter of ``pop``'s neuron model and its process for ``coding``; NotImplementedError
+    naming the population for a model, coding or schedule Lava has no process for."""
+    coding = RateCoding() if coding is None else coding
     em = NEURON_EMITTERS.get(type(pop.neuron))
-    if em is None:
+    proc = None if em is None else em.codings.get(type(coding))
+    if proc is None:
         raise NotImplementedError(
-            f"population '{pop.name}': neuron model {type(pop.neuron).__name__} has no Lava process "
-            f"(supported: {sorted(c.__name__ for c in NEURON_EMITTERS)})"
+            f"population '{pop.name}': neuron model {type(pop.neuron).__name__} with {type(coding).__name__} has "
+            f"no Lava process (supported: {_supported()})"
         )
-    return em
+    if schedule is Schedule.LAYERWISE and not em.layerwise:
+        raise NotImplementedError(
+            f"population '{pop.name}': {type(pop.neuron).__name__} neurons run only in the pipelined schedule "
+            "(the layerwise schedule's constant-current theorem is for IF and dual-threshold neurons in rate coding)"
+        )
+    return em, proc
 
 
-def _source_max(src, T: int, layerwise: bool) -> int:
+def coding_emitter(net: Network, schedule: Schedule) -> CodingEmitter:
+    ce = CODING_EMITTERS.get(type(net.coding))
+    if ce is None:
+        raise NotImplementedError(f"network coding {type(net.coding).__name__} has no Lava emission "
+                                  f"(supported: {sorted(c.__name__ for c in CODING_EMITTERS)})")
+    if schedule is Schedule.LAYERWISE and not ce.layerwise:
+        names = [n.name for n in net.readouts]
+        raise NotImplementedError(f"readout '{names[0]}': {type(net.coding).__name__} runs only in the pipelined "
+                                  "schedule")
+    return ce
+
+
+def _source_max(src, T: int, layerwise: bool, per_step: int = 1) -> int:
+    """Largest |value| a source sends in one message (``per_step``: a population's largest message)."""
     if isinstance(src, Input):
         m = max(abs(src.qmin), abs(src.qmax))
         return m * T if layerwise else m   # layerwise sends T*x_int once; pipelined x_int per step
-    return T if layerwise else 1
+    return T if layerwise else per_step
 
 
 def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: str = "fixed_pt",
-                sparse: bool | None = None):
+                sparse: bool | None = None, per_step: int = 1):
     """The Lava process of projection ``p``; ``bits``: its ``num_message_bits`` (0 = binary spikes)."""
     src, dst = net.node(p.source), net.node(p.target)
     if isinstance(p, Dense):
@@ -220,7 +330,7 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
             "symmetric Conv padding"
         )
     lava_w = np.transpose(kern, (0, 3, 2, 1)).astype(np.int64) << p.exponent   # (O, kw, kh, C/g)
-    smax = _source_max(src, net.timesteps, layerwise)
+    smax = _source_max(src, net.timesteps, layerwise, per_step)
     worst = int(np.abs(lava_w).reshape(lava_w.shape[0], -1).sum(axis=1).max(initial=0)) * smax
     if worst > CONV_CURRENT_LIMIT:
         warnings.warn(
@@ -246,9 +356,13 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     x_int = as_int_inputs(net, x, quantized)
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
+    # unsupported models, codings and schedules fail before any work
+    emitters = {pop.name: neuron_emitter(pop, net.coding, schedule) for pop in net.populations}
+    coding = coding_emitter(net, schedule)
     start, end, period = _timing(net, schedule)
     mode = LAYERWISE if schedule is Schedule.LAYERWISE else PIPELINED
-    emitters = {pop.name: neuron_emitter(pop) for pop in net.populations}   # unsupported models fail first
+    scale = T if mode == LAYERWISE else 1
+    ctx = EmitContext(net.coding, T, scale)
     procs, inputs, probes = {}, {}, {}
     for node in net.ordered_nodes():
         nd, shp = len(node.shape), lava_shape(node.shape)
@@ -256,34 +370,40 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
             data = np.zeros((B, period) + shp, np.int64)
             xl = to_lava(x_int[node.name], nd)[:, None]
             if mode == PIPELINED:
-                data[:, :T] = xl                      # x_int every step of the T-step window
+                data[:, :coding.input_steps(T)] = xl  # x_int every step (rate) / at step 1 only (differential)
             else:
                 data[:, :1] = T * xl                  # the count T*x_int, once, as a graded value
             data = np.moveaxis(data.reshape((B * period,) + shp), 0, -1)
             procs[node.name] = inputs[node.name] = Source(data=data.astype(np.int32))
             continue
         kw = dict(shape=shp, mode=mode, timesteps=T, start=start[node.name], period=period, name=node.name)
-        scale = T if mode == LAYERWISE else 1
         if isinstance(node, Population):
-            em = emitters[node.name]
-            proc = em.process(thr=scale * _full(node, node.threshold), v_init=scale * _full(node, node.v0),
-                              bias=scale * _full(node, node.bias), **em.extra(node, scale), **kw)
+            lp = emitters[node.name][1]
+            args = dict(thr=scale * _full(node, node.threshold), v_init=scale * _full(node, node.v0),
+                        bias=scale * _full(node, node.bias))
+            args.update(lp.extra(node, ctx))
+            proc = lp.process(**args, **kw)
             out = proc.s_out
+            sink = Sink(shape=shp, buffer=B * period)
         elif isinstance(node, Readout):
-            proc = Accumulator(v_init=_full(node, node.v0), bias=scale * _full(node, node.bias), **kw)
+            args = dict(v_init=_full(node, node.v0), bias=scale * _full(node, node.bias))
+            args.update(coding.readout.extra(node, ctx))
+            proc = coding.readout.process(**args, **kw)
             out = proc.r_out
+            sink = Int64Probe(shape=shp, buffer=B * period)   # readout values can exceed Lava's int32 sink
         else:  # pragma: no cover
             raise NotImplementedError(f"node '{node.name}': {type(node).__name__}")
-        sink = Sink(shape=shp, buffer=B * period)
         out.connect(sink.a_in)
         procs[node.name], probes[node.name] = proc, sink
     for p in net.projections:
         src, dst = net.node(p.source), net.node(p.target)
+        per_step = 1
         if isinstance(src, Input) or mode == LAYERWISE:
             bits = GRADED_BITS                      # input values, layerwise counts
-        else:
-            bits = emitters[src.name].spike_bits    # per-step spikes: binary (0) or signed (2)
-        lp = _projection(p, net, bits, mode == LAYERWISE, tag, sparse)
+        else:                                       # per-step spikes: binary (0), signed (2), MT graded (n + 1)
+            em = emitters[src.name][0]
+            bits, per_step = em.bits(src), em.message_max(src)
+        lp = _projection(p, net, bits, mode == LAYERWISE, tag, sparse, per_step)
         sp = procs[p.source]
         out = sp.s_out if isinstance(src, Input) else (sp.c_out if mode == LAYERWISE else sp.s_out)
         if isinstance(lp, (LavaDense, LavaSparse)):

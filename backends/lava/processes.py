@@ -27,6 +27,21 @@ Timing parameters (computed by ``emit.py``):
 ``thr``, ``v_init``, ``bias`` (and ``neg``) hold the schedule's values (layerwise: T*Theta, T*V0,
 T*B, T*Theta_neg); the
 fixed_pt models use int64 state and integer arithmetic only.
+
+Multi-threshold neurons (``snnc.ir.MultiThreshold``, paper 004; docs/ir.md, "Codings"), pipelined
+schedule only, same active window [start, start + T) with the neuron's own step k = t - start + 1:
+
+* ``MTRateNeuron`` (rate coding): state ``S`` (running input sum, ``S(0) = V0``) and ``C`` (what
+  was sent); each active step ``S += a_in + bias``, ``x = MTH(f(S) - C)``, ``C += x``.
+* ``MTDifferentialNeuron`` (differential coding, F fractional bits): state ``R, Y, M, V`` in units
+  of 2^-F, ``R(0) = v_init = V0 * 2^F``; the reciprocal R_k = round(2^F / k) is read from the
+  per-process table ``recip`` (k = 1..T, precomputed by the emitter), so the model is integer-only.
+* both send the graded message ``x / (Theta / 2^(n-1))`` in {0, +-1, +-2, ..., +-2^(n-1)} on
+  ``s_out``; ``mt = [n, relu, one]`` (one = 1 in rate coding, 2^F in differential coding).
+* ``DifferentialAccumulator``: the readout in differential coding, ``v(0) = v_init = R0 * 2^F``,
+  ``v += a_in * recip[k - 1]`` each active step (no bias).
+* ``Int64Probe``: a ring-buffer sink whose fixed_pt model keeps int64 (Lava's own sink is int32,
+  too narrow for differential readouts, which hold values times 2^F).
 """
 
 from __future__ import annotations
@@ -99,6 +114,90 @@ class Accumulator(AbstractProcess):
         self.timing = Var(shape=(4,), init=np.array([mode, timesteps, start, period]))
 
 
+class MTRateNeuron(AbstractProcess):
+    """Multi-threshold neurons, rate coding: ``S += a_in + bias``; send MTH(f(S) - C) / unit; ``C += x``."""
+
+    def __init__(self, *, shape, thr, v_init, bias, mt, mode: int, timesteps: int, start: int,
+                 period: int, name: str | None = None) -> None:
+        _pipelined_only(mode, name)
+        super().__init__(shape=shape, name=name)
+        shape = tuple(shape)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)   # graded: 0, +-1, ..., +-2^(n-1) (units of Theta / 2^(n-1))
+        self.thr = Var(shape=shape, init=np.broadcast_to(thr, shape).copy())
+        self.v_init = Var(shape=shape, init=np.broadcast_to(v_init, shape).copy())
+        self.bias = Var(shape=shape, init=np.broadcast_to(bias, shape).copy())
+        self.mt = Var(shape=(3,), init=np.asarray(mt, np.int64))               # [n, relu, one = 1]
+        self.S = Var(shape=shape, init=0)
+        self.C = Var(shape=shape, init=0)
+        self.timing = Var(shape=(4,), init=np.array([mode, timesteps, start, period]))
+
+
+class MTDifferentialNeuron(AbstractProcess):
+    """Multi-threshold neurons, differential coding (paper 004 Eq. 15-16, 84-90; docs/ir.md).
+
+    ``v_init`` is V0 * 2^F (state units); ``recip[k - 1]`` = R_k for the neuron's own step k = 1..T.
+    Differential coding has no per-step bias, so ``bias`` must be zero (it is the initial value V0).
+    """
+
+    def __init__(self, *, shape, thr, v_init, bias, mt, recip, mode: int, timesteps: int, start: int,
+                 period: int, name: str | None = None) -> None:
+        _pipelined_only(mode, name)
+        if np.any(np.asarray(bias) != 0):
+            raise ValueError(f"population '{name}': differential coding has no per-step bias (got a nonzero one)")
+        super().__init__(shape=shape, name=name)
+        shape = tuple(shape)
+        recip = np.asarray(recip, np.int64)
+        if recip.shape != (timesteps,):
+            raise ValueError(f"population '{name}': recip must hold R_1..R_T ({timesteps} values), got {recip.shape}")
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)   # graded: 0, +-1, ..., +-2^(n-1) (units of Theta / 2^(n-1))
+        self.thr = Var(shape=shape, init=np.broadcast_to(thr, shape).copy())
+        self.v_init = Var(shape=shape, init=np.broadcast_to(v_init, shape).copy())
+        self.mt = Var(shape=(3,), init=np.asarray(mt, np.int64))               # [n, relu, one = 2^F]
+        self.recip = Var(shape=(timesteps,), init=recip)
+        self.R = Var(shape=shape, init=0)
+        self.Y = Var(shape=shape, init=0)
+        self.M = Var(shape=shape, init=0)
+        self.V = Var(shape=shape, init=0)
+        self.timing = Var(shape=(4,), init=np.array([mode, timesteps, start, period]))
+
+
+class DifferentialAccumulator(Accumulator):
+    """The readout in differential coding: ``v(0) = v_init`` (= R0 * 2^F), ``v += a_in * R_k``."""
+
+    def __init__(self, *, shape, v_init, bias, recip, mode: int, timesteps: int, start: int,
+                 period: int, name: str | None = None) -> None:
+        if mode != PIPELINED:
+            raise NotImplementedError(f"readout '{name}': differential coding runs only in the pipelined schedule")
+        if np.any(np.asarray(bias) != 0):
+            raise ValueError(f"readout '{name}': differential coding has no per-step bias (got a nonzero one)")
+        super().__init__(shape=shape, v_init=v_init, bias=bias, mode=mode, timesteps=timesteps, start=start,
+                         period=period, name=name)
+        recip = np.asarray(recip, np.int64)
+        if recip.shape != (timesteps,):
+            raise ValueError(f"readout '{name}': recip must hold R_1..R_T ({timesteps} values), got {recip.shape}")
+        self.recip = Var(shape=(timesteps,), init=recip)
+
+
+class Int64Probe(AbstractProcess):
+    """Ring-buffer sink (``lava.proc.io.sink.RingBuffer``'s interface: ``a_in``, ``data`` of shape
+    ``shape + (buffer,)``) whose fixed_pt model stores int64 instead of int32."""
+
+    def __init__(self, *, shape, buffer: int, name: str | None = None) -> None:
+        super().__init__(shape=shape, buffer=buffer, name=name)
+        shape = tuple(shape)
+        self.a_in = InPort(shape=shape)
+        self.data = Var(shape=shape + (buffer,), init=np.zeros(shape + (buffer,), np.int64))
+
+
+def _pipelined_only(mode: int, name) -> None:
+    if mode != PIPELINED:
+        raise NotImplementedError(
+            f"population '{name}': multi-threshold neurons run only in the pipelined schedule (the layerwise "
+            "schedule's constant-current theorem is for IF and dual-threshold neurons in rate coding)")
+
+
 class _NeuronLogic:
     def run_spk(self) -> None:
         mode, T, start, period = (int(x) for x in self.timing)
@@ -159,6 +258,91 @@ class _AccumulatorLogic:
             if t == start:
                 self.v = self.v_init + self.acc + self.bias
         self.r_out.send(self.v)
+
+
+def mth(m: np.ndarray, thr: np.ndarray, n: int, one: int) -> np.ndarray:
+    """Multi-threshold choice (docs/ir.md; the reference's ``neurons.mth``): the candidate in
+    {0, +-thr/2^(i-1), i = 1..n} nearest to m/one, halves away from zero. Integer-only for int64
+    arrays; exact for float arrays of integers (thr is a multiple of 2^(n-1), so the divisions are exact)."""
+    a = np.abs(m)
+    out = np.zeros_like(m)
+    for i in range(n, 0, -1):               # smallest first, so larger thresholds override
+        c = thr // (1 << (i - 1))
+        cond = (2 * a >= c * one) if i == n else (4 * a >= 3 * c * one)
+        out = np.where(cond, c, out)
+    return np.where(m < 0, -out, out)
+
+
+class _MTLogic:
+    """Shared by both codings: timing, reset at local step 1, the active window and the message."""
+
+    def run_spk(self) -> None:
+        mode, T, start, period = (int(x) for x in self.timing)
+        t = (self.time_step - 1) % period + 1
+        a = self.a_in.recv()
+        if t == 1:
+            self._reset()
+        x = np.zeros_like(self.thr)
+        if start <= t < start + T:
+            n, relu, one = (int(v) for v in self.mt)
+            x = self._step(t - start + 1, a.astype(self.thr.dtype), n, bool(relu), one)
+            x = x // (self.thr // (1 << (n - 1)))             # graded message, units of Theta / 2^(n-1)
+        self.s_out.send(x)
+
+    @staticmethod
+    def _f(v: np.ndarray, relu: bool) -> np.ndarray:
+        return np.maximum(v, 0) if relu else v
+
+
+class _MTRateLogic(_MTLogic):
+    def _reset(self) -> None:
+        self.S = self.v_init.copy()
+        self.C = np.zeros_like(self.C)
+
+    def _step(self, k, a, n, relu, one):
+        self.S = self.S + a + self.bias
+        x = mth(self._f(self.S, relu) - self.C, self.thr, n, one)
+        self.C = self.C + x
+        return x
+
+
+class _MTDifferentialLogic(_MTLogic):
+    def _reset(self) -> None:
+        relu = bool(int(self.mt[1]))
+        self.R = self.v_init.copy()                           # V0 * 2^F
+        self.Y = self._f(self.R, relu)
+        self.M = self.Y.copy()
+        self.V = np.zeros_like(self.V)
+
+    def _step(self, k, a, n, relu, one):
+        rt = self.recip[k - 1]                                # R_k = round(2^F / k)
+        self.R = self.R + a * rt
+        y = self._f(self.R, relu)
+        d = y - self.Y
+        m = self.V + self.M + k * d
+        x = mth(m, self.thr, n, one)
+        self.V = m - x * one
+        self.M = self.M + d - x * rt
+        self.Y = y
+        return x
+
+
+class _DifferentialAccumulatorLogic:
+    def run_spk(self) -> None:
+        mode, T, start, period = (int(x) for x in self.timing)
+        t = (self.time_step - 1) % period + 1
+        a = self.a_in.recv()
+        if t == 1:
+            self.v = self.v_init.copy()                       # R0 * 2^F
+        if start <= t < start + T:
+            self.v = self.v + a.astype(self.v.dtype) * self.recip[t - start]
+        self.r_out.send(self.v)
+
+
+class _ProbeLogic:
+    def run_spk(self) -> None:
+        data = self.a_in.recv()
+        self.data[..., (self.time_step - 1) % self.data.shape[-1]] = data
 
 
 @implements(proc=IFSoftResetNeuron, protocol=LoihiProtocol)
@@ -251,3 +435,117 @@ class PyAccumulatorFloat(_AccumulatorLogic, PyLoihiProcessModel):
     v: np.ndarray = LavaPyType(np.ndarray, float)
     acc: np.ndarray = LavaPyType(np.ndarray, float)
     timing: np.ndarray = LavaPyType(np.ndarray, int)
+
+
+# Multi-threshold neurons. Widths (declared precisions are documentation: Lava's CPU models do not
+# enforce them; every fixed_pt state is int64): messages n + 1 bits signed (+-2^(n-1)); rate-coded
+# S and C the IF state width; differential R, Y, M, V and the readout hold values times 2^F, so they
+# need about F more bits than the values themselves -- int64 here, as in the reference simulator.
+
+
+@implements(proc=MTRateNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyMTRateFixed(_MTRateLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=17)   # n + 1 <= 17 bits, signed
+    thr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    mt: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    S: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    C: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+
+@implements(proc=MTRateNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyMTRateFloat(_MTRateLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    thr: np.ndarray = LavaPyType(np.ndarray, float)
+    v_init: np.ndarray = LavaPyType(np.ndarray, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    mt: np.ndarray = LavaPyType(np.ndarray, int)
+    S: np.ndarray = LavaPyType(np.ndarray, float)
+    C: np.ndarray = LavaPyType(np.ndarray, float)
+    timing: np.ndarray = LavaPyType(np.ndarray, int)
+
+
+@implements(proc=MTDifferentialNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyMTDifferentialFixed(_MTDifferentialLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=17)   # n + 1 <= 17 bits, signed
+    thr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)        # V0 * 2^F
+    mt: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    recip: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)         # R_k <= 2^F, F <= 30
+    R: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+    Y: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+    M: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+    V: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+
+@implements(proc=MTDifferentialNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyMTDifferentialFloat(_MTDifferentialLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    thr: np.ndarray = LavaPyType(np.ndarray, float)
+    v_init: np.ndarray = LavaPyType(np.ndarray, float)
+    mt: np.ndarray = LavaPyType(np.ndarray, int)
+    recip: np.ndarray = LavaPyType(np.ndarray, float)
+    R: np.ndarray = LavaPyType(np.ndarray, float)
+    Y: np.ndarray = LavaPyType(np.ndarray, float)
+    M: np.ndarray = LavaPyType(np.ndarray, float)
+    V: np.ndarray = LavaPyType(np.ndarray, float)
+    timing: np.ndarray = LavaPyType(np.ndarray, int)
+
+
+@implements(proc=DifferentialAccumulator, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyDifferentialAccumulatorFixed(_DifferentialAccumulatorLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
+    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=64)
+    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    recip: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+
+@implements(proc=DifferentialAccumulator, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyDifferentialAccumulatorFloat(_DifferentialAccumulatorLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v_init: np.ndarray = LavaPyType(np.ndarray, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    recip: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    acc: np.ndarray = LavaPyType(np.ndarray, float)
+    timing: np.ndarray = LavaPyType(np.ndarray, int)
+
+
+@implements(proc=Int64Probe, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyInt64ProbeFixed(_ProbeLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=64)
+    data: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+
+
+@implements(proc=Int64Probe, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyInt64ProbeFloat(_ProbeLogic, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    data: np.ndarray = LavaPyType(np.ndarray, float)

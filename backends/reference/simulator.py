@@ -169,6 +169,11 @@ def simulate(
     return res
 
 
+def train_dtype(pop: Population):
+    """int8 for spikes and messages up to 127; wider for multi-threshold messages 2^(n-1) > 127."""
+    return np.int8 if getattr(pop.neuron, "unit_divisor", 1) <= 127 else np.int32
+
+
 def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, counter: _OpCounter | None) -> SimResult:
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
@@ -183,7 +188,7 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
             if diff:
                 encoded[node.name] = np.zeros((B,) + node.shape, np.int64)
             if record:
-                trains[node.name] = np.zeros((T, B) + node.shape, np.int8)
+                trains[node.name] = np.zeros((T, B) + node.shape, train_dtype(node))
         else:
             scale = net.coding.one if diff else 1
             acc[node.name] = np.broadcast_to(scale * per_channel(node.v0, node.shape), (B,) + node.shape).astype(np.int64)

@@ -176,3 +176,12 @@ def test_activation_is_the_encoded_value_in_float_units():
             want = tr.sum(axis=0) / 5 / 2
             assert res.encoded is None
         assert np.allclose(res.activation(net, "h"), want)
+
+
+def test_recorded_trains_hold_large_messages():
+    n = 9  # messages up to 2^8 = 256 do not fit int8
+    theta = 2 ** (n - 1) * 2
+    net = _net((MultiThreshold(n, False), MultiThreshold(n, False)), RateCoding(), 2, np.array([[theta]]),
+               np.array([[1]]), np.array([theta]), np.array([theta]), 0, 0)
+    res = simulate(net, np.array([[1]]), Schedule.PIPELINED, record=True, quantized=True)
+    assert res.spikes["h"][0, 0, 0] == 2 ** (n - 1) and res.counts["h"][0, 0] == res.spikes["h"][:, 0, 0].sum()
