@@ -19,6 +19,7 @@ from .config import CompileConfig
 from .frontend.onnx_loader import import_onnx, model_bytes
 from .graph import FGraph
 from .lower import lower
+from .mapping import map_network, rates_from_counts
 from .passes import default_passes, run_passes
 from .targets import load_target
 
@@ -52,7 +53,7 @@ def import_model(model_path: str | os.PathLike) -> ImportedModel:
 def compile_imported(imported: ImportedModel, config: CompileConfig | None = None) -> Network:
     """Lower an imported model under ``config`` to a verified-bounded integer Network."""
     config = config or CompileConfig()
-    target = load_target(config.target)
+    target = load_target(config.target, config.profile)
     net, report = lower(imported.graph, target, config.timesteps, config.input_range,
                         config.neuron_model(), config.v0.value)
     check_network(net, target.numeric.state_bits)
@@ -67,7 +68,21 @@ def compile_imported(imported: ImportedModel, config: CompileConfig | None = Non
         "levels": report["levels"],
         "ann_macs_total": int(sum(imported.macs.values())),
     }
+    net.metadata["placement"] = map_network(net, target, config.chips, config.system, _calibration_rates(net, config))
     return net
+
+
+def _calibration_rates(net: Network, config: CompileConfig) -> dict[str, float] | None:
+    """Firing rates (spikes per neuron per step) measured on ``config.calibration_data``, or None."""
+    if config.calibration_data is None:
+        return None
+    from snnc.backends.reference.simulator import simulate
+
+    from .data import load_data
+
+    x, _ = load_data(config.calibration_data, net, config.calibration_samples)
+    res = simulate(net, x, config.schedule)
+    return rates_from_counts(net, res.counts)
 
 
 def compile_model(model_path: str | os.PathLike, config: CompileConfig | None = None) -> tuple[Network, bytes]:

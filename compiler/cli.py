@@ -79,8 +79,14 @@ def cli(verbose: int) -> None:
               help="dual-threshold: negative threshold theta' = -theta/N (integer form -ceil(Theta/N)).")
 @click.option("--schedule", type=SCHEDULES, default="layerwise", show_default=True, help="Default schedule stored in the bundle.")
 @click.option("--input-range", default="0,1", show_default=True, help="lo,hi of the float input, quantized to the target's input bits.")
+@click.option("--chips", type=click.IntRange(min=1), default=None,
+              help="At most N chips (default: as many as the network needs).")
+@click.option("--system", default=None, help="A known system of the target (its chip count bounds the placement), "
+              "e.g. kapoho_bay, nahuku32, pohoiki_springs (loihi); kapoho_point, hala_point (loihi2).")
+@click.option("--profile", type=click.Path(dir_okay=False), default=None,
+              help="A .toml with your own limits, laid over the target's profile (only the keys it sets).")
 @_user_errors
-def compile(model, target, output, timesteps, neuron, v0, neg_divisor, schedule, input_range):  # noqa: A001
+def compile(model, target, output, timesteps, neuron, v0, neg_divisor, schedule, input_range, chips, system, profile):  # noqa: A001
     """Compile an ONNX MODEL into a spiking-network bundle."""
     from .api import compile_to_file
 
@@ -89,7 +95,7 @@ def compile(model, target, output, timesteps, neuron, v0, neg_divisor, schedule,
     except ValueError:
         raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
     cfg = CompileConfig(target=target, timesteps=timesteps, schedule=schedule, input_range=(lo, hi),
-                        neuron=neuron, v0=v0, neg_divisor=neg_divisor)
+                        neuron=neuron, v0=v0, neg_divisor=neg_divisor, chips=chips, system=system, profile=profile)
     out = Path(output)
     if not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +105,10 @@ def compile(model, target, output, timesteps, neuron, v0, neg_divisor, schedule,
     click.echo(f"compiled {model} -> {out}: {len(net.populations)} populations, {n_neurons} neurons, "
                f"{n_syn} synapses, T={net.timesteps} (L={net.metadata['levels']}), neuron {cfg.neuron.value}, "
                f"v0 {cfg.v0.value}, target {cfg.target}")
+    pl = net.metadata.get("placement")
+    if pl:
+        click.echo(f"placed on {pl['cores_used']:,} cores, {pl['chips_used']:,} chip(s) "
+                   f"(lower bound {pl['lower_bound_cores']:,} cores); see: snnc map {out}")
 
 
 def _summ(a) -> str:
@@ -401,6 +411,28 @@ def report(bundle, data, out_dir, energy, samples):
 
     path = write_report(bundle, out_dir, data=data, energy=energy, samples=samples)
     click.echo(f"wrote {path}")
+
+
+@cli.command("map")
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (every core).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of per-core utilization.")
+@_user_errors
+def map_(bundle, as_json, plot):
+    """Show a bundle's placement on cores and chips, and its utilization."""
+    from .mapping.report import format_text, map_json, plot_utilization
+
+    net, _ = _load_bundle(bundle)
+    pl = net.metadata.get("placement")
+    if plot:
+        map_json(pl)  # validates
+        plot_utilization(pl, plot)
+    if as_json:
+        click.echo(json.dumps(map_json(pl)))
+        return
+    click.echo(format_text(pl, str(bundle)))
+    if plot:
+        click.echo(f"\nwrote {plot}")
 
 
 def main() -> None:

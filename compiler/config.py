@@ -32,6 +32,11 @@ class CompileConfig:
     neg_divisor: int = 1000                 # dual threshold: theta' = -theta / neg_divisor (paper 000: 1000)
     input_range: tuple[float, float] = (0.0, 1.0)
     embed_model_max_bytes: int = 32 * 2**20
+    chips: int | None = None                # bound on chips (default: as many as the network needs)
+    system: str | None = None               # a known system of the target ([systems]): bounds the chips
+    profile: str | None = None              # a user's .toml laid over the target's profile
+    calibration_data: str | None = None     # .npz whose firing rates weight the chip placement
+    calibration_samples: int = 32
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -49,6 +54,19 @@ class CompileConfig:
         if int(self.neg_divisor) < 1:
             raise ValueError(f"neg_divisor must be >= 1, got {self.neg_divisor}")
         self.neg_divisor = int(self.neg_divisor)
+        if self.chips is not None:
+            if isinstance(self.chips, bool) or int(self.chips) < 1:
+                raise ValueError(f"chips must be >= 1, got {self.chips}")
+            self.chips = int(self.chips)
+        for name in ("system", "profile", "calibration_data"):
+            v = getattr(self, name)
+            if v is not None:
+                if not str(v):
+                    raise ValueError(f"{name} must be a non-empty string")
+                setattr(self, name, str(v))
+        if int(self.calibration_samples) < 1:
+            raise ValueError(f"calibration_samples must be >= 1, got {self.calibration_samples}")
+        self.calibration_samples = int(self.calibration_samples)
 
     def neuron_model(self):
         """The IR neuron model this configuration asks for."""

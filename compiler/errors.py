@@ -51,3 +51,8 @@ class TargetError(SnncError):
 
 class DataFileError(SnncError):
     """A data file (.npz) is missing, malformed, or does not match the network's input."""
+
+
+class MappingError(SnncError):
+    """The network cannot be placed on the target's cores and chips (names the population, the budget,
+    what is needed and what is available, and what to do)."""

@@ -1,7 +1,9 @@
 """The float graph: what the ONNX frontend produces and the passes rewrite.
 
-Small typed op dataclasses with one data input each, plus a numpy executor, so every pass can be
-tested by running the network before and after it. Shapes exclude the batch dimension.
+Small typed op dataclasses, plus a numpy executor, so every pass can be tested by running the
+network before and after it. Shapes exclude the batch dimension. Most ops have one data input
+(``input``); the joins ``Add`` and ``Concat`` have more (``sources()`` lists them all), so the graph
+is a DAG: residual networks and channel concatenations.
 """
 
 from __future__ import annotations
@@ -14,10 +16,18 @@ import numpy as np
 @dataclass
 class Op:
     name: str
-    input: str  # name of the producing op (or the graph input)
+    input: str  # name of the producing op (or the graph input); the first input of a join
 
     def __call__(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def sources(self) -> list[str]:
+        """Every data input, in order (one for all ops but the joins)."""
+        return [self.input]
+
+    def replace_source(self, old: str, new: str) -> None:
+        if self.input == old:
+            self.input = new
 
 
 def _conv(x, w, b, stride, pads, dilation, groups):
@@ -181,6 +191,73 @@ class QuantAct(Op):
         return self.gamma * np.clip(q, 0, self.levels)
 
 
+def _pool_windows(x, kernel, stride, pads, dilation, fill):
+    B, C, H, W = x.shape
+    kh, kw = kernel
+    t, l, b, r = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=fill)
+    oh = (H + t + b - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (W + l + r - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    sb, sc, sh, sw = xp.strides
+    return np.lib.stride_tricks.as_strided(
+        xp, (B, C, oh, ow, kh, kw), (sb, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+    )
+
+
+@dataclass
+class MaxPool(Op):
+    """ONNX MaxPool (padding never wins: it is -inf). kernel (0, 0) is GlobalMaxPool until sized."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+
+    def __call__(self, x):
+        if self.kernel == (0, 0):
+            return x.max(axis=(-1, -2), keepdims=True)
+        return _pool_windows(x, self.kernel, self.stride, self.pads, self.dilation, -np.inf).max(axis=(-1, -2))
+
+
+@dataclass
+class Add(Op):
+    """y = input + sign * other (two tensors of one shape: the residual join; Sub has sign -1)."""
+
+    other: str = ""
+    sign: float = 1.0
+
+    def __call__(self, x, y):
+        return x + self.sign * y
+
+    def sources(self) -> list[str]:
+        return [self.input, self.other]
+
+    def replace_source(self, old: str, new: str) -> None:
+        if self.input == old:
+            self.input = new
+        if self.other == old:
+            self.other = new
+
+
+@dataclass
+class Concat(Op):
+    """Concatenation of ``input`` and ``others`` along ``axis`` (ONNX axis: 1 = channels)."""
+
+    others: list = field(default_factory=list)
+    axis: int = 1
+
+    def __call__(self, *xs):
+        return np.concatenate(xs, axis=self.axis)
+
+    def sources(self) -> list[str]:
+        return [self.input] + list(self.others)
+
+    def replace_source(self, old: str, new: str) -> None:
+        if self.input == old:
+            self.input = new
+        self.others = [new if o == old else o for o in self.others]
+
+
 LINEAR_OPS = (Conv, Linear)
 ELEMENTWISE_OPS = (ScalarAffine, Clamp, Rounding, Relu)
 
@@ -202,15 +279,15 @@ class FGraph:
         raise KeyError(name)
 
     def consumers(self, name: str) -> list[Op]:
-        return [o for o in self.ops if o.input == name]
+        """Ops reading ``name`` (a join reading it twice is listed once)."""
+        return [o for o in self.ops if name in o.sources()]
 
     def producer(self, name: str) -> Op | None:
         return next((o for o in self.ops if o.name == name), None)
 
     def replace_uses(self, old: str, new: str) -> None:
         for o in self.ops:
-            if o.input == old:
-                o.input = new
+            o.replace_source(old, new)
         if self.output == old:
             self.output = new
 
@@ -223,7 +300,7 @@ class FGraph:
         """Evaluate in float64; returns every op's output (and the input)."""
         vals = {self.input_name: np.asarray(x, dtype=np.float64)}
         for o in self.ops:
-            vals[o.name] = o(vals[o.input])
+            vals[o.name] = o(*[vals[i] for i in o.sources()])
             if o.name == upto:
                 break
         return vals

@@ -40,10 +40,12 @@ SECTIONS = (
 
 #: Figures written next to index.html.
 FIGURES = ("spike_rates.png", "conversion_error.png", "sops_energy.png", "raster.png")
+#: Figures written only when the bundle holds a placement.
+PLACEMENT_FIGURES = ("cores.png",)
 
 MAX_RASTER_NEURONS = 2000
 RASTER_PIXEL_ROWS = 500
-_REPORT_FILES = {"index.html", *FIGURES}
+_REPORT_FILES = {"index.html", *FIGURES, *PLACEMENT_FIGURES}
 _COLORS = {"pipelined": "#d95f02", "layerwise": "#1b9e77", "ann": "#7570b3", "snn": "#1b9e77"}
 
 
@@ -149,6 +151,11 @@ def _write_all(d: Path, ctx: dict) -> None:
     plot_sops_energy(d / "sops_energy.png", ctx)
     raster_note = plot_raster(d / "raster.png", ctx)
     ctx["raster_note"] = raster_note
+    placement = ctx["net"].metadata.get("placement")
+    if _is_mapped(placement):
+        from .mapping.report import plot_utilization
+
+        plot_utilization(placement, d / "cores.png")
     (d / "index.html").write_text(render_html(ctx), encoding="utf-8")
 
 
@@ -558,14 +565,40 @@ def render_html(ctx: dict) -> str:
     )
 
 
+def _is_mapped(placement) -> bool:
+    """A placement written by compiler/mapping (pieces per core), as opposed to none or a foreign one."""
+    return isinstance(placement, dict) and "pieces" in placement and "populations" in placement
+
+
 def _placement_html(placement, target: dict) -> str:
     if not placement:
         core = target.get("core", {})
         lim = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in core.items() if isinstance(v, int))
-        return ('<p class="note"><b>Not placed</b> (mapping arrives with the mapping issue): this bundle holds '
-                "no core placement yet, so there is no core utilization to show.</p>"
+        return ('<p class="note"><b>Not placed</b>: this bundle holds no core placement (it was compiled '
+                "without a mapper), so there is no core utilization to show; recompile it to place it.</p>"
                 + (f"<p>Target core limits: {_e(lim)}; {_e(target.get('cores_per_chip', '?'))} cores per chip.</p>"
                    if lim else ""))
+    if _is_mapped(placement):
+        from .mapping.partition import BUDGET_NAMES, BUDGETS
+        from .mapping.report import population_rows, utilization
+
+        lb, used = placement["lower_bound_cores"], placement["cores_used"]
+        util = utilization(placement)
+        body = (f"<p>{used:,} cores used on {placement['chips_used']:,} chip(s) of {placement['cores_per_chip']} "
+                f"cores, target {_e(placement['target'])}; lower bound {lb:,} cores (ratio {used / lb:.3f}). "
+                "Run <code>snnc map</code> for every core.</p>")
+        body += _img("cores.png", "per-core utilization of every budget")
+        body += _table(["budget", "used", "available on the cores used", "mean per core", "max per core",
+                        "lower bound (cores)"],
+                       [[BUDGET_NAMES[b], _num(util[b]["used"]), _num(util[b]["available"]), f"{util[b]['mean']:.1%}",
+                         f"{util[b]['max']:.1%}", _num(placement["lower_bound"]["cores"][b])] for b in BUDGETS],
+                       num_cols=(1, 2, 3, 4, 5))
+        rows = population_rows(placement)
+        body += _table(["population", "slices", "cores", "neurons", "synapse bits", "in axons", "out axons"],
+                       [[_e(r["population"]), _num(r["slices"]), _num(r["cores"]), _num(r["neurons"]),
+                         _num(r["synapse_bits"]), _num(r["in_axons"]), _num(r["out_axons"])] for r in rows],
+                       num_cols=(1, 2, 3, 4, 5, 6))
+        return body
     cores = placement.get("cores") if isinstance(placement, dict) else placement
     if isinstance(cores, list) and cores and all(isinstance(c, dict) for c in cores):
         cols = list(dict.fromkeys(k for c in cores for k in c))

@@ -14,12 +14,16 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import InvalidModelError, ModelLoadError, UnsupportedOperatorError
-from ..graph import AvgPool, BatchNorm, Clamp, Conv, FGraph, Flatten, Identity, Linear, Relu, Rounding, ScalarAffine
+from ..graph import (
+    Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Identity, Linear, MaxPool, Relu, Rounding,
+    ScalarAffine,
+)
 
 SUPPORTED_OPS = [
     "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "AveragePool",
     "GlobalAveragePool", "Flatten", "Reshape", "Identity", "Dropout", "Relu", "Floor", "Ceil", "Clip",
-    "Max", "Min", "Constant",
+    "Max", "Min", "Constant", "Concat", "MaxPool", "GlobalMaxPool", "ReduceMean",
+    "ReduceMax",
 ]
 
 
@@ -80,14 +84,18 @@ class _Builder:
 
     def data_input(self, node) -> str | None:
         """The single non-constant input of ``node``."""
-        ins = [i for i in node.input if i and i not in self.consts]
+        ins = self.data_inputs(node)
         if len(ins) != 1:
             self.problems.append(
-                f"node '{node.name}' ({node.op_type}): expected exactly one non-constant input, got {ins}; "
-                "graphs with branches (residual Add, Concat) are not supported yet"
+                f"node '{node.name or node.output[0]}' ({node.op_type}): expected exactly one non-constant input, "
+                f"got {ins}; only Add, Sub and Concat join two tensors"
             )
             return None
-        return self.alias.get(ins[0], ins[0])
+        return ins[0]
+
+    def data_inputs(self, node) -> list[str]:
+        """Every non-constant input of ``node``, as op names."""
+        return [self.alias.get(i, i) for i in node.input if i and i not in self.consts]
 
 
 def _check_structure(g: onnx.GraphProto, consts: set[str]) -> list[str]:
@@ -141,6 +149,8 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
                 b.consts[n.output[0]] = np.array(a.get("value_floats", a.get("value_ints")))
             else:
                 b.problems.append(f"Constant node '{n.name}' has an unsupported value attribute {sorted(a)}")
+        elif n.op_type == "Identity" and n.input and n.input[0] in b.consts:
+            b.consts[n.output[0]] = b.consts[n.input[0]]  # the legacy exporter's shared equal parameters
     problems = _check_structure(g, set(b.consts))
     if problems:
         raise InvalidModelError(problems)
@@ -159,12 +169,15 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
     input_shape = tuple(dims[1:])
 
     for n in g.node:
-        if n.op_type == "Constant":
+        if n.op_type == "Constant" or (n.op_type == "Identity" and n.output[0] in b.consts):
             continue
         if n.op_type not in _HANDLERS:
             b.unsupported.append((n.name or n.output[0], n.op_type))
             continue
-        _HANDLERS[n.op_type](b, n)
+        try:
+            _HANDLERS[n.op_type](b, n)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as e:  # malformed attributes/inputs
+            b.problems.append(f"node '{_name(n)}' ({n.op_type}) is malformed: {type(e).__name__}: {e}")
     if b.unsupported:
         raise UnsupportedOperatorError(b.unsupported, SUPPORTED_OPS)
     if b.problems:
@@ -173,7 +186,32 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
         raise InvalidModelError([f"expected exactly one graph output, got {[o.name for o in g.output]}"])
     out = b.alias.get(g.output[0].name, g.output[0].name)
     fg = FGraph(inp.name, input_shape, b.ops, out, meta={"opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)})
+    _check_runs(fg)
     return fg
+
+
+def _check_runs(fg: FGraph) -> None:
+    """Run the graph once on zeros, op by op: shapes that do not fit (a weight for another input
+    size, a join of different shapes, a window larger than its input) are named here, once."""
+    known = {fg.input_name}
+    if fg.output != fg.input_name and fg.producer(fg.output) is None:
+        raise InvalidModelError([f"graph output '{fg.output}' is not produced by any supported node"])
+    vals = {fg.input_name: np.zeros((1,) + tuple(fg.input_shape))}
+    for o in fg.ops:
+        missing = [s for s in o.sources() if s not in known]
+        if missing:
+            raise InvalidModelError([f"node '{o.name}' ({type(o).__name__}) reads {missing}, which no earlier node produces"])
+        try:
+            with np.errstate(all="ignore"):
+                v = o(*[vals[s] for s in o.sources()])
+            if not isinstance(v, np.ndarray) or v.ndim < 2 or 0 in v.shape:
+                raise ValueError(f"it produces a tensor of shape {getattr(v, 'shape', None)}")
+        except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
+            shapes = [tuple(vals[s].shape[1:]) for s in o.sources()]
+            raise InvalidModelError([f"node '{o.name}' ({type(o).__name__}) cannot be applied to input(s) of shape "
+                                     f"{shapes}: {e}"]) from None
+        vals[o.name] = v
+        known.add(o.name)
 
 
 # ---- node handlers --------------------------------------------------------------------------
@@ -184,6 +222,20 @@ def _emit(b: _Builder, n, op) -> None:
 
 def _name(n) -> str:
     return n.name or n.output[0]
+
+
+def _geometry_ok(b, n, a, kernel=None) -> bool:
+    """kernel_shape, strides, dilations: two ints >= 1; pads: four ints >= 0 (2-D ops)."""
+    checks = [("strides", a.get("strides", [1, 1]), 2, 1), ("dilations", a.get("dilations", [1, 1]), 2, 1),
+              ("pads", a.get("pads", [0, 0, 0, 0]), 4, 0)]
+    if kernel is not None:
+        checks.append(("kernel_shape", kernel, 2, 1))
+    for what, v, n_vals, lo in checks:
+        v = list(v) if isinstance(v, (list, tuple)) else [v]
+        if len(v) != n_vals or any(not isinstance(i, (int, np.integer)) or i < lo for i in v):
+            b.problems.append(f"{n.op_type} node '{_name(n)}': {what} must be {n_vals} integers >= {lo}, got {v}")
+            return False
+    return True
 
 
 def _conv(b, n):
@@ -199,6 +251,8 @@ def _conv(b, n):
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         b.problems.append(f"Conv node '{_name(n)}': auto_pad={a['auto_pad']} is not supported; export with explicit pads")
         return
+    if not _geometry_ok(b, n, a):
+        return
     p = list(a.get("pads", [0, 0, 0, 0]))
     _emit(b, n, Conv(_name(n), x, w.astype(np.float64),
                      np.zeros(w.shape[0]) if bias is None else bias.astype(np.float64),
@@ -213,6 +267,9 @@ def _gemm(b, n):
     if x is None or w is None:
         return
     c = b.const(n, 2, "C (bias)")
+    if not all(np.isfinite(float(a.get(k, 1.0))) for k in ("alpha", "beta")):
+        b.problems.append(f"Gemm node '{_name(n)}': alpha and beta must be finite")
+        return
     if a.get("transA", 0):
         b.problems.append(f"Gemm node '{_name(n)}': transA=1 is not supported")
         return
@@ -234,7 +291,18 @@ def _matmul(b, n):
 
 
 def _binary_scalar(b, n):
-    """Mul/Div/Add/Sub: a scalar affine step, or Add of a bias vector after MatMul."""
+    """Mul/Div/Add/Sub: a scalar affine step, Add of a bias vector after MatMul, or the residual join
+    Add/Sub of two tensors."""
+    ins = b.data_inputs(n)
+    if len(ins) == 2 and n.op_type in ("Add", "Sub"):
+        _emit(b, n, Add(_name(n), ins[0], ins[1], 1.0 if n.op_type == "Add" else -1.0))
+        return
+    if len(ins) == 2:
+        b.problems.append(
+            f"node '{_name(n)}' ({n.op_type}) multiplies or divides two tensors: not a linear map, snnc cannot "
+            "convert it (only Add/Sub join two tensors)"
+        )
+        return
     x = b.data_input(n)
     if x is None:
         return
@@ -293,8 +361,55 @@ def _avgpool(b, n):
     if any(p) and not a.get("count_include_pad", 0):
         b.problems.append(f"AveragePool node '{_name(n)}': padding with count_include_pad=0 is not a linear map snnc supports")
         return
+    if "kernel_shape" not in a or not _geometry_ok(b, n, {**a, "strides": a.get("strides", a["kernel_shape"])},
+                                                   a["kernel_shape"]):
+        if "kernel_shape" not in a:
+            b.problems.append(f"AveragePool node '{_name(n)}' has no kernel_shape")
+        return
     k = tuple(a["kernel_shape"])
     _emit(b, n, AvgPool(_name(n), x, k, tuple(a.get("strides", k)), tuple(p), True))
+
+
+def _maxpool(b, n):
+    a = _attrs(n)
+    x = b.data_input(n)
+    if x is None:
+        return
+    if len(n.output) > 1 and n.output[1]:
+        b.problems.append(f"MaxPool node '{_name(n)}': the Indices output is not supported")
+        return
+    if a.get("ceil_mode", 0):
+        b.problems.append(f"MaxPool node '{_name(n)}': ceil_mode=1 is not supported; export with ceil_mode=False")
+        return
+    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        b.problems.append(f"MaxPool node '{_name(n)}': auto_pad={a['auto_pad']} is not supported; export with explicit pads")
+        return
+    if "kernel_shape" not in a:
+        b.problems.append(f"MaxPool node '{_name(n)}' has no kernel_shape")
+        return
+    k = tuple(a["kernel_shape"])
+    if len(k) != 2:
+        b.problems.append(f"MaxPool node '{_name(n)}': only 2-D pooling is supported (kernel {list(k)})")
+        return
+    if not _geometry_ok(b, n, a, k):
+        return
+    p = list(a.get("pads", [0, 0, 0, 0]))
+    _emit(b, n, MaxPool(_name(n), x, k, tuple(a.get("strides", [1, 1])), (p[0], p[1], p[2], p[3]),
+                        tuple(a.get("dilations", [1, 1]))))
+
+
+def _gmp(b, n):
+    x = b.data_input(n)
+    if x is not None:
+        _emit(b, n, MaxPool(_name(n), x, (0, 0), (1, 1)))  # kernel filled in by the shape pass
+
+
+def _concat(b, n):
+    ins = b.data_inputs(n)
+    if len(ins) != len([i for i in n.input if i]):
+        b.problems.append(f"Concat node '{_name(n)}': concatenating a constant tensor is not supported")
+        return
+    _emit(b, n, Concat(_name(n), ins[0], ins[1:], int(_attrs(n).get("axis", 1))))
 
 
 def _gap(b, n):
@@ -302,6 +417,33 @@ def _gap(b, n):
     if x is None:
         return
     _emit(b, n, AvgPool(_name(n), x, (0, 0), (1, 1)))  # kernel filled in by the shape pass
+
+
+def _reduce_spatial(b, n):
+    """ReduceMean / ReduceMax over both spatial axes of an (N, C, H, W) tensor: global average or max
+    pooling (the dynamo exporter's AdaptiveAvgPool2d(1) / AdaptiveMaxPool2d(1)); keepdims=0 adds
+    the flattening."""
+    x = b.data_input(n)
+    if x is None:
+        return
+    a = _attrs(n)
+    axes = a.get("axes")
+    if axes is None and len(n.input) > 1 and n.input[1]:
+        axes = b.const(n, 1, "axes")
+        if axes is None:
+            return
+    axes = sorted(int(v) % 4 for v in np.asarray(axes if axes is not None else []).reshape(-1))
+    if axes != [2, 3]:
+        b.problems.append(f"{n.op_type} node '{_name(n)}': only the reduction over both spatial axes of an "
+                          f"(N, C, H, W) tensor (global pooling) is supported, got axes {axes}")
+        return
+    pool = AvgPool if n.op_type == "ReduceMean" else MaxPool
+    if a.get("keepdims", 1):
+        _emit(b, n, pool(_name(n), x, (0, 0), (1, 1)))
+        return
+    op = pool(_name(n) + "/pool", x, (0, 0), (1, 1))
+    b.ops.append(op)
+    _emit(b, n, Flatten(_name(n), op.name))
 
 
 def _flatten(b, n):
@@ -354,6 +496,9 @@ def _clip(b, n):
     lo = b.const(n, 1, "min") if len(n.input) > 1 and n.input[1] else a.get("min", -np.inf)
     hi = b.const(n, 2, "max") if len(n.input) > 2 and n.input[2] else a.get("max", np.inf)
     lo, hi = _scalar(lo) if lo is not None else -np.inf, _scalar(hi) if hi is not None else np.inf
+    if lo is None or hi is None or np.isnan(lo) or np.isnan(hi):
+        b.problems.append(f"Clip node '{_name(n)}': min and max must be scalars")
+        return
     _emit(b, n, Clamp(_name(n), x, lo, hi))
 
 
@@ -374,7 +519,8 @@ _HANDLERS = {
     "Mul": _binary_scalar, "Div": _binary_scalar, "BatchNormalization": _bn, "AveragePool": _avgpool,
     "GlobalAveragePool": _gap, "Flatten": _flatten, "Reshape": _reshape, "Identity": _identity,
     "Dropout": _identity, "Relu": _relu, "Floor": _round, "Ceil": _round, "Clip": _clip,
-    "Max": _maxmin, "Min": _maxmin,
+    "Max": _maxmin, "Min": _maxmin, "Concat": _concat, "MaxPool": _maxpool, "GlobalMaxPool": _gmp,
+    "ReduceMean": _reduce_spatial, "ReduceMax": _reduce_spatial,
 }
 
 

@@ -1,6 +1,7 @@
 """Graph passes over the float graph, run to a fixed point by ``run_passes``."""
 
 from .base import Pass, PassDidNotConverge, run_passes
+from .branches import DuplicateSharedPool, SwapMaxPoolMonotone
 from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear
 from .quant_act import FuseQuantAct
 from .simplify import FoldBatchNorm, MergeScalarAffine, RemoveIdentity, ResolveGlobalPool
@@ -10,7 +11,9 @@ DEFAULT_PIPELINE = (
     ResolveGlobalPool,
     FoldBatchNorm,
     MergeScalarAffine,
+    SwapMaxPoolMonotone,
     FuseQuantAct,
+    DuplicateSharedPool,
     FoldConvIntoPool,
     FoldPoolIntoConv,
     FoldPoolIntoLinear,
@@ -23,6 +26,6 @@ def default_passes() -> list[Pass]:
 
 __all__ = [
     "Pass", "PassDidNotConverge", "run_passes", "default_passes", "DEFAULT_PIPELINE",
-    "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
+    "DuplicateSharedPool", "SwapMaxPoolMonotone", "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
     "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..graph import AvgPool, BatchNorm, Conv, FGraph, Identity, Linear, ScalarAffine
+from ..graph import AvgPool, BatchNorm, Conv, FGraph, Identity, Linear, MaxPool, ScalarAffine
 from .base import Pass
 
 
@@ -62,12 +62,12 @@ class MergeScalarAffine(Pass):
 
 
 class ResolveGlobalPool(Pass):
-    """GlobalAveragePool -> AveragePool with the kernel equal to the input's spatial size."""
+    """GlobalAveragePool / GlobalMaxPool -> a pool with the kernel equal to the input's spatial size."""
 
     name = "resolve-global-pool"
 
     def match(self, g):
-        return [o for o in g.ops if isinstance(o, AvgPool) and o.kernel == (0, 0)]
+        return [o for o in g.ops if isinstance(o, (AvgPool, MaxPool)) and o.kernel == (0, 0)]
 
     def transform(self, g, op):
         shape = g.shapes()[op.input]

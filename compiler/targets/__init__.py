@@ -1,8 +1,17 @@
-"""Target profiles: data files (TOML) shipped with the package, or a user's own file."""
+"""Target profiles: data files (TOML) shipped with the package, or a user's own file.
+
+A profile has the numeric formats ([numeric]), the per-core budgets ([core]), the synapse-memory
+encoding the mapper counts in ([synapse]), the chip ([chip]) and the chip counts of known systems
+([systems]). ``load_target(target, profile)`` reads a built-in target or a .toml path, then lays a
+user's partial ``profile`` file over it (section by section, key by key). Every figure lives in the
+TOML files with its source in a comment; none is typed into code.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 
 from ..datafiles import builtin_names, read_toml
 from ..errors import TargetError
@@ -42,10 +51,54 @@ class NumericFormat:
 
 @dataclass(frozen=True)
 class CoreBudget:
+    """What one core offers. ``neuron_memory_bits`` > 0: neuron state shares the synapse memory (Loihi 2)."""
+
     neurons: int
     input_axons: int
     output_axons: int
     synapse_memory_bits: int
+    neuron_memory_bits: int = 0
+
+    def __post_init__(self) -> None:
+        for f in ("neurons", "input_axons", "output_axons", "synapse_memory_bits"):
+            if getattr(self, f) < 1:
+                raise TargetError(f"core budget '{f}' must be >= 1, got {getattr(self, f)}")
+
+
+@dataclass(frozen=True)
+class SynapseFormat:
+    """How synapse memory is counted (nengo-loihi ``SynapseConfig.bits_per_axon``, docs/mapping.md).
+
+    A list of n synapses behind one input axon is stored in groups of ``group_synapses``; a group of
+    m synapses costs ceil((m * bits + group_overhead_bits) / word_bits) words, bits = weight bits
+    (+ an index of the smallest ``index_bits`` width that addresses the piece, in the sparse format).
+    ``atoms_per_axon`` > 1: population axons, one axon per (source pixel, channel chunk).
+    """
+
+    word_bits: int = 64
+    group_synapses: int = 64
+    group_overhead_bits: int = 10
+    index_bits: tuple[int, ...] = (6, 7, 8, 9, 10, 11, 12)
+    atoms_per_axon: int = 512
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index_bits", tuple(sorted(int(b) for b in self.index_bits)))
+        if not self.index_bits or self.index_bits[0] < 1:
+            raise TargetError("[synapse] index_bits must be a non-empty list of positive widths")
+        for f in ("word_bits", "group_synapses", "atoms_per_axon"):
+            if getattr(self, f) < 1:
+                raise TargetError(f"[synapse] {f} must be >= 1, got {getattr(self, f)}")
+        if self.group_overhead_bits < 0:
+            raise TargetError("[synapse] group_overhead_bits must be >= 0")
+
+    def index_width(self, neurons: int) -> int | None:
+        """Smallest listed index width that addresses ``neurons`` compartments; None if none does."""
+        need = max(1, math.ceil(math.log2(max(neurons, 1))))
+        return next((b for b in self.index_bits if b >= need), None)
+
+    @property
+    def max_piece_neurons(self) -> int:
+        return 2 ** self.index_bits[-1]
 
 
 @dataclass(frozen=True)
@@ -55,37 +108,93 @@ class TargetProfile:
     numeric: NumericFormat
     core: CoreBudget
     cores_per_chip: int
+    synapse: SynapseFormat = field(default_factory=SynapseFormat)
+    graded_spikes: bool = False
+    systems: dict = field(default_factory=dict)
+    profile: str | None = None   # the user file laid over the target, if any
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["synapse"]["index_bits"] = list(self.synapse.index_bits)
+        return d
+
+    def system_chips(self, system: str) -> int:
+        key = system.lower().replace("-", "_").replace(" ", "_")
+        if key not in self.systems:
+            known = ", ".join(f"{k} ({v} chips)" for k, v in sorted(self.systems.items())) or "none"
+            raise TargetError(f"unknown system '{system}' for target {self.name}; known: {known}")
+        return int(self.systems[key])
 
 
 def builtin_targets() -> list[str]:
     return builtin_names(__package__)
 
 
-def _section(data: dict, key: str, cls, source: str):
+def _ints(sec: dict, names: list[str], key: str, source: str) -> dict:
+    bad = [n for n in names if n in sec and (isinstance(sec[n], bool) or not isinstance(sec[n], int) or sec[n] < 0)]
+    if bad:
+        raise TargetError(f"target profile '{source}': [{key}] {bad} must be non-negative integers")
+    return {n: sec[n] for n in names if n in sec}
+
+
+def _section(data: dict, key: str, cls, source: str, required: bool = True):
     sec = data.get(key)
+    if sec is None and not required:
+        sec = {}
     if not isinstance(sec, dict):
         raise TargetError(f"target profile '{source}': missing section [{key}]")
     names = [f.name for f in fields(cls)]
-    missing = [n for n in names if n not in sec]
+    needed = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [n for n in needed if n not in sec]
     if missing:
         raise TargetError(f"target profile '{source}': section [{key}] lacks {missing}")
-    bad = [n for n in names if not isinstance(sec[n], int) or sec[n] < 0]
-    if bad:
-        raise TargetError(f"target profile '{source}': [{key}] {bad} must be non-negative integers")
-    return cls(**{n: sec[n] for n in names})
+    unknown = sorted(set(sec) - set(names))
+    if unknown:
+        raise TargetError(f"target profile '{source}': section [{key}] has unknown keys {unknown}; known: {names}")
+    if cls is SynapseFormat:
+        kw = _ints(sec, [n for n in names if n != "index_bits"], key, source)
+        if "index_bits" in sec:
+            ib = sec["index_bits"]
+            if not isinstance(ib, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in ib):
+                raise TargetError(f"target profile '{source}': [synapse] index_bits must be a list of integers")
+            kw["index_bits"] = tuple(ib)
+    else:
+        kw = _ints(sec, names, key, source)
+    try:
+        return cls(**kw)
+    except TargetError as e:
+        raise TargetError(f"target profile '{source}': {e}") from None
 
 
-def load_target(name_or_path: str) -> TargetProfile:
-    """A built-in target by name (``loihi``, ``loihi2``) or a TOML file path."""
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_target(name_or_path: str, profile: str | None = None) -> TargetProfile:
+    """A built-in target by name (``loihi``, ``loihi2``) or a TOML file path, optionally with a user's
+    ``profile`` file (partial: only the keys it sets replace the target's)."""
     data, source = read_toml(__package__, name_or_path, "target", TargetError)
+    if profile is not None:
+        if not Path(profile).is_file():
+            raise TargetError(f"profile '{profile}' is not a file (give a .toml with the sections to override)")
+        over, psource = read_toml(__package__, str(profile), "profile", TargetError)
+        data = _merge(data, over)
+        source = f"{source} + {psource}"
     numeric = _section(data, "numeric", NumericFormat, source)
     if numeric.weight_bits < 2 or numeric.state_bits < 8 or numeric.weight_exp_max < numeric.weight_exp_min:
         raise TargetError(f"target profile '{source}': implausible [numeric] widths")
     core = _section(data, "core", CoreBudget, source)
+    syn = _section(data, "synapse", SynapseFormat, source, required=False)
     chip = data.get("chip", {})
-    if not isinstance(chip.get("cores"), int) or chip["cores"] < 1:
+    if not isinstance(chip.get("cores"), int) or isinstance(chip.get("cores"), bool) or chip["cores"] < 1:
         raise TargetError(f"target profile '{source}': [chip] cores must be a positive integer")
-    return TargetProfile(str(data.get("name", source)), str(data.get("description", "")), numeric, core, chip["cores"])
+    systems = data.get("systems", {})
+    if not isinstance(systems, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                                for v in systems.values()):
+        raise TargetError(f"target profile '{source}': [systems] must map names to chip counts >= 1")
+    return TargetProfile(str(data.get("name", source)), str(data.get("description", "")), numeric, core,
+                         chip["cores"], syn, bool(chip.get("graded_spikes", False)), dict(systems),
+                         None if profile is None else str(profile))

@@ -140,3 +140,85 @@ def vgg16_conv_macs(
 
 
 __all__ = ["VGG16_CFG", "build_vgg16", "make_vgg16", "vgg16_conv_macs", "export_onnx", "QuantClip"]
+
+
+# ---- the model zoo (issue 5): width-scaled VGG-16 for tests and benchmarks --------------------------
+def build_vgg16_scaled(
+    num_classes: int = 10,
+    input_size: int = 32,
+    width: float = 1.0,
+    classifier: Sequence[int] | None = None,
+    quantizer: str = "round",
+    levels: int = 4,
+) -> nn.Sequential:
+    """VGG-16 (configuration D) with every conv's channel count times ``width`` (at least 1) and
+    the classifier ``classifier`` (default: 4096-4096 times ``width``). ``width=1`` with the
+    default classifier is ``build_vgg16``."""
+    input_size = _check_input_size(input_size)
+    if classifier is None:
+        classifier = (max(1, int(round(4096 * width))),) * 2
+    layers: list[nn.Module] = []
+    cin = 3
+    for v in VGG16_CFG:
+        if v == "P":
+            layers.append(nn.AvgPool2d(2))
+        else:
+            c = max(1, int(round(v * width)))
+            layers += [nn.Conv2d(cin, c, 3, padding=1), nn.BatchNorm2d(c), QuantClip(levels, quantizer, 1.0)]
+            cin = c
+    layers.append(nn.Flatten())
+    fin = cin * (input_size // 32) ** 2
+    for w in classifier:
+        layers += [nn.Linear(fin, int(w)), QuantClip(levels, quantizer, 1.0)]
+        fin = int(w)
+    layers.append(nn.Linear(fin, int(num_classes)))
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def make_vgg16_scaled(
+    num_classes: int = 10,
+    input_size: int = 32,
+    width: float = 1.0,
+    classifier: Sequence[int] | None = None,
+    quantizer: str = "round",
+    levels: int = 4,
+    seed: int = 0,
+    n_calib: int = 8,
+    percentile: float = 99.0,
+) -> nn.Sequential:
+    """Random-weight, calibrated ``build_vgg16_scaled`` in eval mode (the calibration of
+    ``make_vgg16``: Kaiming weights, BatchNorm statistics from the batch, lambda at the
+    ``percentile``-th percentile of each activation's input)."""
+    input_size = _check_input_size(input_size)
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        model = build_vgg16_scaled(num_classes, input_size, width, classifier, quantizer, levels)
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.normal_(m.bias, 0.0, 0.01)
+    model.eval()
+    h = torch.rand(n_calib, 3, input_size, input_size, generator=gen)
+    for m in model:
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean.copy_(h.mean(dim=(0, 2, 3)))
+            m.running_var.copy_(h.var(dim=(0, 2, 3), unbiased=False) + 1e-3)
+            m.weight.copy_(0.75 + 0.5 * torch.rand(c, generator=gen))
+            m.bias.copy_(0.2 * torch.randn(c, generator=gen))
+        elif isinstance(m, QuantClip):
+            flat = h.flatten().double()
+            if flat.numel() > 1 << 24:
+                flat = flat[torch.randperm(flat.numel(), generator=gen)[: 1 << 24]]
+            q = torch.quantile(flat, percentile / 100.0).item()
+            m.lam.copy_(torch.tensor(q if q > 1e-3 else 1.0))
+        h = m(h)
+    return model
+
+
+__all__ += ["build_vgg16_scaled", "make_vgg16_scaled"]

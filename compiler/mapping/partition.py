@@ -1,0 +1,358 @@
+"""Partitioner: slice every population into boxes that fit a core, then pack the slices onto cores.
+
+1. Populations are planned in reverse topological order, so that when a population is sliced the
+   slicing of everything it feeds is known and its output axons can be counted. For each population
+   the regular tiling (channels x rows x cols) with the fewest slices whose every slice fits within
+   1/g of every core budget is chosen (``g``, the granularity, is 1, 2, 4, ... : finer slices pack
+   better with other populations' slices but cost more axons).
+2. The slices (items with four sizes: neurons, input axons, output axons, memory) are packed onto
+   cores, first fit over the most recent open cores, both in topological order and largest first;
+   the packing with fewer cores wins.
+3. The granularity with the fewest cores wins (ties: the coarser one).
+Deterministic: no randomness, every choice is ordered.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.ir import Input, Network
+
+from ..errors import MappingError
+from ..targets import TargetProfile
+from .geometry import Tiling, cdiv, distinct_tiles, view3
+from .resources import ProjectionModel
+
+log = logging.getLogger(__name__)
+
+BUDGETS = ("neurons", "in_axons", "out_axons", "memory_bits")
+BUDGET_NAMES = {"neurons": "neurons per core", "in_axons": "input axons per core",
+                "out_axons": "output axons per core", "memory_bits": "synapse memory bits per core"}
+NOT_FIT = np.iinfo(np.int64).max // 8
+
+
+def capacities(target: TargetProfile) -> np.ndarray:
+    c = target.core
+    return np.array([c.neurons, c.input_axons, c.output_axons, c.synapse_memory_bits], np.int64)
+
+
+@dataclass
+class Costs:
+    """Per-slice resources of one population under one tiling (flat arrays, slice order)."""
+
+    neurons: np.ndarray
+    in_axons: np.ndarray
+    out_axons: np.ndarray
+    syn_bits: np.ndarray
+    mem_bits: np.ndarray
+
+    def matrix(self) -> np.ndarray:
+        return np.stack([self.neurons, self.in_axons, self.out_axons, self.mem_bits], axis=1)
+
+
+@dataclass
+class PopulationPlan:
+    name: str
+    view: tuple[int, int, int]
+    tiling: Tiling
+    costs: Costs
+    granularity: int
+
+
+@dataclass
+class Partition:
+    plans: list[PopulationPlan]          # topological order
+    piece_plan: np.ndarray               # per piece: index into plans
+    piece_slice: np.ndarray              # per piece: slice index within its plan's tiling
+    piece_core: np.ndarray               # per piece: core
+    n_cores: int
+    granularity: int
+    packing: str
+    usage: np.ndarray = field(default=None)  # [core, budget]
+
+
+@dataclass
+class LowerBound:
+    totals: dict[str, int]
+    cores: dict[str, int]
+
+    @property
+    def best(self) -> int:
+        return max(self.cores.values())
+
+
+class NetworkModel:
+    """The network as the mapper sees it: placed nodes, their views, and one model per projection."""
+
+    def __init__(self, net: Network, target: TargetProfile):
+        self.net, self.target = net, target
+        self.caps = capacities(target)
+        self.neuron_bits = target.core.neuron_memory_bits
+        self.placed = [n for n in net.ordered_nodes() if not isinstance(n, Input)]
+        self.views = {n.name: view3(n.shape) for n in net.nodes}
+        self.models = {p.name: ProjectionModel.of(p, net.node(p.source).shape, net.node(p.target).shape, target)
+                       for p in net.projections}
+
+    def lower_bound(self) -> LowerBound:
+        tot = dict.fromkeys(BUDGETS, 0)
+        tot["neurons"] = sum(n.size for n in self.placed)
+        for p in self.net.projections:
+            ax, bits = self.models[p.name].lower_bound()
+            tot["in_axons"] += ax
+            if not isinstance(self.net.node(p.source), Input):
+                tot["out_axons"] += ax
+            tot["memory_bits"] += bits
+        tot["memory_bits"] += tot["neurons"] * self.neuron_bits
+        cores = {k: int(cdiv(v, int(c))) for (k, v), c in zip(tot.items(), self.caps)}
+        return LowerBound(tot, cores)
+
+    def evaluate(self, name: str, tiling: Tiling, dst_tilings: dict[str, Tiling]) -> Costs:
+        grid = tiling.grid
+        neurons = tiling.neurons()
+        in_ax = np.zeros(grid, np.int64)
+        syn = np.zeros(grid, np.int64)
+        for p in self.net.incoming(name):
+            a, b = self.models[p.name].incoming(tiling)
+            in_ax += a
+            syn += b
+        out_ax = np.zeros(grid, np.int64)
+        for p in self.net.outgoing(name):
+            out_ax += self.models[p.name].out_axons(tiling, dst_tilings[p.target])
+        mem = syn + neurons * self.neuron_bits
+        f = lambda a: a.reshape(-1)  # noqa: E731
+        return Costs(f(neurons), f(in_ax), f(out_ax), f(syn), f(mem))
+
+
+def _fits(costs: Costs, caps: np.ndarray) -> bool:
+    return all(int(a.max()) <= int(c) for a, c in zip((costs.neurons, costs.in_axons, costs.out_axons, costs.mem_bits), caps))
+
+
+def _overhead(costs: Costs, caps: np.ndarray) -> float:
+    return float(sum(a.sum() / c for a, c in zip((costs.neurons, costs.in_axons, costs.out_axons, costs.mem_bits), caps)))
+
+
+SLACK = 1.05   # tilings within 5% of the fewest slices compete on input axons
+
+
+def plan_population(model: NetworkModel, name: str, dst: dict[str, Tiling], g: int) -> PopulationPlan | None:
+    """A tiling whose every slice fits within caps / g (None if none does): among those with at most
+    SLACK x the fewest slices, the one with the fewest input-axon entries (each is an output-axon
+    entry of a source core, so this keeps the layers before it coarse), then the fewest slices."""
+    caps = np.maximum(model.caps // g, 1)
+    c, h, w = model.views[name]
+    ncap = int(min(caps[0], 2 ** model.target.synapse.index_bits[-1]))
+    sc, sh, sw = distinct_tiles(c), distinct_tiles(h), distinct_tiles(w)
+    found_tiles: list[tuple] = []
+    cache: dict[tuple, Costs | None] = {}
+    n_min = [None]
+
+    def costs(tile) -> Costs | None:
+        if tile not in cache:
+            t = Tiling((c, h, w), tile)
+            cc = model.evaluate(name, t, dst)
+            cache[tile] = cc if _fits(cc, caps) else None
+        return cache[tile]
+
+    pairs = sorted(((th, tw) for th in sh for tw in sw if th * tw <= ncap), key=lambda p: (-p[0] * p[1], p))
+    for th, tw in pairs:
+        co_max = min(c, ncap // (th * tw))
+        n_floor = cdiv(c, co_max) * cdiv(h, th) * cdiv(w, tw)
+        if n_min[0] is not None and n_floor > SLACK * n_min[0]:
+            continue
+        cands = [v for v in sc if v <= co_max]
+        if costs((cands[0], th, tw)) is None:
+            continue
+        lo, hi, found = 0, len(cands) - 1, None
+        while lo <= hi:  # largest co that fits (costs grow with co)
+            mid = (lo + hi) // 2
+            if costs((cands[mid], th, tw)) is not None:
+                found, lo = cands[mid], mid + 1
+            else:
+                hi = mid - 1
+        tile = (found, th, tw)
+        n = Tiling((c, h, w), tile).n_slices
+        n_min[0] = n if n_min[0] is None else min(n_min[0], n)
+        found_tiles.append(tile)
+    if not found_tiles:
+        return None
+    keys = []
+    for tile in found_tiles:
+        cc = cache[tile]
+        n = len(cc.neurons)
+        if n <= SLACK * n_min[0]:
+            keys.append((int(cc.in_axons.sum()), n, _overhead(cc, model.caps), tile))
+    tile = min(keys)[3]
+    return PopulationPlan(name, (c, h, w), Tiling((c, h, w), tile), cache[tile], g)
+
+
+def _diagnose(model: NetworkModel, name: str, dst: dict[str, Tiling]) -> MappingError:
+    """Why even one neuron of ``name`` does not fit a core: the first budget it exceeds."""
+    c, h, w = model.views[name]
+    t = Tiling((c, h, w), (1, 1, 1))
+    m = model.evaluate(name, t, dst).matrix()
+    worst = m.max(axis=0)
+    over = [i for i in range(4) if worst[i] > model.caps[i]]
+    i = over[0] if over else 3
+    b = BUDGETS[i]
+    hint = {
+        "in_axons": "a target with more input axons per core (--target loihi2 or a --profile), population axons "
+                    "(atoms_per_axon in the profile), or a layer with a smaller fan-in",
+        "out_axons": "a layer with a smaller fan-out, or coarser slices of the layers it feeds",
+        "memory_bits": "a target with more synapse memory per core (--target loihi2 or a --profile), or a layer "
+                       "with a smaller fan-in",
+        "neurons": "a target with more neurons per core",
+    }[b]
+    return MappingError(
+        f"population '{name}' cannot be placed: a single neuron needs {int(worst[i]):,} {BUDGET_NAMES[b]} but a "
+        f"core of {model.target.name} offers {int(model.caps[i]):,}; use {hint}")
+
+
+def plan_all(model: NetworkModel, g: int, finer: dict[str, int] | None = None) -> list[PopulationPlan]:
+    """Plan every population at granularity ``g`` (``finer``: per-population exceptions)."""
+    dst: dict[str, Tiling] = {}
+    plans: dict[str, PopulationPlan] = {}
+    for node in reversed(model.placed):
+        gp = (finer or {}).get(node.name, g)
+        plan = plan_population(model, node.name, dst, gp) if gp > 1 else None
+        if plan is None:
+            plan = plan_population(model, node.name, dst, 1)
+        if plan is None:
+            raise _diagnose(model, node.name, dst)
+        plans[node.name] = plan
+        dst[node.name] = plan.tiling
+    return [plans[n.name] for n in model.placed]
+
+
+def pack(sizes: np.ndarray, caps: np.ndarray, order: np.ndarray, window: int | None = None) -> tuple[np.ndarray, int]:
+    """First fit, items taken in ``order``, over all open cores (or the last ``window``); returns (core
+    per item, cores). A run of identical consecutive items is placed at once: into the open cores
+    that fit, in core order, as many as each takes, then onto new cores, as many per core as fit."""
+    n = len(sizes)
+    core = np.empty(n, np.int64)
+    used = np.zeros((max(16, n // 2 + 1), sizes.shape[1]), np.int64)
+    n_cores = 0
+    s_ord = sizes[order]
+    brk = np.flatnonzero(np.any(s_ord[1:] != s_ord[:-1], axis=1)) + 1 if n > 1 else np.array([], np.int64)
+    starts = np.concatenate([[0], brk]).astype(np.int64)
+    ends = np.concatenate([brk, [n]]).astype(np.int64)
+    for a, b in zip(starts, ends):
+        s = s_ord[a]
+        p = s > 0
+        items = order[a:b]
+        k = 0
+        lo = 0 if window is None else max(0, n_cores - window)
+        if n_cores > lo:
+            fit = np.min(np.where(p, (caps - used[lo:n_cores]) // np.maximum(s, 1), len(items)), axis=1)
+            for j in np.flatnonzero(fit > 0):
+                m = min(int(fit[j]), len(items) - k)
+                core[items[k:k + m]] = lo + j
+                used[lo + j] += m * s
+                k += m
+                if k == len(items):
+                    break
+        if k < len(items):
+            q = int(np.min(np.where(p, caps // np.maximum(s, 1), len(items))))
+            rest = len(items) - k
+            nb = -(-rest // q)
+            while n_cores + nb > len(used):
+                used = np.concatenate([used, np.zeros_like(used)])
+            idx = n_cores + np.arange(rest) // q
+            core[items[k:]] = idx
+            np.add.at(used, idx, s)
+            n_cores += nb
+    return core, n_cores
+
+
+def _renumber(core: np.ndarray) -> np.ndarray:
+    """Cores numbered by the first piece they hold (in piece order): topological order of cores."""
+    _, first = np.unique(core, return_index=True)
+    order = np.argsort(first, kind="stable")
+    ranks = np.empty_like(order)
+    ranks[order] = np.arange(len(order))
+    return ranks[np.searchsorted(np.unique(core), core)]
+
+
+def pack_plans(plans: list[PopulationPlan], caps: np.ndarray, g: int) -> Partition:
+    mats = [p.costs.matrix() for p in plans]
+    sizes = np.concatenate(mats)
+    piece_plan = np.concatenate([np.full(len(m), i, np.int64) for i, m in enumerate(mats)])
+    piece_slice = np.concatenate([np.arange(len(m), dtype=np.int64) for m in mats])
+    n = len(sizes)
+    results = []
+    if n <= STREAM_MAX:
+        stream_core, stream_n = pack(sizes, caps, np.arange(n), 64)
+        results.append((stream_n, 0, "stream", stream_core))
+    if n > 1:
+        # largest first, on sizes rounded up to 1/QUANTUM of a core: identical rounded items form long
+        # runs that are placed at once (rounding up keeps every core within its budgets)
+        q = -(-sizes * QUANTUM // caps)
+        norm = q.max(axis=1)
+        ffd = np.lexsort((np.arange(n),) + tuple(-q[:, d] for d in reversed(range(q.shape[1]))) + (-norm,))
+        ffd_core, ffd_n = pack(q, np.full(len(caps), QUANTUM, np.int64), ffd)
+        results.append((ffd_n, 1, "largest-first", ffd_core))
+    n_cores, _, how, core = min(results, key=lambda r: (r[0], r[1]))
+    core = _renumber(core)
+    usage = np.zeros((n_cores, sizes.shape[1]), np.int64)
+    np.add.at(usage, core, sizes)
+    return Partition(plans, piece_plan, piece_slice, core, n_cores, g, how, usage)
+
+
+GRANULARITIES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+FILLER = 4        # neuron-bound populations are sliced this much finer to fill memory-bound cores
+STREAM_MAX = 50_000  # above this many slices only the largest-first packing is tried
+QUANTUM = 4096   # largest-first packing counts sizes in 1/QUANTUM of a core
+
+
+def partition(model: NetworkModel, lower_bound: int, max_pieces: int = 200_000, patience: int = 2) -> Partition:
+    """Best partition over the granularities (fewest cores; ties: coarser). Stops at the lower bound,
+    when slices would exceed ``max_pieces``, or after ``patience`` granularities without improvement."""
+    best: Partition | None = None
+    worse, pieces_g1 = 0, None
+    for g in GRANULARITIES:
+        if pieces_g1 is not None and pieces_g1 * g > max_pieces:
+            break  # finer slices would be too many to pack quickly
+        try:
+            plans = plan_all(model, g)
+        except MappingError:
+            if g == 1:
+                raise
+            break  # finer slices made some fan-out too wide: keep the coarser result
+        n_pieces = sum(p.tiling.n_slices for p in plans)
+        pieces_g1 = n_pieces if pieces_g1 is None else pieces_g1
+        if g > 1 and n_pieces > max_pieces:
+            break
+        part = pack_plans(plans, model.caps, g)
+        log.info("granularity %d: %d slices on %d cores (%s)", g, n_pieces, part.n_cores, part.packing)
+        if best is None or part.n_cores < best.n_cores:
+            best, worse = part, 0
+        else:
+            worse += 1
+        if best.n_cores <= lower_bound or worse >= patience:
+            break
+    assert best is not None
+    if best.n_cores > lower_bound:
+        best = _with_fillers(model, best)
+    return best
+
+
+def _with_fillers(model: NetworkModel, best: Partition) -> Partition:
+    """Populations whose slices are bound by neurons (their memory is light) are sliced FILLER times
+    finer, so that their small slices fill the memory-bound cores' spare neurons; kept if better."""
+    caps = model.caps
+    finer = {}
+    for p in best.plans:
+        m = p.costs.matrix().max(axis=0) / caps
+        if m[0] >= m.max() and p.granularity == best.granularity:
+            finer[p.name] = best.granularity * FILLER
+    if not finer:
+        return best
+    try:
+        plans = plan_all(model, best.granularity, finer)
+    except MappingError:
+        return best
+    part = pack_plans(plans, caps, best.granularity)
+    log.info("neuron-bound populations %s sliced finer: %d cores", sorted(finer), part.n_cores)
+    return part if part.n_cores < best.n_cores else best

@@ -1,0 +1,346 @@
+"""Resource model: what a slice of a population costs on a core, per projection kind.
+
+For a target ``Tiling`` of a population, every incoming projection reports per slice
+- ``in_axons``: its source units (see below) that connect to the slice: one input-axon entry each;
+- ``syn_bits``: synapse memory of the lists those axons carry onto the slice, in the target's words;
+and ``pair()`` gives the separable factors (channel x row x column) of the axon entries between a
+source slice and a destination slice, from which output axons and spike traffic follow.
+
+A source *unit* is what one axon carries: with ``atoms_per_axon`` = M > 1 (population axons), one
+source pixel (y, x) and a chunk of M consecutive channels [aM, (a+1)M); with M = 1, one neuron.
+Synapses are counted structurally: every in-bounds kernel tap is a synapse (zero weights included),
+so borders, padding, stride and dilation are exact and no weight value changes a mapping.
+A slice keeps its own axons and lists (two slices on one core do not share an axon), so the cost
+of a core is the sum over its slices. The readings behind every number are in docs/mapping.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+
+from snnc.ir import Conv2d, Dense, Projection, SumPool2d
+
+from ..targets import TargetProfile
+from .geometry import Tiling, cdiv, view3
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Bits of synapse memory for lists of n synapses (nengo-loihi ``SynapseConfig.bits_per_axon``)."""
+
+    weight_bits: int
+    word_bits: int
+    group_synapses: int
+    group_overhead_bits: int
+    index_bits: tuple[int, ...]
+
+    @classmethod
+    def of(cls, target: TargetProfile) -> "MemoryModel":
+        s = target.synapse
+        return cls(target.numeric.weight_bits, s.word_bits, s.group_synapses, s.group_overhead_bits, s.index_bits)
+
+    def sparse_bits(self, neurons: np.ndarray) -> np.ndarray:
+        """Bits per sparse synapse in a slice of ``neurons``: weight + smallest index width that addresses
+        them; 0 where no listed width does (such a slice does not fit)."""
+        need = np.ceil(np.log2(np.maximum(np.asarray(neurons, np.float64), 1.0))).astype(np.int64)
+        widths = np.asarray(self.index_bits, np.int64)
+        pos = np.searchsorted(widths, np.maximum(need, 1))
+        ok = pos < len(widths)
+        return np.where(ok, self.weight_bits + widths[np.minimum(pos, len(widths) - 1)], 0)
+
+    @property
+    def sparse_bits_min(self) -> int:
+        return self.weight_bits + self.index_bits[0]
+
+    def group(self, bits: int) -> tuple[int, int]:
+        """(synapses, words) of the group that packs the most synapses per word: a group of m synapses
+        costs ceil((m * bits + overhead) / word) words and m <= group_synapses, so the synapse format's
+        group size is chosen to fill whole words (nengo-loihi always uses 64; with 8-bit weights 62
+        synapses in 8 words beat 64 in 9)."""
+        w, ov = self.word_bits, self.group_overhead_bits
+        best = (0, 1)
+        for k in range(1, cdiv(self.group_synapses * bits + ov, w) + 1):
+            m = min(self.group_synapses, (k * w - ov) // bits)
+            if m > 0 and m * best[1] > best[0] * k:
+                best = (m, k)
+        return best
+
+    def list_bits(self, n: np.ndarray, bits: np.ndarray | int) -> np.ndarray:
+        """Exact cost of one axon's list of n synapses: full groups of ``group(bits)`` plus one group
+        for the rest, each rounded up to whole words."""
+        n = np.asarray(n, np.int64)
+        bits_arr = np.broadcast_to(np.asarray(bits, np.int64), n.shape)
+        out = np.zeros(n.shape, np.int64)
+        for b in np.unique(bits_arr):
+            sel = bits_arr == b
+            m, k = self.group(int(b))
+            full, rest = n[sel] // m, n[sel] % m
+            words = full * k + np.where(rest > 0, cdiv(rest * int(b) + self.group_overhead_bits, self.word_bits), 0)
+            out[sel] = words * self.word_bits
+        return out
+
+    def list_bits_lower(self, n: np.ndarray, bits: int) -> np.ndarray:
+        """A lower bound for n synapses of ``bits`` split over any lists and groups: no word holds more
+        than m/k synapses of the best group (m, k), so at least ceil(n * k / m) words."""
+        n = np.asarray(n, np.int64)
+        m, k = self.group(bits)
+        return cdiv(n * k, m) * self.word_bits
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Separable factors of the axon entries between source slice (cs, ys, xs) and destination slice
+    (cq, yq, xq): units[cs, cq] * rows[ys, yq] * cols[xs, xq]; ``neurons`` replaces units by the
+    source neurons (channels per pixel) behind them, for spike traffic."""
+
+    units: np.ndarray
+    neurons: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+    def out_axons(self) -> np.ndarray:
+        """Per source slice (grid of the source tiling): entries summed over all destination slices."""
+        u, r, c = self.units.sum(1), self.rows.sum(1), self.cols.sum(1)
+        return u[:, None, None] * r[None, :, None] * c[None, None, :]
+
+
+def _chunk_starts(c: int, atoms: int) -> np.ndarray:
+    return np.arange(0, c, atoms, dtype=np.int64)
+
+
+def _presence(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """[i, j] = length of the overlap of ranges [starts_i, ends_i) and [lo_j, hi_j)."""
+    return np.maximum(0, np.minimum(ends[:, None], hi[None, :]) - np.maximum(starts[:, None], lo[None, :]))
+
+
+@dataclass(frozen=True)
+class ProjectionModel:
+    """Base: the resources one projection adds to the slices of its target."""
+
+    proj: Projection
+    src_view: tuple[int, int, int]
+    dst_view: tuple[int, int, int]
+    atoms: int
+    mem: MemoryModel
+
+    @classmethod
+    def of(cls, proj: Projection, src_shape, dst_shape, target: TargetProfile) -> "ProjectionModel":
+        model = MODELS.get(type(proj))
+        if model is None:
+            raise TypeError(f"no resource model for projection kind {type(proj).__name__}")
+        return model(proj, view3(src_shape), view3(dst_shape), max(1, target.synapse.atoms_per_axon), MemoryModel.of(target))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_cache", {})
+
+    def cached(self, key, fn):
+        """Memoise per model (tilings are hashable): the search evaluates a tiling many times."""
+        c = self._cache
+        if key not in c:
+            if len(c) > 4096:
+                c.clear()
+            c[key] = fn()
+        return c[key]
+
+    def out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
+        """Per source slice: axon entries to all destination slices (= ``pair(src, dst).out_axons()``)."""
+        return self.cached(("out", src, dst), lambda: self._out_axons(src, dst))
+
+    def _out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
+        return self.pair(src, dst).out_axons()
+
+    # chunks of source channels carried by one axon
+    @property
+    def chunk_starts(self) -> np.ndarray:
+        return _chunk_starts(self.src_view[0], self.atoms)
+
+    @property
+    def chunk_ends(self) -> np.ndarray:
+        return np.minimum(self.chunk_starts + self.atoms, self.src_view[0])
+
+    def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def pair(self, src: Tiling, dst: Tiling) -> Pair:  # pragma: no cover
+        raise NotImplementedError
+
+    def lower_bound(self) -> tuple[int, int]:
+        """(input axons, synapse bits) no placement can go below: every connected unit enters the
+        population at least once and carries all its synapses there."""
+        whole = Tiling(self.dst_view, self.dst_view)
+        ax, bits = self.incoming(whole, lower=True)
+        return int(ax.sum()), int(bits.sum())
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One spatial axis of a convolution: taps of each source row that land in each destination tile."""
+
+    count: np.ndarray   # [source row, destination tile] -> number of kernel taps
+    kernel: int
+
+    @classmethod
+    def build(cls, size: int, kernel: int, stride: int, pad: int, dilation: int, out: int, tiles: np.ndarray, n_tiles: int):
+        r = np.arange(size, dtype=np.int64)[:, None]
+        i = np.arange(kernel, dtype=np.int64)[None, :]
+        q = r + pad - i * dilation
+        ok = (q >= 0) & (q % stride == 0) & (q // stride < out)
+        rr = np.broadcast_to(r, q.shape)[ok]
+        tt = tiles[(q // stride)[ok]]
+        count = np.zeros((size, n_tiles), np.int64)
+        np.add.at(count, (rr, tt), 1)
+        return cls(count, kernel)
+
+    def histogram(self) -> np.ndarray:
+        """[tile, m] = source rows that land m taps in the tile (m = 0..kernel)."""
+        n_t = self.count.shape[1]
+        hist = np.zeros((n_t, self.kernel + 1), np.int64)
+        np.add.at(hist, (np.broadcast_to(np.arange(n_t), self.count.shape), self.count), 1)
+        return hist
+
+    def connected(self) -> np.ndarray:
+        return (self.count > 0).sum(0)
+
+    def pair(self, src: Tiling, axis: int) -> np.ndarray:
+        """[source tile, destination tile] = connected source rows of the source tile."""
+        return np.add.reduceat((self.count > 0).astype(np.int64), src.starts(axis), axis=0)
+
+
+@dataclass(frozen=True)
+class ConvModel(ProjectionModel):
+    """Conv2d (and, through its geometry, SumPool2d): sparse lists, one synapse per in-bounds tap."""
+
+    def geometry(self):
+        p = self.proj
+        c_out, _, kh, kw = p.weight.shape
+        return (kh, kw), p.stride, (p.padding[0], p.padding[1]), p.dilation, p.groups
+
+    def _channel_counts(self, dst: Tiling) -> np.ndarray:
+        """[dest channel tile, source channel] = destination channels of the tile this channel feeds."""
+        return self.cached(("ch", dst.view, dst.tile[0]), lambda: self._channel_counts_(dst))
+
+    def _channel_counts_(self, dst: Tiling) -> np.ndarray:
+        c_in, c_out = self.src_view[0], self.dst_view[0]
+        *_, groups = self.geometry()
+        og, cg = c_out // groups, c_in // groups
+        g_lo = np.arange(groups, dtype=np.int64) * og
+        per_group = _presence(dst.starts(0), dst.ends(0), g_lo, g_lo + og)   # [cq, g]
+        return np.repeat(per_group, cg, axis=1)                               # [cq, ch]
+
+    def _axes(self, dst: Tiling) -> tuple[_Axis, _Axis]:
+        return self.cached(("axes", dst.view, dst.tile[1:]), lambda: self._axes_(dst))
+
+    def _axes_(self, dst: Tiling) -> tuple[_Axis, _Axis]:
+        (kh, kw), (sh, sw), (pt, pl), (dh, dw), _ = self.geometry()
+        _, h, w = self.src_view
+        _, oh, ow = self.dst_view
+        ay = _Axis.build(h, kh, sh, pt, dh, oh, dst.tile_of(1), dst.grid[1])
+        ax = _Axis.build(w, kw, sw, pl, dw, ow, dst.tile_of(2), dst.grid[2])
+        return ay, ax
+
+    def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        return self.cached(("in", dst, lower), lambda: self._incoming(dst, lower))
+
+    def _incoming(self, dst: Tiling, lower: bool) -> tuple[np.ndarray, np.ndarray]:
+        gch = self._channel_counts(dst)                                        # [cq, ch]
+        gch_chunks = np.add.reduceat(gch, self.chunk_starts, axis=1)          # [cq, a]: synapses per tap pair
+        ay, ax = self._axes(dst)
+        axons = (gch_chunks > 0).sum(1)[:, None, None] * ay.connected()[None, :, None] * ax.connected()[None, None, :]
+        hy, hx = ay.histogram()[:, 1:], ax.histogram()[:, 1:]                 # [t, m-1]
+        my = np.arange(1, hy.shape[1] + 1, dtype=np.int64)
+        mx = np.arange(1, hx.shape[1] + 1, dtype=np.int64)
+        n = gch_chunks[:, :, None, None] * (my[:, None] * mx[None, :])[None, None]   # [cq, a, my, mx]
+        # tiles with the same tap histogram and size cost the same: compute each class once
+        uy, iy = np.unique(np.concatenate([hy, dst.sizes(1)[:, None]], axis=1), axis=0, return_inverse=True)
+        ux, ix = np.unique(np.concatenate([hx, dst.sizes(2)[:, None]], axis=1), axis=0, return_inverse=True)
+        iy, ix = iy.reshape(-1), ix.reshape(-1)
+        if lower:
+            per = self.mem.list_bits_lower(n, self.mem.sparse_bits_min).sum(1)
+            mem = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], per)
+            return axons, mem[:, iy][:, :, ix]
+        k = dst.sizes(0)[:, None, None] * uy[:, -1][None, :, None] * ux[:, -1][None, None, :]
+        bits = self.mem.sparse_bits(k)
+        mem = np.zeros(k.shape, np.int64)
+        for b in np.unique(bits):
+            sel = bits == b
+            if b == 0:
+                mem[sel] = np.iinfo(np.int64).max // 4   # no index width addresses the slice: cannot fit
+                continue
+            per = self.mem.list_bits(n, int(b)).sum(1)                          # [cq, my, mx]
+            mem[sel] = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], per)[sel]
+        return axons, mem[:, iy][:, :, ix]
+
+    def _inputs_of(self, dst: Tiling) -> tuple[np.ndarray, np.ndarray]:
+        """Per destination channel tile: the interval [lo, hi) of source channels that feed it (the
+        input channels of the groups its output channels belong to)."""
+        c_in, c_out = self.src_view[0], self.dst_view[0]
+        *_, groups = self.geometry()
+        og, cg = c_out // groups, c_in // groups
+        return dst.starts(0) // og * cg, ((dst.ends(0) - 1) // og + 1) * cg
+
+    def _channel_pair(self, src: Tiling, dst: Tiling) -> tuple[np.ndarray, np.ndarray]:
+        """[cs, cq]: source units (channel chunks) and source channels of slice cs that feed slice cq."""
+        lo_q, hi_q = self._inputs_of(dst)
+        lo = np.maximum(src.starts(0)[:, None], lo_q[None, :])
+        hi = np.minimum(src.ends(0)[:, None], hi_q[None, :])
+        ok = lo < hi
+        m = self.atoms
+        units = np.where(ok, (hi - 1) // m - lo // m + 1, 0)
+        return units, np.where(ok, hi - lo, 0)
+
+    def _out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
+        units, _ = self._channel_pair(src, dst)
+        ay, ax = self._axes(dst)
+        rows = np.add.reduceat((ay.count > 0).sum(1), src.starts(1))
+        cols = np.add.reduceat((ax.count > 0).sum(1), src.starts(2))
+        return units.sum(1)[:, None, None] * rows[None, :, None] * cols[None, None, :]
+
+    def pair(self, src: Tiling, dst: Tiling) -> Pair:
+        units, neurons = self._channel_pair(src, dst)
+        ay, ax = self._axes(dst)
+        return Pair(units, neurons, ay.pair(src, 1), ax.pair(src, 2))
+
+
+@dataclass(frozen=True)
+class SumPoolModel(ConvModel):
+    """SumPool2d: a depthwise structural convolution (channel c feeds channel c only)."""
+
+    def geometry(self):
+        p = self.proj
+        return p.kernel, p.stride, (p.padding[0], p.padding[1]), (1, 1), self.src_view[0]
+
+
+@dataclass(frozen=True)
+class DenseModel(ProjectionModel):
+    """Dense: every source unit feeds every neuron of the slice; dense lists (no index bits), zeros
+    stored, as nengo-loihi stores a dense weight matrix (compression 3)."""
+
+    def _units_per_chunk(self) -> np.ndarray:
+        return self.chunk_ends - self.chunk_starts
+
+    def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        return self.cached(("in", dst, lower), lambda: self._incoming(dst, lower))
+
+    def _incoming(self, dst: Tiling, lower: bool) -> tuple[np.ndarray, np.ndarray]:
+        _, h, w = self.src_view
+        atoms = self._units_per_chunk()
+        k = dst.neurons()
+        axons = np.full(dst.grid, len(atoms) * h * w, np.int64)
+        wb = self.mem.weight_bits
+        uk, inv = np.unique(k, return_inverse=True)
+        n = atoms[None, :] * uk[:, None]
+        per = (self.mem.list_bits_lower(n, wb) if lower else self.mem.list_bits(n, wb)).sum(1) * (h * w)
+        return axons, per[inv].reshape(dst.grid)
+
+    def pair(self, src: Tiling, dst: Tiling) -> Pair:
+        chunk_in_src = (_presence(src.starts(0), src.ends(0), self.chunk_starts, self.chunk_ends) > 0).sum(1)
+        units = np.repeat(chunk_in_src[:, None], dst.grid[0], axis=1)
+        neurons = np.repeat(src.sizes(0)[:, None], dst.grid[0], axis=1)
+        rows = np.repeat(src.sizes(1)[:, None], dst.grid[1], axis=1)
+        cols = np.repeat(src.sizes(2)[:, None], dst.grid[2], axis=1)
+        return Pair(units, neurons, rows, cols)
+
+
+# the registry: projection class -> its resource model
+MODELS: dict[type, type[ProjectionModel]] = {Conv2d: ConvModel, SumPool2d: SumPoolModel, Dense: DenseModel}
