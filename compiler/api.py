@@ -58,7 +58,8 @@ def compile_imported(imported: ImportedModel, config: CompileConfig | None = Non
                         config.neuron_model(), config.v0.value)
     check_network(net, target.numeric.state_bits)
     for layer in report["layers"]:
-        layer["ann_macs"] = imported.macs.get(layer["onnx_linear"], 0)
+        linears = layer.get("onnx_linears") or [layer["onnx_linear"]]  # a residual join reads several
+        layer["ann_macs"] = int(sum(imported.macs.get(op, 0) for op in linears if op is not None))
     net.metadata = {
         "snnc_version": __version__,
         "config": config.to_dict(),

@@ -384,6 +384,10 @@ def _finite(layer: str, node: str, ws, bias) -> None:
     if not all(np.all(np.isfinite(w)) for w in ws) or not np.all(np.isfinite(bias)):
         raise _Refuse(f"layer '{layer}' (at '{node}'): its weights or bias in level units overflow to Inf/NaN "
                       "(weights, scales or thresholds out of any float range)")
+    wmax = max((float(np.abs(w).max()) for w in ws if np.size(w)), default=0.0)
+    if 0.0 < wmax < 2.0**-55:
+        raise _Refuse(f"layer '{layer}' (at '{node}'): its largest weight in level units is {wmax:.3g}; a threshold or "
+                      "scale that makes it an integer would not fit any state width (check the model's scales)")
 
 
 def _input_node(g: FGraph, input_range, bits: int) -> Input:
