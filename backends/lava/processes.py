@@ -345,207 +345,60 @@ class _ProbeLogic:
         self.data[..., (self.time_step - 1) % self.data.shape[-1]] = data
 
 
-@implements(proc=IFSoftResetNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyIFSoftResetFixed(_NeuronLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)   # binary: 0/1
-    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
-    thr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    count: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+# ---- ProcessModels -------------------------------------------------------------------------------
+# Each process gets a fixed_pt model (int64 values, declared precisions as documentation: Lava's CPU
+# models do not enforce them) and a floating_pt model (floats), generated from one port/Var table:
+# (name, kind, fixed-point precision); kind "in" / "out" is a port, "var" a Var, "int" a Var that stays
+# an integer in the floating_pt model too (timing tables, the MT parameters).
+# Multi-threshold widths: messages n + 1 bits signed (+-2^(n-1)); rate-coded S and C the IF state
+# width; differential R, Y, M, V and the readout hold values times 2^F, so they need about F more bits
+# than the values themselves -- int64 here, as in the reference simulator.
+
+_IF_PORTS = (("a_in", "in", 32), ("s_out", "out", 1), ("c_out", "out", 24), ("thr", "var", 24),
+             ("v_init", "var", 24), ("bias", "var", 24), ("v", "var", 24), ("acc", "var", 32),
+             ("count", "var", 24), ("timing", "int", 32))
+_MODEL_TABLES = {
+    # process: (logic mixin, ports/Vars)
+    IFSoftResetNeuron: (_NeuronLogic, _IF_PORTS),                                # s_out binary: 0/1
+    DualThresholdNeuron: (_DualNeuronLogic, tuple(
+        ("s_out", "out", 2) if p[0] == "s_out" else p for p in _IF_PORTS) + (("neg", "var", 24),)),  # -1/0/1
+    Accumulator: (_AccumulatorLogic, (
+        ("a_in", "in", 32), ("r_out", "out", 32), ("v_init", "var", 32), ("bias", "var", 32), ("v", "var", 32),
+        ("acc", "var", 32), ("timing", "int", 32))),
+    MTRateNeuron: (_MTRateLogic, (
+        ("a_in", "in", 32), ("s_out", "out", 17), ("thr", "var", 24), ("v_init", "var", 24), ("bias", "var", 24),
+        ("mt", "int", 32), ("S", "var", 24), ("C", "var", 24), ("timing", "int", 32))),
+    MTDifferentialNeuron: (_MTDifferentialLogic, (
+        ("a_in", "in", 32), ("s_out", "out", 17), ("thr", "var", 24), ("v_init", "var", 64), ("mt", "int", 32),
+        ("recip", "var", 32), ("R", "var", 64), ("Y", "var", 64), ("M", "var", 64), ("V", "var", 64),
+        ("timing", "int", 32))),
+    DifferentialAccumulator: (_DifferentialAccumulatorLogic, (
+        ("a_in", "in", 32), ("r_out", "out", 64), ("v_init", "var", 64), ("bias", "var", 32), ("recip", "var", 32),
+        ("v", "var", 64), ("acc", "var", 32), ("timing", "int", 32))),
+    Int64Probe: (_ProbeLogic, (("a_in", "in", 64), ("data", "var", 64))),
+}
+_PORT_TYPES = {"in": PyInPort.VEC_DENSE, "out": PyOutPort.VEC_DENSE}
 
 
-@implements(proc=IFSoftResetNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyIFSoftResetFloat(_NeuronLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    thr: np.ndarray = LavaPyType(np.ndarray, float)
-    v_init: np.ndarray = LavaPyType(np.ndarray, float)
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
-    acc: np.ndarray = LavaPyType(np.ndarray, float)
-    count: np.ndarray = LavaPyType(np.ndarray, float)
-    timing: np.ndarray = LavaPyType(np.ndarray, int)
+def _lava_type(kind: str, fixed: bool, precision: int) -> LavaPyType:
+    cls = _PORT_TYPES.get(kind, np.ndarray)
+    if fixed:
+        return LavaPyType(cls, np.int64, precision=precision)
+    return LavaPyType(cls, int if kind == "int" else float)
 
 
-@implements(proc=DualThresholdNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyDualThresholdFixed(_DualNeuronLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=2)   # signed: -1/0/1
-    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
-    thr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    neg: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    count: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+def _make_models() -> dict[str, type]:
+    models = {}
+    for proc, (logic, table) in _MODEL_TABLES.items():
+        base = proc.__name__.removesuffix("Neuron")
+        for tag_name, fixed, suffix in (("fixed_pt", True, "Fixed"), ("floating_pt", False, "Float")):
+            ns = {name: _lava_type(kind, fixed, prec) for name, kind, prec in table}
+            ns.update(__module__=__name__, __qualname__=f"Py{base}{suffix}")  # Lava matches models by module
+            cls = type(PyLoihiProcessModel)(f"Py{base}{suffix}", (logic, PyLoihiProcessModel), ns)
+            cls = implements(proc=proc, protocol=LoihiProtocol)(requires(CPU)(tag(tag_name)(cls)))
+            models[cls.__name__] = cls
+    return models
 
 
-@implements(proc=DualThresholdNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyDualThresholdFloat(_DualNeuronLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    thr: np.ndarray = LavaPyType(np.ndarray, float)
-    neg: np.ndarray = LavaPyType(np.ndarray, float)
-    v_init: np.ndarray = LavaPyType(np.ndarray, float)
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
-    acc: np.ndarray = LavaPyType(np.ndarray, float)
-    count: np.ndarray = LavaPyType(np.ndarray, float)
-    timing: np.ndarray = LavaPyType(np.ndarray, int)
-
-
-@implements(proc=Accumulator, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyAccumulatorFixed(_AccumulatorLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=32)
-    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-
-
-@implements(proc=Accumulator, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyAccumulatorFloat(_AccumulatorLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    v_init: np.ndarray = LavaPyType(np.ndarray, float)
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
-    acc: np.ndarray = LavaPyType(np.ndarray, float)
-    timing: np.ndarray = LavaPyType(np.ndarray, int)
-
-
-# Multi-threshold neurons. Widths (declared precisions are documentation: Lava's CPU models do not
-# enforce them; every fixed_pt state is int64): messages n + 1 bits signed (+-2^(n-1)); rate-coded
-# S and C the IF state width; differential R, Y, M, V and the readout hold values times 2^F, so they
-# need about F more bits than the values themselves -- int64 here, as in the reference simulator.
-
-
-@implements(proc=MTRateNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyMTRateFixed(_MTRateLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=17)   # n + 1 <= 17 bits, signed
-    thr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    mt: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    S: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    C: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-
-
-@implements(proc=MTRateNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyMTRateFloat(_MTRateLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    thr: np.ndarray = LavaPyType(np.ndarray, float)
-    v_init: np.ndarray = LavaPyType(np.ndarray, float)
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    mt: np.ndarray = LavaPyType(np.ndarray, int)
-    S: np.ndarray = LavaPyType(np.ndarray, float)
-    C: np.ndarray = LavaPyType(np.ndarray, float)
-    timing: np.ndarray = LavaPyType(np.ndarray, int)
-
-
-@implements(proc=MTDifferentialNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyMTDifferentialFixed(_MTDifferentialLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=17)   # n + 1 <= 17 bits, signed
-    thr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)        # V0 * 2^F
-    mt: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    recip: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)         # R_k <= 2^F, F <= 30
-    R: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
-    Y: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
-    M: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
-    V: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
-    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-
-
-@implements(proc=MTDifferentialNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyMTDifferentialFloat(_MTDifferentialLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    thr: np.ndarray = LavaPyType(np.ndarray, float)
-    v_init: np.ndarray = LavaPyType(np.ndarray, float)
-    mt: np.ndarray = LavaPyType(np.ndarray, int)
-    recip: np.ndarray = LavaPyType(np.ndarray, float)
-    R: np.ndarray = LavaPyType(np.ndarray, float)
-    Y: np.ndarray = LavaPyType(np.ndarray, float)
-    M: np.ndarray = LavaPyType(np.ndarray, float)
-    V: np.ndarray = LavaPyType(np.ndarray, float)
-    timing: np.ndarray = LavaPyType(np.ndarray, int)
-
-
-@implements(proc=DifferentialAccumulator, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyDifferentialAccumulatorFixed(_DifferentialAccumulatorLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=64)
-    v_init: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
-    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    recip: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
-    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    timing: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-
-
-@implements(proc=DifferentialAccumulator, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyDifferentialAccumulatorFloat(_DifferentialAccumulatorLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    v_init: np.ndarray = LavaPyType(np.ndarray, float)
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    recip: np.ndarray = LavaPyType(np.ndarray, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
-    acc: np.ndarray = LavaPyType(np.ndarray, float)
-    timing: np.ndarray = LavaPyType(np.ndarray, int)
-
-
-@implements(proc=Int64Probe, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyInt64ProbeFixed(_ProbeLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=64)
-    data: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
-
-
-@implements(proc=Int64Probe, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyInt64ProbeFloat(_ProbeLogic, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    data: np.ndarray = LavaPyType(np.ndarray, float)
+# module-level names: Lava finds ProcessModels by scanning this module's members
+globals().update(_make_models())
