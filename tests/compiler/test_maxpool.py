@@ -34,33 +34,6 @@ sys.path.insert(0, str(REPO / "examples" / "models"))
 import resnet  # noqa: E402
 from qcfs import QuantClip, export_onnx  # noqa: E402
 
-WIDE_TOML = """name = "wide"
-description = "24-bit weights"
-[numeric]
-weight_bits = 24
-weight_exp_min = 0
-weight_exp_max = 7
-state_bits = 62
-bias_mant_bits = 40
-bias_exp_max = 7
-input_bits = 8
-[core]
-neurons = 1024
-input_axons = 4096
-output_axons = 4096
-synapse_memory_bits = 1048576
-[chip]
-cores = 128
-"""
-
-
-@pytest.fixture(scope="module")
-def wide(tmp_path_factory):
-    p = tmp_path_factory.mktemp("targets") / "wide.toml"
-    p.write_text(WIDE_TOML)
-    return str(p)
-
-
 def QC():
     return QuantClip(4, "round", 1.0)
 
