@@ -83,31 +83,8 @@ def make_vgg16(
     Input (N, 3, input_size, input_size) in [0, 1], output (N, num_classes) logits.
     """
     input_size = _check_input_size(input_size)
-    gen = torch.Generator().manual_seed(int(seed))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        model = build_vgg16(num_classes, input_size, classifier, quantizer, levels)
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.normal_(m.bias, 0.0, 0.01)
-    model.eval()
-    h = torch.rand(n_calib, 3, input_size, input_size, generator=gen)
-    for m in model:
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(h.mean(dim=(0, 2, 3)))
-            m.running_var.copy_(h.var(dim=(0, 2, 3), unbiased=False) + 1e-3)
-            m.weight.copy_(0.75 + 0.5 * torch.rand(c, generator=gen))
-            m.bias.copy_(0.2 * torch.randn(c, generator=gen))
-        elif isinstance(m, QuantClip):
-            q = torch.quantile(h.flatten().double()[: 1 << 24], percentile / 100.0).item()
-            m.lam.copy_(torch.tensor(q if q > 1e-3 else 1.0))
-        h = m(h)
-    return model
+    return _randomized(lambda: build_vgg16(num_classes, input_size, classifier, quantizer, levels),
+                       input_size, seed, n_calib, percentile)
 
 
 def vgg16_conv_macs(
@@ -191,10 +168,19 @@ def make_vgg16_scaled(
     ``make_vgg16``: Kaiming weights, BatchNorm statistics from the batch, lambda at the
     ``percentile``-th percentile of each activation's input)."""
     input_size = _check_input_size(input_size)
+    return _randomized(lambda: build_vgg16_scaled(num_classes, input_size, width, classifier, quantizer, levels),
+                       input_size, seed, n_calib, percentile)
+
+
+@torch.no_grad()
+def _randomized(build, input_size: int, seed: int, n_calib: int, percentile: float) -> nn.Sequential:
+    """``build()`` with Kaiming weights, BatchNorm statistics from a random batch and each lambda at
+    the ``percentile``-th percentile of its activation's input (at most 2^24 values, a seeded
+    random subsample beyond that), in eval mode."""
     gen = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        model = build_vgg16_scaled(num_classes, input_size, width, classifier, quantizer, levels)
+        model = build()
         for m in model.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
