@@ -48,6 +48,36 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return int((model(x).argmax(1) == y).sum()) / len(y)
 
 
+def fit(model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, epochs: int, lr: float, batch_size: int,
+        seed: int) -> float:
+    """Adam with a one-cycle schedule, cross-entropy, seeded shuffles; thresholds lambda of QuantClip
+    layers (if any) kept positive. Returns the training time in seconds."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = (len(yt) + batch_size - 1) // batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        perm = torch.randperm(len(yt), generator=gen)
+        tot_loss, correct = 0.0, 0
+        for i in range(0, len(yt), batch_size):
+            idx = perm[i : i + batch_size]
+            xb, yb = xt[idx], yt[idx]
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            qcfs.clamp_all_lams_(model, 1e-3)
+            tot_loss += float(loss.detach()) * len(idx)
+            correct += int((out.argmax(1) == yb).sum())
+        log.info("epoch %3d/%d  loss %.4f  train acc %.4f", epoch, epochs, tot_loss / len(yt), correct / len(yt))
+    return time.perf_counter() - t0
+
+
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -59,35 +89,7 @@ def train(args: argparse.Namespace) -> dict:
     xe, ye = torch.from_numpy(x_te), torch.from_numpy(y_te)
 
     model = qcfs.make_digits_cnn(args.quantizer, args.levels, lam_init=args.lam_init)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = (len(yt) + args.batch_size - 1) // args.batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15
-    )
-    loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(args.seed)
-
-    t0 = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        perm = torch.randperm(len(yt), generator=gen)
-        tot_loss, correct = 0.0, 0
-        for i in range(0, len(yt), args.batch_size):
-            idx = perm[i : i + args.batch_size]
-            xb, yb = xt[idx], yt[idx]
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            qcfs.clamp_all_lams_(model, 1e-3)
-            tot_loss += float(loss.detach()) * len(idx)
-            correct += int((out.argmax(1) == yb).sum())
-        log.info(
-            "epoch %3d/%d  loss %.4f  train acc %.4f", epoch, args.epochs, tot_loss / len(yt), correct / len(yt)
-        )
-    train_s = time.perf_counter() - t0
+    train_s = fit(model, xt, yt, args.epochs, args.lr, args.batch_size, args.seed)
 
     model.eval()
     test_acc = accuracy(model, xe, ye)

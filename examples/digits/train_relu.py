@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -61,24 +60,7 @@ def main(argv=None) -> int:
         raise SystemExit("error: the test split differs from examples/digits/test.npz (different sklearn?)")
     xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
     model = make_relu_cnn()
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps = (len(yt) + args.batch_size - 1) // args.batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15)
-    gen = torch.Generator().manual_seed(args.seed)
-    t0 = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        perm = torch.randperm(len(yt), generator=gen)
-        for i in range(0, len(yt), args.batch_size):
-            idx = perm[i:i + args.batch_size]
-            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        if epoch % 10 == 0:
-            log.info("epoch %d/%d loss %.4f", epoch, args.epochs, float(loss))
-    secs = time.perf_counter() - t0
+    secs = qtrain.fit(model, xt, yt, args.epochs, args.lr, args.batch_size, args.seed)
     acc = qtrain.accuracy(model, torch.from_numpy(x_te), torch.from_numpy(y_te))
     log.info("test accuracy %.4f (%.1f s)", acc, secs)
     args.out_dir.mkdir(parents=True, exist_ok=True)

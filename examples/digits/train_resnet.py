@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "models"))
 sys.path.insert(0, str(HERE))
 import qcfs  # noqa: E402
 import resnet  # noqa: E402
-from train import accuracy, load_split  # noqa: E402
+from train import accuracy, fit, load_split  # noqa: E402
 
 log = logging.getLogger("digits.train_resnet")
 
@@ -80,29 +79,7 @@ def train(args: argparse.Namespace) -> dict:
     xe, ye = torch.from_numpy(x_te), torch.from_numpy(y_te)
 
     model = make_digits_resnet(args.quantizer, args.levels, args.lam_init)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps = (len(yt) + args.batch_size - 1) // args.batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15)
-    loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(args.seed)
-    t0 = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        perm = torch.randperm(len(yt), generator=gen)
-        tot, correct = 0.0, 0
-        for i in range(0, len(yt), args.batch_size):
-            idx = perm[i:i + args.batch_size]
-            out = model(xt[idx])
-            loss = loss_fn(out, yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            qcfs.clamp_all_lams_(model, 1e-3)
-            tot += float(loss.detach()) * len(idx)
-            correct += int((out.argmax(1) == yt[idx]).sum())
-        log.info("epoch %3d/%d  loss %.4f  train acc %.4f", epoch, args.epochs, tot / len(yt), correct / len(yt))
-    train_s = time.perf_counter() - t0
+    train_s = fit(model, xt, yt, args.epochs, args.lr, args.batch_size, args.seed)
 
     model.eval()
     test_acc, train_acc = accuracy(model, xe, ye), accuracy(model, xt, yt)
