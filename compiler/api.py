@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc import __version__
-from snnc.ir import Network, save
+from snnc.ir import MultiThreshold, Network, save
 
 from .analysis.bounds import check_network
 from .analysis.macs import macs_per_op
@@ -54,8 +54,10 @@ def compile_imported(imported: ImportedModel, config: CompileConfig | None = Non
     """Lower an imported model under ``config`` to a verified-bounded integer Network."""
     config = config or CompileConfig()
     target = load_target(config.target, config.profile)
+    neuron = config.neuron_model()
+    relu_thr = _relu_thresholds(imported, config) if isinstance(neuron, MultiThreshold) else None
     net, report = lower(imported.graph, target, config.timesteps, config.input_range,
-                        config.neuron_model(), config.v0.value)
+                        neuron, config.v0.value, relu_thr, config.coding_model())
     check_network(net, target.numeric.state_bits)
     for layer in report["layers"]:
         linears = layer.get("onnx_linears") or [layer["onnx_linear"]]  # a residual join reads several
@@ -73,6 +75,40 @@ def compile_imported(imported: ImportedModel, config: CompileConfig | None = Non
     return net
 
 
+def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str, float]:
+    """Per-layer thresholds of every ReLU from the calibration data (``--calib``; paper 004):
+    ``config.thresholds`` = max | percentile:q | iterate, with N = 2^n T levels for the threshold
+    iteration (docs/calibration.md), times ``config.threshold_scale``."""
+    from .calibration import collect_relu_stats, compute_thresholds, parse_threshold_method, quantization_levels
+    from .errors import DataFileError
+
+    if config.calibration_data is None:
+        raise DataFileError("converting a plain ReLU network needs calibration data: give --calib FILE.npz "
+                            "(an .npz with x: a few hundred training inputs)")
+    try:
+        z = np.load(config.calibration_data, allow_pickle=False)
+        x = np.asarray(z["x"], np.float32)
+    except (OSError, ValueError, KeyError) as e:
+        raise DataFileError(f"calibration data '{config.calibration_data}': not an .npz with an array 'x' ({e})") from None
+    want = tuple(imported.graph.input_shape)
+    if tuple(x.shape[1:]) != want:
+        raise DataFileError(f"calibration data '{config.calibration_data}': x has shape {x.shape}; the model "
+                            f"expects (N, {', '.join(map(str, want))})")
+    if config.timesteps is None:
+        from .errors import ConversionError
+
+        raise ConversionError("a plain ReLU network has no quantization levels L to take T from: give --timesteps")
+    stats = collect_relu_stats(imported.graph, x)
+    spec = parse_threshold_method(config.thresholds, scale=config.threshold_scale)
+    N = quantization_levels(config.timesteps, config.mt_n)
+    out = {}
+    for name, st in stats.items():
+        th = compute_thresholds(st, spec, N=N, per_channel=False)
+        out[name] = float(np.asarray(th.theta).reshape(-1)[0])
+    log.info("calibrated ReLU thresholds (%s, N=%d): %s", config.thresholds, N, out)
+    return out
+
+
 def _calibration_rates(net: Network, config: CompileConfig) -> dict[str, float] | None:
     """Firing rates (spikes per neuron per step) measured on ``config.calibration_data``, or None."""
     if config.calibration_data is None:
@@ -82,7 +118,8 @@ def _calibration_rates(net: Network, config: CompileConfig) -> dict[str, float] 
     from .data import load_data
 
     x, _ = load_data(config.calibration_data, net, config.calibration_samples)
-    res = simulate(net, x, config.schedule)
+    multi = any(isinstance(p.neuron, MultiThreshold) for p in net.populations)
+    res = simulate(net, x, "pipelined" if multi else config.schedule)
     return rates_from_counts(net, res.counts)
 
 

@@ -19,7 +19,7 @@ from snnc.backends import BackendError, get_backend
 from snnc.backends.reference import Schedule
 from snnc.ir import BundleError, DualThreshold, IRError, load_with_extras
 
-from .config import CompileConfig, NeuronKind, V0Mode
+from .config import CodingKind, CompileConfig, NeuronKind, V0Mode
 from .errors import SnncError
 from .targets import builtin_targets
 
@@ -71,10 +71,20 @@ def cli(verbose: int) -> None:
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="Bundle to write (.snnc).")
 @click.option("--timesteps", type=int, default=None,
               help="T; default: the model's quantization levels L (T = L, exact). T != L rescales: levels theta/T.")
-@click.option("--neuron", type=NEURONS, default="if", show_default=True,
-              help="if: integrate-and-fire, soft reset; dual-threshold: paper 000's neuron with negative spikes.")
+@click.option("--neuron", default="if", show_default=True,
+              help="if: integrate-and-fire, soft reset; dual-threshold: paper 000's neuron with negative spikes; "
+                   "multi-threshold:N: paper 004's neuron with N thresholds per sign (plain ReLU nets, with --calib).")
 @click.option("--v0", type=V0S, default="auto", show_default=True,
               help="Initial potential: auto = matched to the quantizer (floor 0, round theta/2, ceil theta), or zero|half|full.")
+@click.option("--calib", type=click.Path(dir_okay=False), default=None,
+              help="Calibration .npz (x): thresholds of a plain ReLU net; firing rates for chip placement.")
+@click.option("--thresholds", default="iterate", show_default=True,
+              help="Plain ReLU thresholds from --calib: max | percentile:Q | iterate (paper 004, Algorithm 1).")
+@click.option("--threshold-scale", type=float, default=1.0, show_default=True, help="Paper 004's c: thresholds times c.")
+@click.option("--coding", type=click.Choice([c.value for c in CodingKind]), default="rate", show_default=True,
+              help="rate, or differential (paper 004; multi-threshold neurons).")
+@click.option("--frac-bits", type=click.IntRange(0, 30), default=12, show_default=True,
+              help="Differential coding: fractional bits of the fixed-point 1/t.")
 @click.option("--neg-divisor", type=click.IntRange(min=1), default=1000, show_default=True,
               help="dual-threshold: negative threshold theta' = -theta/N (integer form -ceil(Theta/N)).")
 @click.option("--schedule", type=SCHEDULES, default="layerwise", show_default=True, help="Default schedule stored in the bundle.")
@@ -86,16 +96,23 @@ def cli(verbose: int) -> None:
 @click.option("--profile", type=click.Path(dir_okay=False), default=None,
               help="A .toml with your own limits, laid over the target's profile (only the keys it sets).")
 @_user_errors
-def compile(model, target, output, timesteps, neuron, v0, neg_divisor, schedule, input_range, chips, system, profile):  # noqa: A001
+def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, threshold_scale, coding, frac_bits,  # noqa: A001
+            neg_divisor, schedule, input_range, chips, system, profile):
     """Compile an ONNX MODEL into a spiking-network bundle."""
     from .api import compile_to_file
+
+    neuron, mt_n = parse_neuron(neuron)
+    if neuron == NeuronKind.MULTI_THRESHOLD.value and schedule == "layerwise":
+        schedule = "pipelined"  # multi-threshold neurons run pipelined (docs/ir.md)
 
     try:
         lo, hi = (float(v) for v in input_range.split(","))
     except ValueError:
         raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
     cfg = CompileConfig(target=target, timesteps=timesteps, schedule=schedule, input_range=(lo, hi),
-                        neuron=neuron, v0=v0, neg_divisor=neg_divisor, chips=chips, system=system, profile=profile)
+                        neuron=neuron, v0=v0, neg_divisor=neg_divisor, chips=chips, system=system, profile=profile,
+                        calibration_data=calib, thresholds=thresholds, threshold_scale=threshold_scale, mt_n=mt_n,
+                        coding=coding, frac_bits=frac_bits)
     out = Path(output)
     if not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -103,12 +120,24 @@ def compile(model, target, output, timesteps, neuron, v0, neg_divisor, schedule,
     n_neurons = sum(p.size for p in net.populations)
     n_syn = sum(p.num_synapses for p in net.projections)
     click.echo(f"compiled {model} -> {out}: {len(net.populations)} populations, {n_neurons} neurons, "
-               f"{n_syn} synapses, T={net.timesteps} (L={net.metadata['levels']}), neuron {cfg.neuron.value}, "
-               f"v0 {cfg.v0.value}, target {cfg.target}")
+               f"{n_syn} synapses, T={net.timesteps} (L={net.metadata['levels']}), neuron {cfg.neuron.value}"
+               + (f":{cfg.mt_n}, coding {cfg.coding.value}" if cfg.neuron is NeuronKind.MULTI_THRESHOLD else "")
+               + f", v0 {cfg.v0.value}, target {cfg.target}")
     pl = net.metadata.get("placement")
     if pl:
         click.echo(f"placed on {pl['cores_used']:,} cores, {pl['chips_used']:,} chip(s) "
                    f"(lower bound {pl['lower_bound_cores']:,} cores); see: snnc map {out}")
+
+
+def parse_neuron(text: str) -> tuple[str, int]:
+    """'if' | 'dual-threshold' | 'multi-threshold:N' -> (kind, N); N defaults to 4."""
+    kind, _, n = text.partition(":")
+    if kind not in [k.value for k in NeuronKind] or (n and kind != NeuronKind.MULTI_THRESHOLD.value):
+        raise SnncError(f"--neuron '{text}' not understood; supported: if, dual-threshold, multi-threshold:N")
+    try:
+        return kind, int(n) if n else 4
+    except ValueError:
+        raise SnncError(f"--neuron '{text}': N in multi-threshold:N must be an integer") from None
 
 
 def _summ(a) -> str:

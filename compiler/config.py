@@ -11,6 +11,12 @@ from snnc.backends.reference.simulator import Schedule
 class NeuronKind(str, Enum):
     IF = "if"                          # integrate-and-fire with soft reset (papers 000 "SNN-alpha", 003)
     DUAL_THRESHOLD = "dual-threshold"  # paper 000's dual-threshold neuron ("SNN-beta")
+    MULTI_THRESHOLD = "multi-threshold"  # paper 004's multi-threshold neuron (plain ReLU nets; mt_n thresholds)
+
+
+class CodingKind(str, Enum):
+    RATE = "rate"                  # the average of what a layer sent (every neuron model)
+    DIFFERENTIAL = "differential"  # paper 004's differential coding (multi-threshold neurons only)
 
 
 class V0Mode(str, Enum):
@@ -37,6 +43,11 @@ class CompileConfig:
     profile: str | None = None              # a user's .toml laid over the target's profile
     calibration_data: str | None = None     # .npz whose firing rates weight the chip placement
     calibration_samples: int = 32
+    thresholds: str = "iterate"             # plain ReLU nets: max | percentile:<q> | iterate (paper 004)
+    threshold_scale: float = 1.0            # paper 004's c: thresholds times c
+    mt_n: int = 4                           # multi-threshold neurons: thresholds per sign
+    coding: CodingKind = CodingKind.RATE
+    frac_bits: int = 12                     # differential coding: fixed-point bits of 1/t
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -67,14 +78,36 @@ class CompileConfig:
         if int(self.calibration_samples) < 1:
             raise ValueError(f"calibration_samples must be >= 1, got {self.calibration_samples}")
         self.calibration_samples = int(self.calibration_samples)
+        self.coding = CodingKind(self.coding)
+        if not 1 <= int(self.mt_n) <= 16:
+            raise ValueError(f"mt_n (multi-threshold thresholds per sign) must be in 1..16, got {self.mt_n}")
+        self.mt_n = int(self.mt_n)
+        if not 0 <= int(self.frac_bits) <= 30:
+            raise ValueError(f"frac_bits must be in 0..30, got {self.frac_bits}")
+        self.frac_bits = int(self.frac_bits)
+        if not float(self.threshold_scale) > 0:
+            raise ValueError(f"threshold_scale must be > 0, got {self.threshold_scale}")
+        self.threshold_scale = float(self.threshold_scale)
+        if self.coding is CodingKind.DIFFERENTIAL and self.neuron is not NeuronKind.MULTI_THRESHOLD:
+            raise ValueError("differential coding needs --neuron multi-threshold:N (paper 004)")
 
     def neuron_model(self):
         """The IR neuron model this configuration asks for."""
-        from snnc.ir import DualThreshold, IFSoftReset
+        from snnc.ir import DualThreshold, IFSoftReset, MultiThreshold
 
         if self.neuron is NeuronKind.DUAL_THRESHOLD:
             return DualThreshold(neg_divisor=self.neg_divisor)
+        if self.neuron is NeuronKind.MULTI_THRESHOLD:
+            return MultiThreshold(n=self.mt_n, relu=True)
         return IFSoftReset()
+
+    def coding_model(self):
+        """The IR network coding this configuration asks for."""
+        from snnc.ir import DifferentialCoding, RateCoding
+
+        if self.coding is CodingKind.DIFFERENTIAL:
+            return DifferentialCoding(frac_bits=self.frac_bits)
+        return RateCoding()
 
     def to_dict(self) -> dict:
         d = asdict(self)

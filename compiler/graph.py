@@ -148,9 +148,17 @@ class Clamp(Op):
 
 @dataclass
 class Rounding(Op):
-    mode: str = "floor"  # "floor" | "ceil"
+    """mode "floor" | "ceil" (Floor/Ceil nodes); "half_even" (ONNX QuantizeLinear, QONNX Quant ROUND:
+    round half to even) and "half_up" (floor(x + 1/2)) come from the quantizer formats and are
+    rewritten into floor by compiler/passes/qdq.py before FuseQuantAct."""
+
+    mode: str = "floor"
 
     def __call__(self, x):
+        if self.mode == "half_even":
+            return np.rint(x)
+        if self.mode == "half_up":
+            return np.floor(x + 0.5)
         return np.floor(x) if self.mode == "floor" else np.ceil(x)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.ir import IFSoftReset, NeuronModel, Node, Population, Projection, Readout
+from snnc.ir import IFSoftReset, MultiThreshold, NeuronModel, Node, Population, Projection, Readout
 
 from .analysis.bounds import node_bound
 from .errors import StateOverflowError
@@ -135,6 +135,43 @@ def integerize_population(
         bias = np.array([fmt.representable_bias(int(v)) for v in np.round(layer.bias * theta / levels)], np.int64)
         pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0_for(resolved, r, theta),
                          bias=bias, levels=levels, real_threshold=np.array(real_threshold))
+        return pop, projs
+
+    return _first_fitting(build, layer.name, T, fmt, sources)
+
+
+def integerize_mt_population(
+    layer: RealLayer, neuron: MultiThreshold, real_threshold: float, T: int, fmt: NumericFormat,
+    sources: dict[str, Node], differential: bool,
+) -> tuple[Population, list[Projection], int]:
+    """Integer multi-threshold population for a plain ReLU (paper 004; docs/conversion.md).
+
+    ``layer`` is in units of the neuron's base threshold theta (w' = W gamma_s / theta, b' = b / theta).
+    Theta_c is chosen like the IF case and rounded to a multiple of 2^(n-1) so every threshold
+    Theta/2^(i-1) is an integer. Rate coding: the bias is a per-step current B = round(b' Theta),
+    V0 = 0 (the nearest-threshold choice already rounds). Differential coding: the bias is the
+    initial encoded value V0 = round(b' Theta) (Theorem 4.5), B = 0.
+    """
+    C = layer.shape[0]
+    u = neuron.unit_divisor
+    wmax = np.max([_channel_max(w, C) for w in layer.weights], axis=0)
+    layer_max = float(wmax.max()) if wmax.size and wmax.max() > 0 else 1.0
+    wmax = np.where(wmax > 0, wmax, layer_max)
+
+    def build(e, wtop):
+        theta = u * np.maximum(np.round((2**e) * wtop / wmax / u), 1).astype(np.int64)
+        projs = []
+        for w, mk in zip(layer.weights, layer.make_projection):
+            th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
+            wi = np.clip(np.round(w * th / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
+            projs.append(mk(wi, e))
+        b = np.round(layer.bias * theta).astype(np.int64)
+        if differential:
+            v0, bias = b, np.zeros(C, np.int64)
+        else:
+            v0, bias = np.zeros(C, np.int64), np.array([fmt.representable_bias(int(v)) for v in b], np.int64)
+        pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0, bias=bias, levels=T,
+                         real_threshold=np.array(real_threshold))
         return pop, projs
 
     return _first_fitting(build, layer.name, T, fmt, sources)

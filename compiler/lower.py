@@ -36,7 +36,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from snnc.ir import Conv2d, Dense, IFSoftReset, Input, Network, NeuronModel, Population, SumPool2d
+from snnc.ir import (
+    Coding, Conv2d, Dense, DifferentialCoding, IFSoftReset, Input, MultiThreshold, Network, NeuronModel, Population,
+    RateCoding, SumPool2d,
+)
 from snnc.ir.nodes import conv_output_size
 
 from .errors import ConversionError
@@ -44,7 +47,9 @@ from .graph import (
     Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Linear, MaxPool, QuantAct, Relu, Rounding,
     ScalarAffine,
 )
-from .integerize import RealLayer, integerize_population, integerize_readout, resolve_v0_mode, v0_for
+from .integerize import (
+    RealLayer, integerize_mt_population, integerize_population, integerize_readout, resolve_v0_mode, v0_for,
+)
 from .targets import TargetProfile
 
 
@@ -109,7 +114,8 @@ class _Refuse(Exception):
 def _explain(op) -> str:
     if isinstance(op, Relu):
         return (f"node '{op.name}' is a plain ReLU: snnc needs the quantized clip activation "
-                "a = lambda*clip(Q(x*L/lambda), 0, L)/L (train with it), or calibration data for plain ReLU nets")
+                "a = lambda*clip(Q(x*L/lambda), 0, L)/L (train with it), or a training-free conversion: "
+                "--calib FILE.npz --neuron multi-threshold:N --timesteps T (paper 004)")
     if isinstance(op, (ScalarAffine, Clamp, Rounding)):
         return f"node '{op.name}' ({type(op).__name__}) is not part of a recognised quantized clip activation"
     if isinstance(op, MaxPool):
@@ -416,6 +422,7 @@ def _window_positions_ok(size, k, s, p_lo, d, out) -> bool:
 def lower(
     g: FGraph, target: TargetProfile, timesteps: int | None, input_range,
     neuron: NeuronModel | None = None, v0_mode: str = "auto",
+    relu_thresholds: dict[str, float] | None = None, coding: Coding | None = None,
 ) -> tuple[Network, dict]:
     """Float graph -> integer Network. Returns the network and a report (per-layer facts).
 
@@ -423,6 +430,8 @@ def lower(
     theta/T; docs/conversion.md, "T != L"). ``neuron`` is the IR neuron model of every population,
     ``v0_mode`` auto | zero | half | full.
     """
+    if relu_thresholds is not None:
+        return lower_relu(g, target, timesteps, input_range, neuron, relu_thresholds, coding)
     stray = [_explain(o) for o in g.ops if isinstance(o, (Relu, Clamp, Rounding))]
     if stray:  # never lowerable, wherever they are
         raise ConversionError("cannot lower the graph:\n" + "\n".join(f"  - {p}" for p in stray))
@@ -600,3 +609,97 @@ def _lower_maxpool(op: MaxPool, lw: _Lowering, fresh, neuron: NeuronModel, L: in
 def _pool_entry(name, op, role, L, lam, shape) -> dict:
     return {"layer": name, "onnx_linear": op.name, "onnx_activation": None, "quantizer": None, "levels": L,
             "lambda": lam, "exponent": 0, "shape": list(shape), "role": role}
+
+
+# ---- plain ReLU networks, training-free (paper 004) -------------------------------------------------
+def lower_relu(
+    g: FGraph, target: TargetProfile, timesteps: int | None, input_range, neuron: NeuronModel,
+    relu_thresholds: dict[str, float], coding: Coding | None,
+) -> tuple[Network, dict]:
+    """A plain float ReLU graph -> multi-threshold populations (docs/conversion.md, "Training-free").
+
+    Every Relu becomes a population of ``neuron`` (a MultiThreshold with relu=True) with base
+    threshold theta from calibration (``relu_thresholds``, one per layer). A message is worth
+    theta_s / 2^(n-1) of its source, so a target population sees w' = W gamma_s / theta_t per step.
+    """
+    coding = coding if coding is not None else RateCoding()
+    differential = isinstance(coding, DifferentialCoding)
+    if not isinstance(neuron, MultiThreshold):
+        raise ConversionError(
+            f"plain ReLU networks are converted with multi-threshold neurons (--neuron multi-threshold:N), "
+            f"not {type(neuron).__name__}")
+    bad = [_explain(o) for o in g.ops if isinstance(o, (QuantAct, Clamp, Rounding))]
+    if bad:
+        raise ConversionError("a network converted from calibration data must have plain ReLUs only:\n"
+                              + "\n".join(f"  - {p}" for p in bad))
+    relus = [o for o in g.ops if isinstance(o, Relu)]
+    if not relus:
+        raise ConversionError("the model has no ReLU: nothing to turn into spiking neurons")
+    missing = [r.name for r in relus if r.name not in relu_thresholds]
+    if missing:
+        raise ConversionError(f"no calibrated threshold for ReLU node(s) {missing}")
+    if timesteps is None:
+        raise ConversionError("a plain ReLU network has no quantization levels L to take T from: give --timesteps")
+    T = int(timesteps)
+    fmt = target.numeric
+    inp = _input_node(g, input_range, fmt.input_bits)
+    lw = _Lowering(g)
+    lw.sources[g.input_name] = Source(inp.name, tuple(g.input_shape), inp.scale, inp.scale)
+    nodes, projs, report, problems = [inp], [], [], []
+    by_name = {inp.name: inp}
+    counters: dict[str, int] = {}
+    for op in relus:
+        theta = float(relu_thresholds[op.name])
+        try:
+            if not (np.isfinite(theta) and theta > 0):
+                raise _Refuse(f"ReLU '{op.name}': calibrated threshold {theta} is not a positive number")
+            e = lw.expr(op.input)
+            if any(lw.sources[t.source].node.startswith("<") for t in e.terms):
+                raise _Refuse("")
+            kind = _main_kind(e.terms)
+            counters[kind] = counters.get(kind, 0) + 1
+            name = f"{kind}{counters[kind]}"
+            b = _channel_bias(e, f"before ReLU '{op.name}'")
+            mats = lw.projections(e, name)
+            ws = [lw.sources[t.source].gamma / theta * w for t, w, _ in mats]
+            _finite(name, op.name, ws, b / theta)
+            layer = RealLayer(name, tuple(e.shape), ws, [mk for _, _, mk in mats], b / theta)
+            node, ps, ex = integerize_mt_population(layer, neuron, theta, T, fmt, by_name, differential)
+        except _Refuse as err:
+            problems.append(str(err))
+            lw.sources[op.name] = Source(f"<{op.name}>", tuple(lw.shapes[op.name]), 1.0, 1.0)
+            continue
+        nodes.append(node)
+        by_name[name] = node
+        projs.extend(ps)
+        lw.sources[op.name] = Source(name, tuple(e.shape), theta / neuron.unit_divisor, theta,
+                                     e.flat and len(e.shape) > 1)
+        linears = list(dict.fromkeys(o for t, _, _ in mats for o in t.ops))
+        report.append({"layer": name, "onnx_linear": linears[0] if linears else None, "onnx_activation": op.name,
+                       "quantizer": None, "levels": None, "lambda": theta, "exponent": ex, "shape": list(e.shape),
+                       "neuron": type(neuron).__name__, "threshold_real": theta,
+                       **({"onnx_linears": linears} if linears[1:] else {})})
+    try:
+        e = lw.expr(g.output)
+        if any(lw.sources[t.source].node.startswith("<") for t in e.terms):
+            raise _Refuse("")
+        b = _channel_bias(e, "at the network's end (readout)")
+        mats = lw.projections(e, "readout")
+        ws = [lw.sources[t.source].gamma * w for t, w, _ in mats]
+        _finite("readout", g.output, ws, b)
+        layer = RealLayer("readout", tuple(e.shape), ws, [mk for _, _, mk in mats], b)
+    except _Refuse as err:
+        problems.append(str(err))
+    if problems:
+        raise ConversionError("cannot lower the graph:\n" + "\n".join(f"  - {p}" for p in dict.fromkeys(problems) if p))
+    # rate: the readout sums T per-step currents (the T = L formulas with L = 1); differential: it
+    # accumulates the encoded value once (R0 = round(b S), value scaled by 2^F in the simulator)
+    node, ps, ex = integerize_readout(layer, 1 if differential else T, fmt, by_name, levels=1)
+    if differential:
+        node = replace(node, scale=node.scale / coding.one)
+    nodes.append(node)
+    projs.extend(ps)
+    linears = list(dict.fromkeys(o for t, _, _ in mats for o in t.ops))
+    report.append({"layer": "readout", "onnx_linear": linears[0] if linears else None, "onnx_activation": None,
+                   "quantizer": None, "levels": None, "lambda": None, "exponent": ex, "shape": list(e.shape)})
+    return Network(nodes, projs, T, coding=coding), {"layers": report, "timesteps": T, "levels": None}

@@ -23,8 +23,10 @@ SUPPORTED_OPS = [
     "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "AveragePool",
     "GlobalAveragePool", "Flatten", "Reshape", "Identity", "Dropout", "Relu", "Floor", "Ceil", "Clip",
     "Max", "Min", "Constant", "Concat", "MaxPool", "GlobalMaxPool", "ReduceMean",
-    "ReduceMax",
+    "ReduceMax", "QuantizeLinear", "DequantizeLinear", "Quant",
 ]
+
+_QUANT_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
 
 
 def load_model(path: str | os.PathLike) -> onnx.ModelProto:
@@ -151,6 +153,12 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
                 b.problems.append(f"Constant node '{n.name}' has an unsupported value attribute {sorted(a)}")
         elif n.op_type == "Identity" and n.input and n.input[0] in b.consts:
             b.consts[n.output[0]] = b.consts[n.input[0]]  # the legacy exporter's shared equal parameters
+        elif n.op_type in _FOLDABLE and n.input and all((not i) or i in b.consts for i in n.input):
+            try:  # quantized weights and biases (QDQ, QCDQ, QONNX Quant) become float constants
+                b.consts[n.output[0]] = _FOLDABLE[n.op_type](n, [b.consts[i] if i else None for i in n.input])
+            except (KeyError, IndexError, ValueError, TypeError) as e:
+                b.problems.append(f"node '{_name(n)}' ({n.op_type}) on constants cannot be folded: "
+                                  f"{type(e).__name__}: {e}")
     problems = _check_structure(g, set(b.consts))
     if problems:
         raise InvalidModelError(problems)
@@ -169,7 +177,7 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
     input_shape = tuple(dims[1:])
 
     for n in g.node:
-        if n.op_type == "Constant" or (n.op_type == "Identity" and n.output[0] in b.consts):
+        if n.op_type == "Constant" or (n.op_type in ("Identity",) + tuple(_FOLDABLE) and n.output[0] in b.consts):
             continue
         if n.op_type not in _HANDLERS:
             b.unsupported.append((n.name or n.output[0], n.op_type))
@@ -514,6 +522,186 @@ def _maxmin(b, n):
     _emit(b, n, Clamp(_name(n), x, s, np.inf) if n.op_type == "Max" else Clamp(_name(n), x, -np.inf, s))
 
 
+# ---- quantizer formats: ONNX QDQ (QuantizeLinear / DequantizeLinear) and QONNX Quant ------------
+def _bcast(v, x, axis):
+    """A per-tensor (scalar) or per-axis (1-D) quantization parameter, shaped to broadcast against x."""
+    v = np.asarray(v)
+    if v.size == 1:
+        return v.reshape(())
+    if v.ndim != 1:
+        raise ValueError(f"quantization parameter of shape {v.shape}: only per-tensor and per-axis are supported")
+    shape = [1] * x.ndim
+    shape[int(axis) % x.ndim] = -1
+    return v.reshape(shape)
+
+
+def _qdtype(n, zp):
+    a = _attrs(n)
+    if zp is not None:
+        return np.asarray(zp).dtype
+    if "output_dtype" in a and a["output_dtype"]:
+        return onnx.helper.tensor_dtype_to_np_dtype(a["output_dtype"])
+    return np.dtype(np.uint8)
+
+
+def _fold_quantize(n, ins):
+    """onnxruntime's QuantizeLinear: saturate(round_half_even(x / s) + zp), computed in float32."""
+    x, s = np.asarray(ins[0], np.float32), ins[1]
+    zp = ins[2] if len(ins) > 2 else None
+    axis = _attrs(n).get("axis", 1)
+    dt = _qdtype(n, zp)
+    info = np.iinfo(dt)
+    q = np.rint(x / _bcast(s, x, axis).astype(np.float32))
+    if zp is not None:
+        q = q + _bcast(zp, x, axis).astype(np.float32)
+    return np.clip(q, info.min, info.max).astype(dt)
+
+
+def _fold_dequantize(n, ins):
+    """onnxruntime's DequantizeLinear: (q - zp) * s in float32."""
+    q, s = np.asarray(ins[0]), ins[1]
+    zp = ins[2] if len(ins) > 2 else None
+    axis = _attrs(n).get("axis", 1)
+    v = q.astype(np.int64) if q.dtype.kind in "iu" else q.astype(np.float32)
+    if zp is not None:
+        v = v - _bcast(zp, q, axis).astype(v.dtype)
+    return (v.astype(np.float32) * _bcast(s, q, axis).astype(np.float32)).astype(np.float32)
+
+
+def _fold_clip(n, ins):
+    a = _attrs(n)
+    x = np.asarray(ins[0])
+    lo = ins[1] if len(ins) > 1 and ins[1] is not None else a.get("min", None)
+    hi = ins[2] if len(ins) > 2 and ins[2] is not None else a.get("max", None)
+    return np.clip(x, lo if lo is not None else -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min,
+                   hi if hi is not None else np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).max).astype(x.dtype)
+
+
+def _quant_range(signed: bool, narrow: bool, bits: float) -> tuple[float, float]:
+    """QONNX Quant's integer range (qonnx.custom_op.general.quant.min_int / max_int)."""
+    if signed:
+        return (-(2 ** (bits - 1)) + (1 if narrow else 0), 2 ** (bits - 1) - 1)
+    return (0.0, 2 ** bits - 1 - (1 if narrow else 0))
+
+
+_QUANT_ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
+                   "HALF_UP": "half_up", "ROUND_TO_ZERO": "floor"}
+
+
+def _quant_params(n, ins):
+    a = _attrs(n)
+    bits = _scalar(ins[3])
+    if bits is None or bits < 1 or bits != int(bits):
+        raise ValueError(f"bitwidth must be one integer >= 1, got {ins[3]}")
+    signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
+    mode = a.get("rounding_mode", "ROUND")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode.upper() not in _QUANT_ROUNDING:
+        raise ValueError(f"rounding_mode {mode!r} is not supported (use one of {sorted(_QUANT_ROUNDING)})")
+    lo, hi = _quant_range(signed, narrow, bits)
+    if signed and bits == 1:
+        raise ValueError("a signed 1-bit Quant (bipolar) is not supported")
+    if mode.upper() in ("HALF_UP", "ROUND_TO_ZERO") and lo < 0:
+        raise ValueError(f"rounding_mode {mode} is only supported for unsigned quantizers")
+    return lo, hi, _QUANT_ROUNDING[mode.upper()]
+
+
+_ROUND_FN = {"half_even": np.rint, "floor": np.floor, "ceil": np.ceil, "half_up": lambda v: np.floor(v + 0.5)}
+
+
+def _fold_quant(n, ins):
+    """QONNX Quant (qonnx.custom_op.general.quant): clamp(x / s + zp) to the integer range, round,
+    then (q - zp) * s; parameters broadcast numpy-style."""
+    lo, hi, mode = _quant_params(n, ins)
+    x = np.asarray(ins[0], np.float64)
+    s, zp = np.asarray(ins[1], np.float64), np.asarray(ins[2], np.float64)
+    q = _ROUND_FN[mode](np.clip(x / s + zp, lo, hi))
+    return ((q - zp) * s).astype(np.float32)
+
+
+def _fold_cast(n, ins):
+    return np.asarray(ins[0]).astype(onnx.helper.tensor_dtype_to_np_dtype(_attrs(n)["to"]))
+
+
+def _fold_transpose(n, ins):
+    return np.transpose(np.asarray(ins[0]), _attrs(n).get("perm"))
+
+
+_FOLDABLE = {"QuantizeLinear": _fold_quantize, "DequantizeLinear": _fold_dequantize, "Clip": _fold_clip,
+             "Quant": _fold_quant, "Cast": _fold_cast, "Transpose": _fold_transpose}
+
+
+def _scalar_params(b, n, idxs):
+    """Per-tensor quantization parameters of an activation quantizer (per-axis ones are refused)."""
+    vals = []
+    for i, what in idxs:
+        if i >= len(n.input) or not n.input[i]:
+            vals.append(None)
+            continue
+        v = b.const(n, i, what)
+        if v is None:
+            return None
+        if _scalar(v) is None:
+            b.problems.append(f"{n.op_type} node '{_name(n)}': a per-channel {what} on an activation is not "
+                              "supported (the quantized activation has one scale per layer)")
+            return None
+        vals.append(_scalar(v))
+    return vals
+
+
+def _quantize_linear(b, n):
+    """QuantizeLinear on an activation: x/s, round half to even, + zp, saturate to the integer type.
+    FoldQDQRounding (compiler/passes/qdq.py) turns the rounding into floor(v + 1/2) for FuseQuantAct."""
+    x = b.data_input(n)
+    if x is None:
+        return
+    p = _scalar_params(b, n, ((1, "scale"), (2, "zero point")))
+    if p is None:
+        return
+    s, zp = p
+    if not s or not np.isfinite(s) or s <= 0:
+        b.problems.append(f"QuantizeLinear node '{_name(n)}': scale must be > 0, got {s}")
+        return
+    zarr = np.asarray(b.consts[n.input[2]]) if len(n.input) > 2 and n.input[2] else None
+    info = np.iinfo(_qdtype(n, zarr))
+    nm = _name(n)
+    ops = [ScalarAffine(f"{nm}/scale", x, 1.0 / s, 0.0), Rounding(f"{nm}/round", f"{nm}/scale", "half_even"),
+           ScalarAffine(f"{nm}/zero_point", f"{nm}/round", 1.0, float(zp or 0.0))]
+    b.ops += ops
+    _emit(b, n, Clamp(nm, ops[-1].name, float(info.min), float(info.max)))
+
+
+def _dequantize_linear(b, n):
+    x = b.data_input(n)
+    if x is None:
+        return
+    p = _scalar_params(b, n, ((1, "scale"), (2, "zero point")))
+    if p is None:
+        return
+    s, zp = p
+    _emit(b, n, ScalarAffine(_name(n), x, float(s), -float(zp or 0.0) * float(s)))
+
+
+def _quant(b, n):
+    """QONNX Quant on an activation: clip(x/s + zp, lo, hi), round, then (q - zp)*s."""
+    x = b.data_input(n)
+    if x is None:
+        return
+    p = _scalar_params(b, n, ((1, "scale"), (2, "zero point"), (3, "bitwidth")))
+    if p is None:
+        return
+    s, zp, bits = p
+    if not s or not np.isfinite(s) or s <= 0:
+        b.problems.append(f"Quant node '{_name(n)}': scale must be > 0, got {s}")
+        return
+    lo, hi, mode = _quant_params(n, [None, s, zp, bits])
+    nm = _name(n)
+    ops = [ScalarAffine(f"{nm}/scale", x, 1.0 / s, float(zp)), Clamp(f"{nm}/clip", f"{nm}/scale", lo, hi),
+           Rounding(f"{nm}/round", f"{nm}/clip", mode)]
+    b.ops += ops
+    _emit(b, n, ScalarAffine(nm, ops[-1].name, float(s), -float(zp) * float(s)))
+
+
 _HANDLERS = {
     "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul, "Add": _binary_scalar, "Sub": _binary_scalar,
     "Mul": _binary_scalar, "Div": _binary_scalar, "BatchNormalization": _bn, "AveragePool": _avgpool,
@@ -521,6 +709,7 @@ _HANDLERS = {
     "Dropout": _identity, "Relu": _relu, "Floor": _round, "Ceil": _round, "Clip": _clip,
     "Max": _maxmin, "Min": _maxmin, "Concat": _concat, "MaxPool": _maxpool, "GlobalMaxPool": _gmp,
     "ReduceMean": _reduce_spatial, "ReduceMax": _reduce_spatial,
+    "QuantizeLinear": _quantize_linear, "DequantizeLinear": _dequantize_linear, "Quant": _quant,
 }
 
 

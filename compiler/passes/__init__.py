@@ -3,11 +3,14 @@
 from .base import Pass, PassDidNotConverge, run_passes
 from .branches import DuplicateSharedPool, SwapMaxPoolMonotone
 from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear
+from .qdq import DropInputQuantizer, FoldQDQRounding
 from .quant_act import FuseQuantAct
 from .simplify import FoldBatchNorm, MergeScalarAffine, RemoveIdentity, ResolveGlobalPool
 
 DEFAULT_PIPELINE = (
     RemoveIdentity,
+    DropInputQuantizer,
+    FoldQDQRounding,
     ResolveGlobalPool,
     FoldBatchNorm,
     MergeScalarAffine,
@@ -26,6 +29,6 @@ def default_passes() -> list[Pass]:
 
 __all__ = [
     "Pass", "PassDidNotConverge", "run_passes", "default_passes", "DEFAULT_PIPELINE",
-    "DuplicateSharedPool", "SwapMaxPoolMonotone", "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
+    "DropInputQuantizer", "FoldQDQRounding", "DuplicateSharedPool", "SwapMaxPoolMonotone", "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
     "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool",
 ]

@@ -171,7 +171,7 @@ def test_config_round_trips_the_method_options():
     assert isinstance(c.neuron_model(), DualThreshold) and c.neuron_model().neg_divisor == 500
     assert isinstance(CompileConfig().neuron_model(), IFSoftReset)
     assert {m.value for m in V0Mode} == {"auto", "zero", "half", "full"}
-    assert {n.value for n in NeuronKind} == {"if", "dual-threshold"}
+    assert {n.value for n in NeuronKind} == {"if", "dual-threshold", "multi-threshold"}
     for bad in (dict(neuron="lif"), dict(v0="quarter"), dict(timesteps=0), dict(neg_divisor=0)):
         with pytest.raises(ValueError):
             CompileConfig(**bad)

@@ -1,0 +1,77 @@
+"""Training-free conversion of a plain float ReLU network (paper 004): calibrated thresholds,
+multi-threshold neurons, rate and differential coding. Runs the compiled networks."""
+
+import numpy as np
+import pytest
+
+from snnc.backends.reference import Schedule, simulate
+from snnc.compiler.api import compile_imported, import_model
+from snnc.compiler.config import CompileConfig
+from snnc.compiler.errors import ConversionError, DataFileError
+from snnc.ir import DifferentialCoding, MultiThreshold, RateCoding
+
+from snnc_testutil import DIGITS_DATA, REPO
+
+RELU = REPO / "examples" / "digits" / "relu_cnn.onnx"
+CALIB = REPO / "examples" / "digits" / "calib.npz"
+
+
+@pytest.fixture(scope="module")
+def imported():
+    return import_model(RELU)
+
+
+@pytest.fixture(scope="module")
+def data():
+    z = np.load(DIGITS_DATA)
+    return z["x"], z["y"]
+
+
+def _acc(net, x, y):
+    return float(np.mean(simulate(net, x, Schedule.PIPELINED).predictions() == y))
+
+
+def test_float_relu_digits_net_within_one_point_at_t_le_8(imported, data):
+    """Issue 8, done-when 1: within 1 point of the ANN's accuracy at some T <= 8 with
+    multi-threshold differential neurons (and how rate coding compares)."""
+    import onnxruntime as ort
+
+    x, y = data
+    float_acc = float(np.mean(ort.InferenceSession(str(RELU)).run(None, {"x": x})[0].argmax(1) == y))
+    best = {}
+    for coding in ("rate", "differential"):
+        for T in (2, 4, 8):
+            cfg = CompileConfig(neuron="multi-threshold", mt_n=4, coding=coding, timesteps=T,
+                                calibration_data=str(CALIB), schedule="pipelined")
+            net = compile_imported(imported, cfg)
+            assert all(isinstance(p.neuron, MultiThreshold) and p.neuron.n == 4 for p in net.populations)
+            assert isinstance(net.coding, DifferentialCoding if coding == "differential" else RateCoding)
+            best[coding] = max(best.get(coding, 0.0), _acc(net, x, y))
+    assert best["differential"] >= float_acc - 0.01, (best, float_acc)
+    assert best["rate"] >= float_acc - 0.02, (best, float_acc)
+
+
+def test_threshold_methods_and_scale_change_the_thresholds(imported):
+    th = {}
+    for method in ("max", "percentile:99.9", "iterate"):
+        cfg = CompileConfig(neuron="multi-threshold", timesteps=4, calibration_data=str(CALIB), thresholds=method)
+        net = compile_imported(imported, cfg)
+        th[method] = [float(p.real_threshold) for p in net.populations]
+    assert th["max"] != th["iterate"] and all(a >= b for a, b in zip(th["max"], th["percentile:99.9"]))
+    scaled = compile_imported(imported, CompileConfig(neuron="multi-threshold", timesteps=4, calibration_data=str(CALIB),
+                                                      threshold_scale=2.0))
+    assert np.allclose([float(p.real_threshold) for p in scaled.populations], [2 * t for t in th["iterate"]])
+
+
+def test_training_free_errors(imported, tmp_path):
+    with pytest.raises(DataFileError, match="needs calibration data"):
+        compile_imported(imported, CompileConfig(neuron="multi-threshold", timesteps=4))
+    with pytest.raises(ConversionError, match="give --timesteps"):
+        compile_imported(imported, CompileConfig(neuron="multi-threshold", calibration_data=str(CALIB)))
+    np.savez(tmp_path / "bad.npz", x=np.zeros((4, 1, 7, 7), np.float32))
+    with pytest.raises(DataFileError, match="expects \\(N, 1, 8, 8\\)"):
+        compile_imported(imported, CompileConfig(neuron="multi-threshold", timesteps=4, calibration_data=str(tmp_path / "bad.npz")))
+    with pytest.raises(ConversionError, match="--calib FILE.npz --neuron multi-threshold:N"):
+        compile_imported(imported, CompileConfig())
+    with pytest.raises(ValueError, match="differential coding needs --neuron multi-threshold"):
+        CompileConfig(coding="differential")
