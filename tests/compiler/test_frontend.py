@@ -121,3 +121,28 @@ def test_matmul_plus_add_and_batchnorm_and_reshape(tmp_path):
     fg, _ = import_onnx(tmp_path / "m2.onnx")
     x = rng.normal(size=(3, 4)).astype(np.float32)
     assert np.allclose(fg(x), _ort(m, x), atol=1e-5)
+
+
+def test_every_opset_from_13_to_the_newest_compiles(tmp_path):
+    from snnc.compiler.api import compile_model
+
+    newest = onnx.defs.onnx_opset_version()
+    assert newest >= 21
+    for opset in range(13, newest + 1):
+        onnx.save(make_mlp_onnx(opset=opset), tmp_path / f"m{opset}.onnx")
+        net, _ = compile_model(tmp_path / f"m{opset}.onnx")
+        assert net.metadata["levels"] == 4, opset
+
+
+@pytest.mark.parametrize("lam", [-1.5, 0.0])
+def test_lambda_not_positive_is_named(tmp_path, lam):
+    from snnc.compiler.api import compile_model
+    from snnc.compiler.errors import SnncError
+
+    m = make_mlp_onnx()
+    for init in m.graph.initializer:
+        if init.name == "act0_lam":
+            init.CopyFrom(numpy_helper.from_array(np.array(lam, np.float32), "act0_lam"))
+    onnx.save(m, tmp_path / "m.onnx")
+    with pytest.raises(SnncError, match="act0"):
+        compile_model(tmp_path / "m.onnx")
