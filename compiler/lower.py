@@ -511,6 +511,22 @@ def lower(
                 add(n, [])
             projs.extend(ps)
             report.extend(entries)
+    e, mats, layer = _readout_layer(lw, g, problems)
+    node, ps, ex = integerize_readout(layer, T, fmt, by_name, levels=L)
+    add(node, ps)
+    linears = list(dict.fromkeys(o for t, _, _ in mats for o in t.ops))
+    entry = {"layer": "readout", "onnx_linear": linears[0] if linears else None, "onnx_activation": None,
+             "quantizer": None, "levels": None, "lambda": None, "exponent": ex, "shape": list(e.shape)}
+    if len(mats) > 1 or linears[1:]:
+        entry.update(onnx_linears=linears, sources=[p.source for p in ps])
+    report.append(entry)
+    return Network(nodes, projs, T), {"layers": report, "timesteps": T, "levels": L}
+
+
+def _readout_layer(lw: _Lowering, g: FGraph, problems: list[str]):
+    """The network's output expression as the readout's real layer; raises with every problem found
+    in the whole graph (``problems`` from the activations, plus the readout's own)."""
+    e = mats = layer = None
     try:
         e = lw.expr(g.output)
         if any(lw.sources[t.source].node.startswith("<") for t in e.terms):
@@ -524,15 +540,7 @@ def lower(
         problems.append(str(err))
     if problems:
         raise ConversionError("cannot lower the graph:\n" + "\n".join(f"  - {p}" for p in dict.fromkeys(problems) if p))
-    node, ps, ex = integerize_readout(layer, T, fmt, by_name, levels=L)
-    add(node, ps)
-    linears = list(dict.fromkeys(o for t, _, _ in mats for o in t.ops))
-    entry = {"layer": "readout", "onnx_linear": linears[0] if linears else None, "onnx_activation": None,
-             "quantizer": None, "levels": None, "lambda": None, "exponent": ex, "shape": list(e.shape)}
-    if len(mats) > 1 or linears[1:]:
-        entry.update(onnx_linears=linears, sources=[p.source for p in ps])
-    report.append(entry)
-    return Network(nodes, projs, T), {"layers": report, "timesteps": T, "levels": L}
+    return e, mats, layer
 
 
 # ---- max pooling of counts ------------------------------------------------------------------------
@@ -679,19 +687,7 @@ def lower_relu(
                        "quantizer": None, "levels": None, "lambda": theta, "exponent": ex, "shape": list(e.shape),
                        "neuron": type(neuron).__name__, "threshold_real": theta,
                        **({"onnx_linears": linears} if linears[1:] else {})})
-    try:
-        e = lw.expr(g.output)
-        if any(lw.sources[t.source].node.startswith("<") for t in e.terms):
-            raise _Refuse("")
-        b = _channel_bias(e, "at the network's end (readout)")
-        mats = lw.projections(e, "readout")
-        ws = [lw.sources[t.source].gamma * w for t, w, _ in mats]
-        _finite("readout", g.output, ws, b)
-        layer = RealLayer("readout", tuple(e.shape), ws, [mk for _, _, mk in mats], b)
-    except _Refuse as err:
-        problems.append(str(err))
-    if problems:
-        raise ConversionError("cannot lower the graph:\n" + "\n".join(f"  - {p}" for p in dict.fromkeys(problems) if p))
+    e, mats, layer = _readout_layer(lw, g, problems)
     # rate: the readout sums T per-step currents (the T = L formulas with L = 1); differential: it
     # accumulates the encoded value once (R0 = round(b S), value scaled by 2^F in the simulator)
     node, ps, ex = integerize_readout(layer, 1 if differential else T, fmt, by_name, levels=1)

@@ -6,6 +6,7 @@ NaN/Inf weights) and maps each node to a typed op. All unsupported nodes are rep
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from ..graph import (
     Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Identity, Linear, MaxPool, Relu, Rounding,
     ScalarAffine,
 )
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_OPS = [
     "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "AveragePool",
@@ -69,8 +72,13 @@ class _Builder:
     def __init__(self, model: onnx.ModelProto):
         self.model = model
         g = model.graph
-        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         self.problems: list[str] = []
+        self.consts: dict[str, np.ndarray] = {}
+        for t in g.initializer:
+            try:
+                self.consts[t.name] = numpy_helper.to_array(t)
+            except (ValueError, TypeError, KeyError, IndexError) as e:  # damaged tensor data
+                self.problems.append(f"initializer '{t.name}' cannot be read: {e}")
         self.unsupported: list[tuple[str, str]] = []
         self.ops = []
         self.alias: dict[str, str] = {}  # ONNX tensor name -> op name producing it
@@ -134,15 +142,18 @@ def _scalar(v) -> float | None:
 def to_fgraph(model: onnx.ModelProto) -> FGraph:
     try:
         model = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # shape inference is best-effort; shapes are recomputed by the executor
-        pass
+    except Exception as e:  # noqa: BLE001 - best-effort; the executor recomputes shapes and names the node
+        log.debug("ONNX shape inference failed (%s); continuing without it", e)
     g = model.graph
     b = _Builder(model)
     for n in g.node:  # Constant nodes become constants
         if n.op_type == "Constant":
             a = _attrs(n)
             if "value" in a:
-                b.consts[n.output[0]] = numpy_helper.to_array(a["value"])
+                try:
+                    b.consts[n.output[0]] = numpy_helper.to_array(a["value"])
+                except (ValueError, TypeError, KeyError, IndexError) as e:
+                    b.problems.append(f"Constant node '{n.name}': its value cannot be read: {e}")
             elif "value_float" in a:
                 b.consts[n.output[0]] = np.array(a["value_float"], np.float32)
             elif "value_int" in a:

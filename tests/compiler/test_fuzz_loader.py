@@ -21,7 +21,10 @@ BASE = make_mlp_onnx(seed=3, hidden=(5, 4), n_in=3, n_out=2)
 BASE_BYTES = BASE.SerializeToString()
 OPS = ["Relu", "Sigmoid", "Floor", "Ceil", "Clip", "Mul", "Div", "Add", "Gemm", "MatMul", "Identity",
        "Flatten", "Reshape", "Conv", "AveragePool", "MaxPool", "Concat", "Softmax", "BatchNormalization"]
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: CI runs the same 120 + 120 cases every time (no flaky runs); widen locally with
+# HYPOTHESIS settings or by raising max_examples when hunting
+SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _compile_or_typed_error(path):
