@@ -80,20 +80,13 @@ def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str
     ``config.thresholds`` = max | percentile:q | iterate, with N = 2^n T levels for the threshold
     iteration (docs/calibration.md), times ``config.threshold_scale``."""
     from .calibration import collect_relu_stats, compute_thresholds, parse_threshold_method, quantization_levels
+    from .data import load_arrays
     from .errors import DataFileError
 
     if config.calibration_data is None:
         raise DataFileError("converting a plain ReLU network needs calibration data: give --calib FILE.npz "
                             "(an .npz with x: a few hundred training inputs)")
-    try:
-        z = np.load(config.calibration_data, allow_pickle=False)
-        x = np.asarray(z["x"], np.float32)
-    except (OSError, ValueError, KeyError) as e:
-        raise DataFileError(f"calibration data '{config.calibration_data}': not an .npz with an array 'x' ({e})") from None
-    want = tuple(imported.graph.input_shape)
-    if tuple(x.shape[1:]) != want:
-        raise DataFileError(f"calibration data '{config.calibration_data}': x has shape {x.shape}; the model "
-                            f"expects (N, {', '.join(map(str, want))})")
+    x, _ = load_arrays(config.calibration_data, tuple(imported.graph.input_shape))
     if config.timesteps is None:
         from .errors import ConversionError
 

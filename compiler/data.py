@@ -13,6 +13,13 @@ from .errors import DataFileError
 
 
 def load_data(path, net: Network, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """x (and y) for ``net``'s first input."""
+    return load_arrays(path, tuple(net.inputs[0].shape), net.inputs[0].name, limit)
+
+
+def load_arrays(path, shape: tuple[int, ...], input_name: str = "input",
+                limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """x (float32, checked against ``shape``) and optional labels y from an .npz."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"data file '{path}' does not exist")
@@ -23,10 +30,9 @@ def load_data(path, net: Network, limit: int | None = None) -> tuple[np.ndarray,
     if not hasattr(z, "files") or "x" not in z.files:
         raise DataFileError(f"'{path}' must be an .npz with an array 'x' (N, *input shape) and optional 'y'")
     x = z["x"]
-    shape = tuple(net.inputs[0].shape)
     if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
         raise DataFileError(
-            f"'{path}': x has shape {x.shape}; the network's input '{net.inputs[0].name}' expects (N, {', '.join(map(str, shape))})"
+            f"'{path}': x has shape {x.shape}; the network's input '{input_name}' expects (N, {', '.join(map(str, shape))})"
         )
     if x.dtype.kind not in "fiu" or not np.all(np.isfinite(x)):
         raise DataFileError(f"'{path}': x must be finite numbers")

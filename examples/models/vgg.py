@@ -49,22 +49,7 @@ def build_vgg16(
     levels: int = 4,
 ) -> nn.Sequential:
     """The uncalibrated VGG-16 (torch default init, lam = 1).  Use ``make_vgg16`` for a usable net."""
-    input_size = _check_input_size(input_size)
-    layers: list[nn.Module] = []
-    cin = 3
-    for v in VGG16_CFG:
-        if v == "P":
-            layers.append(nn.AvgPool2d(2))
-        else:
-            layers += [nn.Conv2d(cin, v, 3, padding=1), nn.BatchNorm2d(v), QuantClip(levels, quantizer, 1.0)]
-            cin = v
-    layers.append(nn.Flatten())
-    fin = cin * (input_size // 32) ** 2
-    for width in classifier:
-        layers += [nn.Linear(fin, int(width)), QuantClip(levels, quantizer, 1.0)]
-        fin = int(width)
-    layers.append(nn.Linear(fin, int(num_classes)))
-    return nn.Sequential(*layers)
+    return build_vgg16_scaled(num_classes, input_size, 1.0, classifier, quantizer, levels)
 
 
 @torch.no_grad()
