@@ -75,11 +75,13 @@ def compile_imported(imported: ImportedModel, config: CompileConfig | None = Non
     return net
 
 
-def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str, float]:
-    """Per-layer thresholds of every ReLU from the calibration data (``--calib``; paper 004):
+def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str, np.ndarray]:
+    """Thresholds of every ReLU from the calibration data (``--calib``; paper 004):
     ``config.thresholds`` = max | percentile:q | iterate, with N = 2^n T levels for the threshold
-    iteration (docs/calibration.md), times ``config.threshold_scale``."""
+    iteration (docs/calibration.md), times ``config.threshold_scale``; one per output channel
+    (``config.threshold_scope`` = channel, shape (C,)) or one per layer (shape ())."""
     from .calibration import collect_relu_stats, compute_thresholds, parse_threshold_method, quantization_levels
+    from .config import ThresholdScope
     from .data import load_arrays
     from .errors import DataFileError
 
@@ -94,11 +96,14 @@ def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str
     stats = collect_relu_stats(imported.graph, x)
     spec = parse_threshold_method(config.thresholds, scale=config.threshold_scale)
     N = quantization_levels(config.timesteps, config.mt_n)
+    per_channel = config.threshold_scope is ThresholdScope.CHANNEL
     out = {}
     for name, st in stats.items():
-        th = compute_thresholds(st, spec, N=N, per_channel=False)
-        out[name] = float(np.asarray(th.theta).reshape(-1)[0])
-    log.info("calibrated ReLU thresholds (%s, N=%d): %s", config.thresholds, N, out)
+        th = compute_thresholds(st, spec, N=N, per_channel=per_channel)
+        out[name] = np.asarray(th.theta, np.float64).reshape(-1) if per_channel else \
+            np.asarray(np.asarray(th.theta).reshape(-1)[0], np.float64)
+    log.info("calibrated ReLU thresholds (%s, %s, N=%d): %s", config.thresholds, config.threshold_scope.value, N,
+             {k: np.round(v, 4).tolist() for k, v in out.items()})
     return out
 
 

@@ -19,7 +19,7 @@ from snnc.backends import BackendError, get_backend
 from snnc.backends.reference import Schedule
 from snnc.ir import BundleError, DualThreshold, IRError, load_with_extras
 
-from .config import CodingKind, CompileConfig, NeuronKind, V0Mode
+from .config import CodingKind, CompileConfig, NeuronKind, ThresholdScope, V0Mode
 from .errors import SnncError
 from .targets import builtin_targets
 
@@ -81,6 +81,8 @@ def cli(verbose: int) -> None:
 @click.option("--thresholds", default="iterate", show_default=True,
               help="Plain ReLU thresholds from --calib: max | percentile:Q | iterate (paper 004, Algorithm 1).")
 @click.option("--threshold-scale", type=float, default=1.0, show_default=True, help="Paper 004's c: thresholds times c.")
+@click.option("--threshold-scope", type=click.Choice([c.value for c in ThresholdScope]), default="channel",
+              show_default=True, help="Plain ReLU thresholds: one per output channel (paper 004) or one per layer.")
 @click.option("--coding", type=click.Choice([c.value for c in CodingKind]), default="rate", show_default=True,
               help="rate, or differential (paper 004; multi-threshold neurons).")
 @click.option("--frac-bits", type=click.IntRange(0, 30), default=12, show_default=True,
@@ -96,8 +98,8 @@ def cli(verbose: int) -> None:
 @click.option("--profile", type=click.Path(dir_okay=False), default=None,
               help="A .toml with your own limits, laid over the target's profile (only the keys it sets).")
 @_user_errors
-def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, threshold_scale, coding, frac_bits,  # noqa: A001
-            neg_divisor, schedule, input_range, chips, system, profile):
+def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, threshold_scale, threshold_scope,  # noqa: A001
+            coding, frac_bits, neg_divisor, schedule, input_range, chips, system, profile):
     """Compile an ONNX MODEL into a spiking-network bundle."""
     from .api import compile_to_file
 
@@ -112,7 +114,7 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     cfg = CompileConfig(target=target, timesteps=timesteps, schedule=schedule, input_range=(lo, hi),
                         neuron=neuron, v0=v0, neg_divisor=neg_divisor, chips=chips, system=system, profile=profile,
                         calibration_data=calib, thresholds=thresholds, threshold_scale=threshold_scale, mt_n=mt_n,
-                        coding=coding, frac_bits=frac_bits)
+                        threshold_scope=threshold_scope, coding=coding, frac_bits=frac_bits)
     out = Path(output)
     if not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

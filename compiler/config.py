@@ -19,6 +19,13 @@ class CodingKind(str, Enum):
     DIFFERENTIAL = "differential"  # paper 004's differential coding (multi-threshold neurons only)
 
 
+class ThresholdScope(str, Enum):
+    """Calibrated thresholds of a plain ReLU net (paper 004): one per output channel, or one per layer."""
+
+    CHANNEL = "channel"  # paper 004 Algorithm 1 per channel (messages of channel c are worth theta_c / 2^(n-1))
+    LAYER = "layer"      # one theta for the whole tensor
+
+
 class V0Mode(str, Enum):
     """Initial membrane potential (docs/conversion.md, "V0 modes")."""
 
@@ -45,6 +52,7 @@ class CompileConfig:
     calibration_samples: int = 32
     thresholds: str = "iterate"             # plain ReLU nets: max | percentile:<q> | iterate (paper 004)
     threshold_scale: float = 1.0            # paper 004's c: thresholds times c
+    threshold_scope: ThresholdScope = ThresholdScope.CHANNEL  # plain ReLU nets: per channel or per layer
     mt_n: int = 4                           # multi-threshold neurons: thresholds per sign
     coding: CodingKind = CodingKind.RATE
     frac_bits: int = 12                     # differential coding: fixed-point bits of 1/t
@@ -79,6 +87,7 @@ class CompileConfig:
             raise ValueError(f"calibration_samples must be >= 1, got {self.calibration_samples}")
         self.calibration_samples = int(self.calibration_samples)
         self.coding = CodingKind(self.coding)
+        self.threshold_scope = ThresholdScope(self.threshold_scope)
         if not 1 <= int(self.mt_n) <= 16:
             raise ValueError(f"mt_n (multi-threshold thresholds per sign) must be in 1..16, got {self.mt_n}")
         self.mt_n = int(self.mt_n)

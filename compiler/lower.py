@@ -105,6 +105,7 @@ class Source:
     gamma: float    # real value of one count of the matched ANN (a = gamma * M)
     lam: float      # lambda, for reports
     flat: bool = False  # an activation of a flattened conv map (only a Linear may read it)
+    channel_scale: np.ndarray | None = None  # per-channel value of one count, (C,); then gamma is 1
 
 
 class _Refuse(Exception):
@@ -179,7 +180,8 @@ class _Lowering:
             return self.memo[name]
         if name in self.sources:
             s = self.sources[name]
-            e = Expr(s.shape, [Term(name, "ident", np.ones(s.shape[0]))], np.zeros(s.shape), s.flat)
+            w = np.ones(s.shape[0]) if s.channel_scale is None else np.asarray(s.channel_scale, np.float64)
+            e = Expr(s.shape, [Term(name, "ident", w)], np.zeros(s.shape), s.flat)
         else:
             op = self.g.producer(name)
             if op is None:
@@ -317,9 +319,10 @@ class _Lowering:
         return Expr((C_tot,) + es[0].shape[1:], terms, np.concatenate([e.bias for e in es], axis=0), es[0].flat)
 
     # -- terms -> IR projections ----------------------------------------------------------------
-    def projections(self, e: Expr, dst: str) -> list[tuple[Term, np.ndarray, object]]:
+    def projections(self, e: Expr, dst: str, per_channel: bool = False) -> list[tuple[Term, np.ndarray, object]]:
         """(term, real weight in the IR layout without the source scaling, make_projection) per
-        merged term."""
+        merged term. ``per_channel``: every weight gets an output-channel axis (no scalar pooling
+        weight), for targets whose thresholds differ per channel."""
         merged: dict = {}
         for t in e.terms:
             k = t.key()
@@ -333,7 +336,7 @@ class _Lowering:
             n = used[src.node] = used.get(src.node, 0) + 1
             pname = f"{src.node}->{dst}" + (f".{n}" if n > 1 else "")
             in_shape, out_shape = tuple(src.shape), tuple(e.shape)
-            if t.kind == "pool" and len(terms) > 1:
+            if t.kind == "pool" and (len(terms) > 1 or per_channel):
                 t = _pool_as_conv(t, C)  # per-channel thresholds need a per-channel weight
             if t.kind == "ident":
                 Cs = len(t.weight)
@@ -614,6 +617,11 @@ def _lower_maxpool(op: MaxPool, lw: _Lowering, fresh, neuron: NeuronModel, L: in
     return nodes, projs, entries
 
 
+def _out_axis(theta: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per-output-channel thresholds shaped to divide a weight in the IR layout (axis 0 = output)."""
+    return theta if theta.ndim == 0 else theta.reshape((-1,) + (1,) * (w.ndim - 1))
+
+
 def _pool_entry(name, op, role, L, lam, shape) -> dict:
     return {"layer": name, "onnx_linear": op.name, "onnx_activation": None, "quantizer": None, "levels": L,
             "lambda": lam, "exponent": 0, "shape": list(shape), "role": role}
@@ -657,19 +665,24 @@ def lower_relu(
     by_name = {inp.name: inp}
     counters: dict[str, int] = {}
     for op in relus:
-        theta = float(relu_thresholds[op.name])
+        theta = np.asarray(relu_thresholds[op.name], np.float64)
         try:
-            if not (np.isfinite(theta) and theta > 0):
-                raise _Refuse(f"ReLU '{op.name}': calibrated threshold {theta} is not a positive number")
+            if theta.size == 0 or not np.all(np.isfinite(theta) & (theta > 0)):
+                raise _Refuse(f"ReLU '{op.name}': calibrated threshold(s) {theta} not all positive numbers")
             e = lw.expr(op.input)
+            if theta.ndim and theta.size != e.shape[0]:
+                raise _Refuse(f"ReLU '{op.name}': {theta.size} calibrated thresholds for {e.shape[0]} channels")
             if any(lw.sources[t.source].node.startswith("<") for t in e.terms):
                 raise _Refuse("")
             kind = _main_kind(e.terms)
             counters[kind] = counters.get(kind, 0) + 1
             name = f"{kind}{counters[kind]}"
             b = _channel_bias(e, f"before ReLU '{op.name}'")
-            mats = lw.projections(e, name)
-            ws = [lw.sources[t.source].gamma / theta * w for t, w, _ in mats]
+            per_channel = theta.ndim == 1 and not np.all(theta == theta[0])
+            if not per_channel:
+                theta = np.asarray(theta.reshape(-1)[0])
+            mats = lw.projections(e, name, per_channel=per_channel)
+            ws = [lw.sources[t.source].gamma * w / _out_axis(theta, w) for t, w, _ in mats]
             _finite(name, op.name, ws, b / theta)
             layer = RealLayer(name, tuple(e.shape), ws, [mk for _, _, mk in mats], b / theta)
             node, ps, ex = integerize_mt_population(layer, neuron, theta, T, fmt, by_name, differential)
@@ -680,12 +693,17 @@ def lower_relu(
         nodes.append(node)
         by_name[name] = node
         projs.extend(ps)
-        lw.sources[op.name] = Source(name, tuple(e.shape), theta / neuron.unit_divisor, theta,
-                                     e.flat and len(e.shape) > 1)
+        flat = e.flat and len(e.shape) > 1
+        if per_channel:  # a message of channel c is worth theta_c / 2^(n-1): carried by the ident terms
+            lw.sources[op.name] = Source(name, tuple(e.shape), 1.0, float(theta.max()), flat,
+                                         channel_scale=theta / neuron.unit_divisor)
+        else:
+            lw.sources[op.name] = Source(name, tuple(e.shape), float(theta) / neuron.unit_divisor, float(theta), flat)
         linears = list(dict.fromkeys(o for t, _, _ in mats for o in t.ops))
         report.append({"layer": name, "onnx_linear": linears[0] if linears else None, "onnx_activation": op.name,
-                       "quantizer": None, "levels": None, "lambda": theta, "exponent": ex, "shape": list(e.shape),
-                       "neuron": type(neuron).__name__, "threshold_real": theta,
+                       "quantizer": None, "levels": None, "lambda": float(theta.max()), "exponent": ex,
+                       "shape": list(e.shape), "neuron": type(neuron).__name__,
+                       "threshold_real": theta.tolist(), "threshold_scope": "channel" if per_channel else "layer",
                        **({"onnx_linears": linears} if linears[1:] else {})})
     e, mats, layer = _readout_layer(lw, g, problems)
     # rate: the readout sums T per-step currents (the T = L formulas with L = 1); differential: it
