@@ -10,9 +10,15 @@ Models (all on ``--target loihi`` unless ``--target`` says otherwise):
   exports and compiles the ONNX instead (slow, ~10 GB of memory);
 - resnet18_224: the random-weight QCFS ResNet-18 of examples/models/resnet.py (ImageNet stem, average
   pooling, 1000 classes) at 224x224, exported to a temporary ONNX and compiled (residual additions:
-  a population with two incoming projections).
+  a population with two incoming projections);
+- resnet20_224: the random-weight QCFS ResNet-20 (CIFAR architecture, 10 classes) at 224x224, exported
+  and compiled: its readout (global average pooling folded into fc: 64x56x56 inputs per class) fits
+  no core and is placed as partial accumulators (docs/mapping.md).
 
-    .venv/bin/python benchmarks/mapping_bench.py [--out benchmarks/results/mapping.json] [--skip-224] [--compile-224]
+``--models`` runs some rows only; rows already in ``--out`` (same target) are kept, the rows run replace theirs.
+
+    .venv/bin/python benchmarks/mapping_bench.py [--out benchmarks/results/mapping.json] [--models digits,resnet20_224]
+        [--skip-224] [--compile-224]
 
 Exit status 0 when every model's cores_used / lower_bound_cores is at most 1.15.
 """
@@ -82,6 +88,8 @@ def summary(net, compile_s: float | None, map_wall: float, source: str) -> dict:
         "lower_bound": pl["lower_bound"],
         "granularity": pl["granularity"], "packing": pl["packing"], "chip_placement": pl["chip_placement"],
         "inter_chip_traffic": pl["inter_chip_traffic"], "total_traffic": pl["total_traffic"],
+        "split_readouts": {p["name"]: {"partials": p["split"]["partials"], "cores": len(p["split"]["cores"])}
+                           for p in pl["populations"] if p.get("split")},
         "seconds": {"compile": compile_s, "mapping": map_wall, "partition": pl["seconds"]["partition"],
                     "chips": pl["seconds"]["chips"]},
     }
@@ -109,10 +117,80 @@ def map_ir(net, target: str, source: str) -> dict:
     return summary(net, None, time.perf_counter() - t0, source)
 
 
+def _export_compile(tmp: Path, name: str, model, size: int, target: str) -> dict:
+    import vgg
+
+    path = tmp / f"{name}.onnx"
+    vgg.export_onnx(model, path, "legacy", input_shape=(1, 3, size, size))
+    del model
+    return compile_onnx(path, target)
+
+
+def _vgg16_224(tmp: Path, args) -> dict:
+    import vgg
+
+    if args.compile_224:
+        return _export_compile(tmp, "vgg16_224", vgg.make_vgg16(100, 224, (4096, 4096), seed=0), 224, args.target)
+    t0 = time.perf_counter()
+    net = vgg16_ir(224)
+    build = time.perf_counter() - t0
+    row = map_ir(net, args.target, "IR built in code (pooling folded as compiled)")
+    row["seconds"]["build_ir"] = build
+    return row
+
+
+def _digits(tmp: Path, args) -> dict:
+    return compile_onnx(ROOT / "examples" / "digits" / "qcfs_cnn.onnx", args.target)
+
+
+def _vgg16_cifar(tmp: Path, args) -> dict:
+    import vgg
+
+    return _export_compile(tmp, "vgg16_32", vgg.make_vgg16(100, 32, (4096, 4096), seed=0), 32, args.target)
+
+
+def _resnet18_224(tmp: Path, args) -> dict:
+    import resnet
+
+    return _export_compile(tmp, "resnet18_224", resnet.make_resnet18(num_classes=1000, input_size=224), 224, args.target)
+
+
+def _resnet20_224(tmp: Path, args) -> dict:
+    import resnet
+
+    return _export_compile(tmp, "resnet20_224", resnet.make_resnet20(num_classes=10, input_size=224), 224, args.target)
+
+
+ROWS = {  # name -> (a 224x224 row, builder(tmp, args))
+    "digits": (False, _digits),
+    "vgg16_cifar": (False, _vgg16_cifar),
+    "vgg16_224": (True, _vgg16_224),
+    "resnet18_224": (True, _resnet18_224),
+    "resnet20_224": (True, _resnet20_224),
+}
+
+
+def merge_rows(path: Path, res: dict) -> dict:
+    """``res`` with the rows of an existing results file for the same target kept (rows run replace
+    theirs; the others stay)."""
+    if not path.exists():
+        return res
+    try:
+        old = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        log.warning("%s is not valid JSON (%s): writing a fresh file", path, e)
+        return res
+    if old.get("target") != res["target"]:
+        log.warning("%s holds target %s, not %s: writing a fresh file", path, old.get("target"), res["target"])
+        return res
+    return {**old, **{k: v for k, v in res.items() if k != "models"}, "models": {**old.get("models", {}), **res["models"]}}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mapping.json"))
     ap.add_argument("--target", default="loihi")
+    ap.add_argument("--models", default=",".join(ROWS), help=f"rows to run (default all: {','.join(ROWS)})")
     ap.add_argument("--skip-224", action="store_true")
     ap.add_argument("--compile-224", action="store_true", help="export and compile the 224 ONNX (slow, memory-hungry)")
     args = ap.parse_args()
@@ -120,43 +198,23 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "examples" / "models"))
     from snnc import __version__
 
+    names = [n for n in args.models.split(",") if n]
+    unknown = sorted(set(names) - set(ROWS))
+    if unknown:
+        ap.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     res: dict = {"snnc_version": __version__, "target": args.target,
                  "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
                  "models": {}}
-    res["models"]["digits"] = compile_onnx(ROOT / "examples" / "digits" / "qcfs_cnn.onnx", args.target)
-    log.info("digits: %s", res["models"]["digits"])
-    import vgg
-
     with tempfile.TemporaryDirectory(prefix="snnc_map_") as tmp:
-        onnx_path = Path(tmp) / "vgg16_32.onnx"
-        vgg.export_onnx(vgg.make_vgg16(100, 32, (4096, 4096), seed=0), onnx_path, "legacy", input_shape=(1, 3, 32, 32))
-        res["models"]["vgg16_cifar"] = compile_onnx(onnx_path, args.target)
-        log.info("vgg16_cifar: %s", res["models"]["vgg16_cifar"])
-        if not args.skip_224:
-            if args.compile_224:
-                p224 = Path(tmp) / "vgg16_224.onnx"
-                vgg.export_onnx(vgg.make_vgg16(100, 224, (4096, 4096), seed=0), p224, "legacy",
-                                input_shape=(1, 3, 224, 224))
-                res["models"]["vgg16_224"] = compile_onnx(p224, args.target)
-            else:
-                t0 = time.perf_counter()
-                net = vgg16_ir(224)
-                build = time.perf_counter() - t0
-                res["models"]["vgg16_224"] = map_ir(net, args.target, "IR built in code (pooling folded as compiled)")
-                res["models"]["vgg16_224"]["seconds"]["build_ir"] = build
-                del net
-            log.info("vgg16_224: %s", res["models"]["vgg16_224"])
-        if not args.skip_224:
-            import resnet
-
-            p18 = Path(tmp) / "resnet18_224.onnx"
-            resnet.export_onnx(resnet.make_resnet18(num_classes=1000, input_size=224), p18, "legacy",
-                               input_shape=(1, 3, 224, 224))
-            res["models"]["resnet18_224"] = compile_onnx(p18, args.target)
-            log.info("resnet18_224: %s", res["models"]["resnet18_224"])
+        for name in names:
+            big, fn = ROWS[name]
+            if big and args.skip_224:
+                continue
+            res["models"][name] = fn(Path(tmp), args)
+            log.info("%s: %s", name, res["models"][name])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    out.write_text(json.dumps(merge_rows(out, res), indent=2) + "\n")
     log.info("wrote %s", out)
     ok = all(m.get("ratio", 0) <= 1.15 for m in res["models"].values())
     return 0 if ok else 1

@@ -9,7 +9,9 @@ calibrated; examples/models/vgg.py and resnet.py), full width.
   limit (``--mem-gb``, default: 90% of the machine), so a model that needs more memory than the
   machine has is recorded as such instead of stopping the benchmark.
 
-Writes benchmarks/results/zoo.json.
+Writes benchmarks/results/zoo.json, merging: rows of the models and sizes run are replaced, the
+other rows are kept. Each row records its placement (cores, chips, lower bound, readouts split into
+partial accumulators, docs/mapping.md).
 
     .venv/bin/python benchmarks/zoo_bench.py [--sizes 32,224] [--models vgg16,resnet18,resnet20]
         [--samples 2] [--mem-gb 20] [--out benchmarks/results/zoo.json]
@@ -71,6 +73,36 @@ def _time_phases() -> dict:
     return phases
 
 
+def placement_summary(pl: dict) -> dict:
+    """Cores, chips and lower bound of a placement, and the readouts split into partial accumulators."""
+    keys = ("target", "cores_used", "chips_used", "lower_bound_cores", "granularity", "packing", "chip_placement")
+    out = {k: pl.get(k) for k in keys}
+    out["split_readouts"] = {p["name"]: {"partials": p["split"]["partials"], "cores": len(p["split"]["cores"])}
+                             for p in pl.get("populations", []) if p.get("split")}
+    return out
+
+
+def merge_results(path: Path, out: dict) -> dict:
+    """``out`` with the rows of an existing results file kept: a row of the same (model, input) is
+    replaced in place, other rows stay, new rows are appended (a partial run updates only its rows)."""
+    if not path.exists():
+        return out
+    try:
+        old = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        log.warning("%s is not valid JSON (%s): writing a fresh file", path, e)
+        return out
+    rows = list(old.get("results", []))
+    index = {(r.get("model"), tuple(r.get("input", ()))): i for i, r in enumerate(rows)}
+    for r in out["results"]:
+        key = (r.get("model"), tuple(r.get("input", ())))
+        if key in index:
+            rows[index[key]] = r
+        else:
+            rows.append(r)
+    return {**old, **{k: v for k, v in out.items() if k != "results"}, "results": rows}
+
+
 def run_one(name: str, size: int, samples: int, mem_bytes: int | None, queue) -> None:
     """One model in a child process; puts a result dict on ``queue``."""
     if mem_bytes:
@@ -114,6 +146,7 @@ def run_one(name: str, size: int, samples: int, mem_bytes: int | None, queue) ->
             res["lower_integerize_map_seconds"] = time.perf_counter() - t0
             res["phases_seconds"] = dict(phases)
             res["compile_seconds"] = res["import_seconds"] + res["lower_integerize_map_seconds"]
+            res["placement"] = placement_summary(net.metadata.get("placement") or {})
             res.update(populations=len(net.populations), projections=len(net.projections),
                        neurons=int(sum(p.size for p in net.populations)),
                        synapses=int(sum(p.num_synapses for p in net.projections)),
@@ -177,8 +210,9 @@ def main() -> None:
             log.info("%-9s %3d  %-13s %-7s compile %6.1f s  pops %3s  exact %s  %s", name, size, res["status"],
                      res.get("target", "-"), res.get("compile_seconds", float("nan")), res.get("populations", "-"),
                      v.get("exact", "-"), res.get("error", ""))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merge_results(path, out), indent=2) + "\n")
     log.info("wrote %s", args.out)
 
 

@@ -3,8 +3,9 @@
     placement = map_network(net, target, chips=None, rates=None)   # -> dict for net.metadata["placement"]
 
 Resource model: ``resources.py`` (one model per projection kind, registry ``MODELS``); slicing and
-packing: ``partition.py``; chips: ``placement.py`` (METIS via pymetis); text / JSON / PNG:
-``report.py``. The readings of the hardware behind every count are in docs/mapping.md.
+packing: ``partition.py``; readouts too large for a core as partial accumulators: ``split.py``;
+chips: ``placement.py`` (METIS via pymetis); text / JSON / PNG: ``report.py``. The readings of the
+hardware behind every count are in docs/mapping.md.
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ def _too_many_cores(model: NetworkModel, part, n_cores: int, chips: int, how: st
         f"(--chips {need}), {sys_hint}, a target with bigger cores (--target loihi2), or a smaller model")
 
 
+def _population_entry(part, i: int) -> dict:
+    """One population's tiling and totals; a readout split into partial accumulators also records
+    its split (partials per slice, the input-unit ranges, the cores holding them)."""
+    p = part.plans[i]
+    e = {"name": p.name, "view": list(p.view), "tile": p.tiling.to_list(), "slices": p.tiling.n_slices,
+         "neurons": int(p.costs.neurons.sum()), "synapse_bits": int(p.costs.syn_bits.sum()),
+         "in_axons": int(p.costs.in_axons.sum()), "out_axons": int(p.costs.out_axons.sum())}
+    if p.split is not None:
+        cores = np.unique(part.piece_core[part.piece_plan == i])
+        e["split"] = {**p.split.to_dict(), "cores": cores.tolist(),
+                      "host_adds": f"{p.split.partials} partial values per output"}
+        log.info("readout '%s' split into %d partial accumulators per slice on %d cores", p.name,
+                 p.split.partials, len(cores))
+    return e
+
+
 def map_network(net: Network, target: TargetProfile, chips: int | None = None, system: str | None = None,
                 rates: dict[str, float] | None = None) -> dict:
     """Place ``net`` on ``target``; returns the JSON-serialisable placement (bundle metadata).
@@ -80,21 +97,21 @@ def map_network(net: Network, target: TargetProfile, chips: int | None = None, s
     chips_of = assign_chips(model, part, n_chips, rates)
     t2 = time.perf_counter()
     caps = model.caps
-    pops = []
-    for p in part.plans:
-        pops.append({"name": p.name, "view": list(p.view), "tile": p.tiling.to_list(), "slices": p.tiling.n_slices,
-                     "neurons": int(p.costs.neurons.sum()), "synapse_bits": int(p.costs.syn_bits.sum()),
-                     "in_axons": int(p.costs.in_axons.sum()), "out_axons": int(p.costs.out_axons.sum())})
+    pops = [_population_entry(part, i) for i in range(len(part.plans))]
     pieces = {
         "core": part.piece_core.tolist(),
         "population": part.piece_plan.tolist(),
         "slice": part.piece_slice.tolist(),
     }
+    if any(p.split is not None for p in part.plans):   # only then: bundles without splits stay as they were
+        pieces["partial"] = part.piece_part.tolist()
+    k = np.asarray([p.partials for p in part.plans], np.int64)
+    offset = np.cumsum([0] + [p.n_pieces for p in part.plans])[:-1]
+    item = offset[part.piece_plan] + part.piece_slice * k[part.piece_plan] + part.piece_part
     for key, attr in (("neurons", "neurons"), ("synapse_bits", "syn_bits"), ("memory_bits", "mem_bits"),
                       ("in_axons", "in_axons"), ("out_axons", "out_axons")):
         flat = np.concatenate([getattr(p.costs, attr) for p in part.plans])
-        offset = np.cumsum([0] + [p.tiling.n_slices for p in part.plans])[:-1]
-        pieces[key] = flat[offset[part.piece_plan] + part.piece_slice].tolist()
+        pieces[key] = flat[item].tolist()
     placement = {
         "version": 1,
         "target": target.name,

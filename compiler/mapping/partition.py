@@ -9,22 +9,25 @@
    cores, first fit over the most recent open cores, both in topological order and largest first;
    the packing with fewer cores wins.
 3. The granularity with the fewest cores wins (ties: the coarser one).
+A readout none of whose neurons fits a core is split over its inputs into partial accumulators
+(``split.py``): pieces of its plan, k per slice, packed like slices. Populations are never split.
 Deterministic: no randomness, every choice is ordered.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from snnc.ir import Input, Network
+from snnc.ir import Input, Network, Readout
 
 from ..errors import MappingError
 from ..targets import TargetProfile
 from .geometry import Tiling, cdiv, distinct_tiles, view3
 from .resources import ProjectionModel
+from .split import Split, choose_split, split_costs, split_error
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +58,23 @@ class Costs:
 
 @dataclass
 class PopulationPlan:
+    """A node's tiling and the cost of each of its pieces: one per slice, or, for a readout split into
+    partial accumulators (``split``), ``split.partials`` per slice (slice-major)."""
+
     name: str
     view: tuple[int, int, int]
     tiling: Tiling
     costs: Costs
     granularity: int
+    split: Split | None = None
+
+    @property
+    def partials(self) -> int:
+        return 1 if self.split is None else self.split.partials
+
+    @property
+    def n_pieces(self) -> int:
+        return self.tiling.n_slices * self.partials
 
 
 @dataclass
@@ -72,6 +87,7 @@ class Partition:
     granularity: int
     packing: str
     usage: np.ndarray = field(default=None)  # [core, budget]
+    piece_part: np.ndarray = field(default=None)  # per piece: partial index (0 unless its readout is split)
 
 
 @dataclass
@@ -210,17 +226,41 @@ def _diagnose(model: NetworkModel, name: str, dst: dict[str, Tiling]) -> Mapping
         f"core of {model.target.name} offers {int(model.caps[i]):,}; use {hint}")
 
 
+def plan_split(model: NetworkModel, name: str, g: int) -> PopulationPlan | None:
+    """A readout as partial accumulators whose every piece fits within caps / g (None if none does
+    or ``name`` is not a readout with dense inputs); see split.py."""
+    found = choose_split(model, name, np.maximum(model.caps // g, 1))
+    if found is None:
+        return None
+    tiling, split = found
+    costs = Costs(**split_costs(model, tiling, split))
+    log.info("readout '%s': %d partial accumulators per slice (%d slices) at granularity %d",
+             name, split.partials, tiling.n_slices, g)
+    return PopulationPlan(name, model.views[name], tiling, costs, g, split)
+
+
+def plan_node(model: NetworkModel, name: str, dst: dict[str, Tiling], g: int) -> PopulationPlan:
+    """Slices at granularity ``g``, else whole-core slices; a readout none of whose neurons fits a core
+    is split into partial readouts (at ``g``, else whole cores). MappingError when nothing fits."""
+    plan = plan_population(model, name, dst, g) if g > 1 else None
+    if plan is None:
+        plan = plan_population(model, name, dst, 1)
+    if plan is not None:
+        return plan
+    if isinstance(model.net.node(name), Readout):
+        plan = plan_split(model, name, g) or (plan_split(model, name, 1) if g > 1 else None)
+        if plan is None:
+            raise split_error(model, name)
+        return plan
+    raise _diagnose(model, name, dst)
+
+
 def plan_all(model: NetworkModel, g: int, finer: dict[str, int] | None = None) -> list[PopulationPlan]:
     """Plan every population at granularity ``g`` (``finer``: per-population exceptions)."""
     dst: dict[str, Tiling] = {}
     plans: dict[str, PopulationPlan] = {}
     for node in reversed(model.placed):
-        gp = (finer or {}).get(node.name, g)
-        plan = plan_population(model, node.name, dst, gp) if gp > 1 else None
-        if plan is None:
-            plan = plan_population(model, node.name, dst, 1)
-        if plan is None:
-            raise _diagnose(model, node.name, dst)
+        plan = plan_node(model, node.name, dst, (finer or {}).get(node.name, g))
         plans[node.name] = plan
         dst[node.name] = plan.tiling
     return [plans[n.name] for n in model.placed]
@@ -275,11 +315,14 @@ def _renumber(core: np.ndarray) -> np.ndarray:
     return ranks[np.searchsorted(np.unique(core), core)]
 
 
-def pack_plans(plans: list[PopulationPlan], caps: np.ndarray, g: int) -> Partition:
+def pack_plans(model: NetworkModel, plans: list[PopulationPlan], g: int) -> Partition:
+    caps = model.caps
     mats = [p.costs.matrix() for p in plans]
     sizes = np.concatenate(mats)
     piece_plan = np.concatenate([np.full(len(m), i, np.int64) for i, m in enumerate(mats)])
-    piece_slice = np.concatenate([np.arange(len(m), dtype=np.int64) for m in mats])
+    item = np.concatenate([np.arange(len(m), dtype=np.int64) for m in mats])
+    k = np.asarray([p.partials for p in plans], np.int64)[piece_plan]
+    piece_slice, piece_part = item // k, item % k
     n = len(sizes)
     results = []
     if n <= STREAM_MAX:
@@ -297,7 +340,42 @@ def pack_plans(plans: list[PopulationPlan], caps: np.ndarray, g: int) -> Partiti
     core = _renumber(core)
     usage = np.zeros((n_cores, sizes.shape[1]), np.int64)
     np.add.at(usage, core, sizes)
-    return Partition(plans, piece_plan, piece_slice, core, n_cores, g, how, usage)
+    part = Partition(plans, piece_plan, piece_slice, core, n_cores, g, how, usage, piece_part)
+    return _merge_partials(model, part) if any(p.split is not None for p in plans) else part
+
+
+def _merged_split(split: Split, cores: np.ndarray) -> Split | None:
+    """The split with consecutive partials that share a core in every slice (``cores``: [slice,
+    partial]) merged into one; None when there are none."""
+    same = np.all(cores[:, 1:] == cores[:, :-1], axis=0)
+    if not same.any():
+        return None
+    keep = np.concatenate([[True], ~same, [True]])
+    return Split(split.projections, split.units, tuple(int(b) for b in np.asarray(split.bounds)[keep]))
+
+
+def _merge_partials(model: NetworkModel, part: Partition) -> Partition:
+    """Consecutive partials of a split readout that were packed onto the same core become one partial
+    (the same input axons and synapse lists, one compartment per neuron instead of several): fewer
+    values for the host to add, never more resources on any core."""
+    plans, pieces = list(part.plans), []
+    for i, p in enumerate(plans):
+        sel = np.flatnonzero(part.piece_plan == i)
+        order = sel[np.lexsort((part.piece_part[sel], part.piece_slice[sel]))]
+        cores = part.piece_core[order].reshape(p.tiling.n_slices, p.partials)
+        merged = _merged_split(p.split, cores) if p.partials > 1 else None
+        if merged is None:
+            pieces.append((np.full(len(sel), i), part.piece_slice[order], part.piece_part[order], cores.reshape(-1)))
+            continue
+        plans[i] = replace(p, split=merged, costs=Costs(**split_costs(model, p.tiling, merged)))
+        first = np.searchsorted(np.asarray(p.split.bounds), np.asarray(merged.bounds[:-1]))  # old partial of each new
+        n, k = p.tiling.n_slices, merged.partials
+        pieces.append((np.full(n * k, i), np.repeat(np.arange(n), k), np.tile(np.arange(k), n),
+                       cores[:, first].reshape(-1)))
+    plan_of, slice_of, part_of, core = (np.concatenate(x).astype(np.int64) for x in zip(*pieces))
+    usage = np.zeros_like(part.usage)
+    np.add.at(usage, core, np.concatenate([q.costs.matrix() for q in plans]))
+    return Partition(plans, plan_of, slice_of, core, part.n_cores, part.granularity, part.packing, usage, part_of)
 
 
 GRANULARITIES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -320,11 +398,11 @@ def partition(model: NetworkModel, lower_bound: int, max_pieces: int = 200_000, 
             if g == 1:
                 raise
             break  # finer slices made some fan-out too wide: keep the coarser result
-        n_pieces = sum(p.tiling.n_slices for p in plans)
+        n_pieces = sum(p.n_pieces for p in plans)
         pieces_g1 = n_pieces if pieces_g1 is None else pieces_g1
         if g > 1 and n_pieces > max_pieces:
             break
-        part = pack_plans(plans, model.caps, g)
+        part = pack_plans(model, plans, g)
         log.info("granularity %d: %d slices on %d cores (%s)", g, n_pieces, part.n_cores, part.packing)
         if best is None or part.n_cores < best.n_cores:
             best, worse = part, 0
@@ -353,6 +431,6 @@ def _with_fillers(model: NetworkModel, best: Partition) -> Partition:
         plans = plan_all(model, best.granularity, finer)
     except MappingError:
         return best
-    part = pack_plans(plans, caps, best.granularity)
+    part = pack_plans(model, plans, best.granularity)
     log.info("neuron-bound populations %s sliced finer: %d cores", sorted(finer), part.n_cores)
     return part if part.n_cores < best.n_cores else best

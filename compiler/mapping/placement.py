@@ -11,7 +11,8 @@ import scipy.sparse as sp
 
 from snnc.ir import Input
 
-from .partition import NetworkModel, Partition
+from .partition import NetworkModel, Partition, PopulationPlan
+from .split import source_counts
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,11 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
     the fan-out). None when the graph would exceed MAX_GRAPH_ENTRIES."""
     net = model.net
     index = {p.name: i for i, p in enumerate(part.plans)}
-    core_of = []
+    core_of = []   # per plan: core of every piece (slice-major, then partial)
     for i, p in enumerate(part.plans):
-        c = np.empty(p.tiling.n_slices, np.int64)
+        c = np.empty(p.n_pieces, np.int64)
         sel = part.piece_plan == i
-        c[part.piece_slice[sel]] = part.piece_core[sel]
+        c[part.piece_slice[sel] * p.partials + part.piece_part[sel]] = part.piece_core[sel]
         core_of.append(c)
     blocks = []
     total = 0
@@ -45,13 +46,11 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
         if isinstance(net.node(proj.source), Input):
             continue
         s, d = index[proj.source], index[proj.target]
-        pair = model.models[proj.name].pair(part.plans[s].tiling, part.plans[d].tiling)
-        nnz = np.count_nonzero(pair.neurons) * np.count_nonzero(pair.rows) * np.count_nonzero(pair.cols)
-        total += nnz
+        total += _entry_count(model, proj.name, part.plans[s], part.plans[d])
         if total > MAX_GRAPH_ENTRIES:
             log.info("core traffic graph too large (> %d slice pairs): sequential chip placement", MAX_GRAPH_ENTRIES)
             return None
-        m = sp.kron(sp.csr_matrix(pair.neurons), sp.kron(sp.csr_matrix(pair.rows), sp.csr_matrix(pair.cols))).tocoo()
+        m = _entries(model, proj.name, part.plans[s], part.plans[d])
         rate = 1.0 if rates is None else float(rates.get(proj.source, 0.0))
         blocks.append((core_of[s][m.row], core_of[d][m.col], m.data.astype(np.float64) * rate))
     n = part.n_cores
@@ -60,6 +59,30 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
     r, c, v = (np.concatenate(x) for x in zip(*blocks))
     keep = r != c
     return sp.coo_matrix((v[keep], (r[keep], c[keep])), shape=(n, n)).tocsr()
+
+
+def _split_counts(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> np.ndarray:
+    """[source slice, partial] neurons a dense input sends to each partial of a split readout."""
+    return source_counts(model.models[proj], src.tiling, dst.split, dst.split.offsets()[proj])
+
+
+def _entry_count(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> int:
+    """Non-zero (source slice, destination piece) entries of one projection."""
+    if dst.split is not None:
+        return int(np.count_nonzero(_split_counts(model, proj, src, dst))) * dst.tiling.n_slices
+    pair = model.models[proj].pair(src.tiling, dst.tiling)
+    return int(np.count_nonzero(pair.neurons) * np.count_nonzero(pair.rows) * np.count_nonzero(pair.cols))
+
+
+def _entries(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> sp.coo_matrix:
+    """[source slice, destination piece] = source neurons that reach the piece. A dense input reaches
+    every slice of a split readout, each neuron only the partial holding its unit (pieces numbered
+    slice-major, then partial)."""
+    if dst.split is not None:
+        ones = sp.csr_matrix(np.ones((1, dst.tiling.n_slices), np.int64))
+        return sp.kron(ones, sp.csr_matrix(_split_counts(model, proj, src, dst))).tocoo()
+    pair = model.models[proj].pair(src.tiling, dst.tiling)
+    return sp.kron(sp.csr_matrix(pair.neurons), sp.kron(sp.csr_matrix(pair.rows), sp.csr_matrix(pair.cols))).tocoo()
 
 
 def _cut(sym: sp.csr_matrix, chip: np.ndarray) -> float:

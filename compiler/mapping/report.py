@@ -35,9 +35,15 @@ def core_entries(placement: dict) -> list[dict]:
     pcs = pl["pieces"]
     names = [p["name"] for p in pl["populations"]]
     boxes = _boxes(pl)
+    splits = [p.get("split") for p in pl["populations"]]
+    partial = pcs.get("partial") or [0] * len(pcs["core"])
     cores: list[dict] = [{"core": k, "chip": int(c), "pieces": []} for k, c in enumerate(pl["core_chip"])]
     for i, k in enumerate(pcs["core"]):
         piece = {"population": names[pcs["population"][i]], "slice": boxes[i]}
+        split = splits[pcs["population"][i]]
+        if split is not None:  # a partial readout: its share of the input units
+            j = int(partial[i])
+            piece.update(partial=j, inputs=[split["unit_bounds"][j], split["unit_bounds"][j + 1]])
         piece.update({f: int(pcs[f][i]) for f in PIECE_FIELDS})
         cores[k]["pieces"].append(piece)
     out = []
@@ -79,8 +85,15 @@ def map_json(placement: dict) -> dict:
         "traffic_basis": pl.get("traffic_basis"), "inter_chip_traffic": pl.get("inter_chip_traffic"),
         "total_traffic": pl.get("total_traffic"), "seconds": pl.get("seconds"),
         "populations": population_rows(pl),
+        "split_readouts": split_readouts(pl),
         "cores": core_entries(pl),
     }
+
+
+def split_readouts(placement: dict) -> dict[str, dict]:
+    """Readouts placed as partial accumulators: per readout, partials per slice, the input-unit
+    ranges and the cores; the host adds the partial values of every output."""
+    return {p["name"]: p["split"] for p in _check(placement)["populations"] if p.get("split")}
 
 
 def population_rows(placement: dict) -> list[dict]:
@@ -92,6 +105,7 @@ def population_rows(placement: dict) -> list[dict]:
     for i, p in enumerate(pl["populations"]):
         sel = pop == i
         rows.append({"population": p["name"], "view": p["view"], "tile": p["tile"], "slices": p["slices"],
+                     "partials": int((p.get("split") or {}).get("partials", 1)),
                      "cores": int(len(np.unique(core[sel]))),
                      **{f: int(np.asarray(pcs[f], np.int64)[sel].sum()) for f in PIECE_FIELDS}})
     return rows
@@ -124,6 +138,9 @@ def format_text(placement: dict, title: str = "") -> str:
     for r in population_rows(pl):
         lines.append(f"  {r['population']:<12} {str(tuple(r['view'])):<16} {str(tuple(r['tile'])):<14} {r['slices']:>7,} "
                      f"{r['cores']:>7,} {r['neurons']:>10,} {r['synapse_bits']:>15,} {r['in_axons']:>10,} {r['out_axons']:>10,}")
+    for name, sp in split_readouts(pl).items():
+        lines.append(f"  readout '{name}' is split: {sp['partials']} partial accumulators per slice (each a range of "
+                     f"its input axons) on {len(sp['cores'])} cores; the host adds {sp['partials']} values per output")
     return "\n".join(lines)
 
 

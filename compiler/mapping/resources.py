@@ -333,6 +333,18 @@ class DenseModel(ProjectionModel):
         per = (self.mem.list_bits_lower(n, wb) if lower else self.mem.list_bits(n, wb)).sum(1) * (h * w)
         return axons, per[inv].reshape(dst.grid)
 
+    @property
+    def n_units(self) -> int:
+        _, h, w = self.src_view
+        return len(self.chunk_starts) * h * w
+
+    def unit_bits(self, neurons: int) -> np.ndarray:
+        """Synapse bits of every source unit's list onto a slice of ``neurons`` neurons, units in
+        (chunk, row, col) C order: one input axon each (the per-unit split of ``incoming``)."""
+        _, h, w = self.src_view
+        per_chunk = self.mem.list_bits(self._units_per_chunk() * int(neurons), self.mem.weight_bits)
+        return np.repeat(per_chunk, h * w)
+
     def pair(self, src: Tiling, dst: Tiling) -> Pair:
         chunk_in_src = (_presence(src.starts(0), src.ends(0), self.chunk_starts, self.chunk_ends) > 0).sum(1)
         units = np.repeat(chunk_in_src[:, None], dst.grid[0], axis=1)

@@ -78,12 +78,24 @@ def check_placement(net, target, pl):
     placed = {n.name: np.zeros(n.shape, np.int64).reshape(Tiling(p["view"], p["view"]).view)
               for n in net.nodes if not isinstance(n, Input) for p in pl["populations"] if p["name"] == n.name}
     assert set(placed) == {n.name for n in net.nodes if not isinstance(n, Input)}
+    splits = {p["name"]: p["split"] for p in pl["populations"] if "split" in p}
+    # a split readout: every (neuron, input unit) synapse list on exactly one partial
+    synapses = {n: np.zeros(placed[n].shape + (sum(sp["units"]),), np.int64) for n, sp in splits.items()}
     for c in cores:
         for piece in c["pieces"]:
             (c0, c1), (y0, y1), (x0, x1) = piece["slice"]
             placed[piece["population"]][c0:c1, y0:y1, x0:x1] += 1
             assert piece["neurons"] == (c1 - c0) * (y1 - y0) * (x1 - x0)
-    assert all(np.all(a == 1) for a in placed.values())
+            if piece["population"] in splits:
+                u0, u1 = piece["inputs"]
+                synapses[piece["population"]][c0:c1, y0:y1, x0:x1, u0:u1] += 1
+                assert piece["in_axons"] == u1 - u0 and piece["out_axons"] == 0
+    for name, a in placed.items():  # every neuron once; a split readout's once per partial
+        assert np.all(a == splits[name]["partials"] if name in splits else a == 1)
+    assert all(np.all(a == 1) for a in synapses.values())
+    for name, sp in splits.items():  # only readouts are split, and only when a neuron fits no core
+        assert isinstance(net.node(name), Readout) and sp["partials"] >= 2
+        assert sp["cores"] == sorted({c["core"] for c in cores for q in c["pieces"] if q["population"] == name})
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
