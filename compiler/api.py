@@ -15,9 +15,10 @@ from snnc.ir import MultiThreshold, Network, save
 
 from .analysis.bounds import check_network
 from .analysis.macs import macs_per_op
-from .config import CompileConfig
+from .config import CodingKind, CompileConfig
 from .frontend.onnx_loader import import_onnx, model_bytes
 from .graph import FGraph
+from .integerize import choose_frac_bits
 from .lower import lower
 from .mapping import map_network, rates_from_counts
 from .passes import default_passes, run_passes
@@ -56,8 +57,17 @@ def compile_imported(imported: ImportedModel, config: CompileConfig | None = Non
     target = load_target(config.target, config.profile)
     neuron = config.neuron_model()
     relu_thr = _relu_thresholds(imported, config) if isinstance(neuron, MultiThreshold) else None
-    net, report = lower(imported.graph, target, config.timesteps, config.input_range,
-                        neuron, config.v0.value, relu_thr, config.coding_model())
+
+    def lower_at(coding):
+        return lower(imported.graph, target, config.timesteps, config.input_range,
+                     neuron, config.v0.value, relu_thr, coding)
+
+    auto, min_bits = config.frac_bits_auto
+    if auto and config.coding is CodingKind.DIFFERENTIAL:  # F shares the state width with the weights
+        coding, (net, report) = choose_frac_bits(lower_at, config.timesteps or 1, min_bits)
+        log.info("frac_bits=%s: F = %d", config.frac_bits, coding.frac_bits)
+    else:
+        net, report = lower_at(config.coding_model(frac_bits=12) if auto else config.coding_model())
     check_network(net, target.numeric.state_bits)
     for layer in report["layers"]:
         linears = layer.get("onnx_linears") or [layer["onnx_linear"]]  # a residual join reads several

@@ -43,7 +43,7 @@ class CompileConfig:
     neuron: NeuronKind = NeuronKind.IF
     v0: V0Mode = V0Mode.AUTO
     neg_divisor: int = 1000                 # dual threshold: theta' = -theta / neg_divisor (paper 000: 1000)
-    input_range: tuple[float, float] = (0.0, 1.0)
+    input_range: tuple[float, float] | None = None  # None: the model's own input quantizer if it has one, else (0, 1)
     embed_model_max_bytes: int = 32 * 2**20
     chips: int | None = None                # bound on chips (default: as many as the network needs)
     system: str | None = None               # a known system of the target ([systems]): bounds the chips
@@ -55,17 +55,20 @@ class CompileConfig:
     threshold_scope: ThresholdScope = ThresholdScope.CHANNEL  # plain ReLU nets: per channel or per layer
     mt_n: int = 4                           # multi-threshold neurons: thresholds per sign
     coding: CodingKind = CodingKind.RATE
-    frac_bits: int = 12                     # differential coding: fixed-point bits of 1/t
+    frac_bits: int | str = "auto"           # differential coding: fixed-point bits F of 1/t (0..30), or "auto"
+                                            # (balance F against weight bits in the state width) / "auto:k"
+                                            # (largest F keeping weights >= k bits); see frac_bits_auto
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.schedule = Schedule(self.schedule)
         self.neuron = NeuronKind(self.neuron)
         self.v0 = V0Mode(self.v0)
-        lo, hi = (float(v) for v in self.input_range)
-        if not lo < hi:
-            raise ValueError(f"input_range must be (lo, hi) with lo < hi, got {self.input_range}")
-        self.input_range = (lo, hi)
+        if self.input_range is not None:
+            lo, hi = (float(v) for v in self.input_range)
+            if not lo < hi:
+                raise ValueError(f"input_range must be (lo, hi) with lo < hi, got {self.input_range}")
+            self.input_range = (lo, hi)
         if self.timesteps is not None:
             if int(self.timesteps) < 1:
                 raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
@@ -91,9 +94,7 @@ class CompileConfig:
         if not 1 <= int(self.mt_n) <= 16:
             raise ValueError(f"mt_n (multi-threshold thresholds per sign) must be in 1..16, got {self.mt_n}")
         self.mt_n = int(self.mt_n)
-        if not 0 <= int(self.frac_bits) <= 30:
-            raise ValueError(f"frac_bits must be in 0..30, got {self.frac_bits}")
-        self.frac_bits = int(self.frac_bits)
+        self.frac_bits = _parse_frac_bits(self.frac_bits)
         if not float(self.threshold_scale) > 0:
             raise ValueError(f"threshold_scale must be > 0, got {self.threshold_scale}")
         self.threshold_scale = float(self.threshold_scale)
@@ -110,12 +111,24 @@ class CompileConfig:
             return MultiThreshold(n=self.mt_n, relu=True)
         return IFSoftReset()
 
-    def coding_model(self):
-        """The IR network coding this configuration asks for."""
+    @property
+    def frac_bits_auto(self) -> tuple[bool, int | None]:
+        """(is F chosen at compile time, the weight-bit floor k of "auto:k" or None for "auto")."""
+        if isinstance(self.frac_bits, str):
+            k = self.frac_bits.partition(":")[2]
+            return True, (int(k) if k else None)
+        return False, None
+
+    def coding_model(self, frac_bits: int | None = None):
+        """The IR network coding this configuration asks for; ``frac_bits`` overrides F (how the
+        compiler passes the F it chose for ``frac_bits = "auto"``)."""
         from snnc.ir import DifferentialCoding, RateCoding
 
         if self.coding is CodingKind.DIFFERENTIAL:
-            return DifferentialCoding(frac_bits=self.frac_bits)
+            if frac_bits is None and self.frac_bits_auto[0]:
+                raise ValueError(f"frac_bits={self.frac_bits!r} is chosen when compiling "
+                                 "(snnc.compiler.integerize.choose_frac_bits); pass the chosen F")
+            return DifferentialCoding(frac_bits=int(self.frac_bits if frac_bits is None else frac_bits))
         return RateCoding()
 
     def to_dict(self) -> dict:
@@ -123,11 +136,25 @@ class CompileConfig:
         for k, v in d.items():
             if isinstance(v, Enum):
                 d[k] = v.value
-        d["input_range"] = list(self.input_range)
+        d["input_range"] = None if self.input_range is None else list(self.input_range)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CompileConfig":
         d = dict(d)
-        d["input_range"] = tuple(d.get("input_range", (0.0, 1.0)))
+        r = d.get("input_range", (0.0, 1.0))  # bundles from before the field could be None
+        d["input_range"] = None if r is None else tuple(r)
         return cls(**d)
+
+
+def _parse_frac_bits(v) -> int | str:
+    """An int in 0..30, or "auto" / "auto:k" (k = 2..32 weight bits) for F chosen at compile time."""
+    if isinstance(v, str) and not v.strip().lstrip("-").isdigit():
+        s = v.strip().lower()
+        head, sep, k = s.partition(":")
+        if head == "auto" and (not sep or (k.isdigit() and 2 <= int(k) <= 32)):
+            return "auto" if not sep else f"auto:{int(k)}"
+        raise ValueError(f"frac_bits must be an int in 0..30, 'auto' or 'auto:k' (k = 2..32 weight bits), got {v!r}")
+    if isinstance(v, bool) or not 0 <= int(v) <= 30:
+        raise ValueError(f"frac_bits must be in 0..30, got {v}")
+    return int(v)

@@ -16,10 +16,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.ir import IFSoftReset, MultiThreshold, NeuronModel, Node, Population, Projection, Readout
+import contextlib
+import contextvars
+import weakref
+from typing import Callable, TypeVar
 
-from .analysis.bounds import node_bound
+from snnc.ir import (Coding, DifferentialCoding, IFSoftReset, MultiThreshold, NeuronModel, Node, Population, Projection,
+                     RateCoding, Readout)
+
+from .analysis.bounds import Envelope, bound_node
 from .errors import StateOverflowError
+
+_X = TypeVar("_X")
+# A floor on the weight bits the integerizer may shrink to (``weight_floor``; None: no floor).
+_WEIGHT_FLOOR: contextvars.ContextVar[int | None] = contextvars.ContextVar("min_weight_bits", default=None)
 from .targets import NumericFormat
 
 
@@ -38,30 +48,140 @@ class RealLayer:
     bias: np.ndarray  # b' per channel (levels), or per output for readout (real units)
 
 
-def _scales(fmt: NumericFormat):
+def _scales(fmt: NumericFormat, min_weight_bits: int | None = None):
     """Candidate (exponent, largest mantissa) pairs, finest first: the largest exponent that fits wins;
-    if even the smallest exponent overflows (tiny weights want a huge threshold), the mantissa range
-    shrinks by halves (down to weights that round to zero: such a layer's input is negligible)."""
+    if even the smallest exponent overflows (tiny weights want a huge threshold, or differential
+    coding's states times 2^F), the mantissa range shrinks by halves, down to ``min_weight_bits``
+    signed bits (largest |W| = 2^(k-1) - 1; default: down to weights that round to zero, such a
+    layer's input is negligible)."""
     for e in range(fmt.weight_exp_max, fmt.weight_exp_min - 1, -1):
         yield e, fmt.weight_max
     for k in range(1, 48):
-        yield fmt.weight_exp_min, fmt.weight_max / 2**k
+        wtop = fmt.weight_max / 2**k
+        if min_weight_bits is not None and wtop < 2 ** (min_weight_bits - 1) - 1:
+            return
+        yield fmt.weight_exp_min, wtop
 
 
-def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[str, Node]):
+# Envelopes (what a node sends, analysis/bounds.py) of the nodes integerized so far, so that a later
+# layer's bound uses its sources' tighter envelopes; keyed by id, checked against a weak reference.
+# Only a hint for choosing scales: check_network recomputes every bound from the finished network.
+_ENVELOPES: dict[int, tuple[weakref.ref, Envelope, Coding, int]] = {}
+
+
+def _remember(node: Node, env: Envelope, coding: Coding | None, T: int) -> None:
+    for k in [k for k, v in _ENVELOPES.items() if v[0]() is None]:
+        del _ENVELOPES[k]
+    _ENVELOPES[id(node)] = (weakref.ref(node), env, coding if coding is not None else RateCoding(), T)
+
+
+def _records(sources: dict[str, Node]) -> dict[str, tuple[Envelope, Coding, int]]:
+    out = {}
+    for name, node in sources.items():
+        hit = _ENVELOPES.get(id(node))
+        if hit is not None and hit[0]() is node:
+            out[name] = hit[1:]
+    return out
+
+
+def _known_envelopes(sources: dict[str, Node], coding: Coding | None, T: int) -> dict[str, Envelope]:
+    """Remembered envelopes of ``sources`` made under the same coding and T."""
+    coding = coding if coding is not None else RateCoding()
+    return {k: env for k, (env, c, t) in _records(sources).items() if c == coding and t == T}
+
+
+def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[str, Node],
+                   coding: Coding | None = None, min_weight_bits: int | None = None):
     """Try the scales finest first; return (node, projections, exponent) of the first whose state
-    bound fits the target's width, else raise naming the layer."""
+    bound (analysis/bounds.py, for ``coding``) fits the target's width, else raise naming the layer."""
     worst = None
-    for e, wtop in _scales(fmt):
+    if min_weight_bits is None:
+        min_weight_bits = _WEIGHT_FLOOR.get()
+    envs = _known_envelopes(sources, coding, T)
+    for e, wtop in _scales(fmt, min_weight_bits):
         node, projs = build(e, wtop)
-        b = node_bound(node, projs, sources, T)
+        b, env = bound_node(node, projs, sources, T, coding, envs)
         if b.worst <= fmt.state_max:
+            _remember(node, env, coding, T)
             return node, projs, e
         worst = b.worst
+    floor = f" with weights of at least {min_weight_bits} bits" if min_weight_bits is not None else \
+        " even with the smallest weight scale"
+    extra = (f" or fewer fractional bits than F = {coding.frac_bits}" if isinstance(coding, DifferentialCoding)
+             else "")
     raise StateOverflowError(
-        f"layer '{name}': even with the smallest weight scale its state could reach {worst} > {fmt.state_max} "
-        f"({fmt.state_bits}-bit) at T={T}; use fewer timesteps or a target with a wider state"
+        f"layer '{name}':{floor} its state could reach {worst} > {fmt.state_max} "
+        f"({fmt.state_bits}-bit) at T={T}; use fewer timesteps{extra} or a target with a wider state"
     )
+
+
+@contextlib.contextmanager
+def weight_floor(bits: int | None):
+    """Within this block the integerizer raises StateOverflowError instead of shrinking any layer's
+    weights below ``bits`` signed bits (None: no floor)."""
+    token = _WEIGHT_FLOOR.set(bits)
+    try:
+        yield
+    finally:
+        _WEIGHT_FLOOR.reset(token)
+
+
+def layer_weight_bits(net) -> dict[str, int]:
+    """Signed bits of the largest weight mantissa per integerized layer (population or readout) of a
+    Network: its weight precision. Edges into graded units (fixed weight 1) are not layers."""
+    out: dict[str, int] = {}
+    for p in net.projections:
+        if isinstance(net.node(p.target), (Population, Readout)):
+            out[p.target] = max(out.get(p.target, 0), weight_bits([p]))
+    return out
+
+
+def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: int, min_weight_bits: int | None = None,
+                     candidates=range(16, -1, -1), network_of=lambda r: r[0] if isinstance(r, tuple) else r,
+                     ) -> tuple[DifferentialCoding, _X]:
+    """``frac_bits = auto``: pick F for a differential network. Its states are values times 2^F, so F
+    and the weight scale share the state width: a larger F makes the reciprocals R_t = round(2^F/t)
+    finer and forces coarser weights (the integerizer shrinks a layer's weights until its bound fits).
+
+    ``lower_at(coding)`` lowers the network (raising StateOverflowError when it cannot fit);
+    ``network_of`` takes the Network out of its result.
+
+    * ``min_weight_bits`` = k: the largest F of ``candidates`` whose every layer keeps weights of at
+      least k signed bits (``auto:k``).
+    * None (``auto``): balance the two roundings: the largest relative error of R_t is
+      t/2^(F+1) <= 2^-(F+1-log2 T), of a layer's largest weight 2^-(k-1) (k its weight bits, the
+      smallest over layers), so F maximizes min(F + 1 - log2 T, k_min - 1); ties go to the larger F.
+    Raises StateOverflowError when no candidate fits."""
+    err: Exception | None = None
+    best = None
+    for F in candidates:
+        coding = DifferentialCoding(frac_bits=int(F))
+        pf = F + 1 - float(np.log2(max(int(timesteps), 1)))
+        if min_weight_bits is None and best is not None and pf <= best[0]:
+            break  # a smaller F cannot beat the best score any more
+        try:
+            with weight_floor(min_weight_bits):
+                res = lower_at(coding)
+        except StateOverflowError as e:
+            err = e
+            continue
+        if min_weight_bits is not None:
+            return coding, res
+        bits = layer_weight_bits(network_of(res))
+        score = min(pf, min(bits.values(), default=1) - 1)
+        if best is None or score > best[0]:
+            best = (score, coding, res)
+    if best is None:
+        floor = f" with weights of at least {min_weight_bits} bits" if min_weight_bits is not None else ""
+        raise StateOverflowError(f"differential coding: no F in {list(candidates)} fits{floor}: {err}")
+    return best[1], best[2]
+
+
+def _as_coding(differential) -> Coding:
+    """``differential``: a Coding, or a bool (True: the default DifferentialCoding())."""
+    if isinstance(differential, Coding):
+        return differential
+    return DifferentialCoding() if differential else RateCoding()
 
 
 def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
@@ -142,7 +262,7 @@ def integerize_population(
 
 def integerize_mt_population(
     layer: RealLayer, neuron: MultiThreshold, real_threshold: float, T: int, fmt: NumericFormat,
-    sources: dict[str, Node], differential: bool,
+    sources: dict[str, Node], differential: bool | Coding, min_weight_bits: int | None = None,
 ) -> tuple[Population, list[Projection], int]:
     """Integer multi-threshold population for a plain ReLU (paper 004; docs/conversion.md).
 
@@ -151,7 +271,13 @@ def integerize_mt_population(
     Theta/2^(i-1) is an integer. Rate coding: the bias is a per-step current B = round(b' Theta),
     V0 = 0 (the nearest-threshold choice already rounds). Differential coding: the bias is the
     initial encoded value V0 = round(b' Theta) (Theorem 4.5), B = 0.
+
+    ``differential``: the network's Coding (a bool True means ``DifferentialCoding()``, F = 12): the
+    state bound that picks the scale depends on F (states are values times 2^F), so pass the coding.
+    ``min_weight_bits``: refuse (StateOverflowError) rather than shrink the weights below that many bits.
     """
+    coding = _as_coding(differential)
+    differential = isinstance(coding, DifferentialCoding)
     C = layer.shape[0]
     u = neuron.unit_divisor
     wmax = np.max([_channel_max(w, C) for w in layer.weights], axis=0)
@@ -174,19 +300,26 @@ def integerize_mt_population(
                          real_threshold=np.array(real_threshold))
         return pop, projs
 
-    return _first_fitting(build, layer.name, T, fmt, sources)
+    return _first_fitting(build, layer.name, T, fmt, sources, coding, min_weight_bits)
 
 
 def integerize_readout(
     layer: RealLayer, T: int, fmt: NumericFormat, sources: dict[str, Node], levels: int | None = None,
+    coding: Coding | None = None, timesteps: int | None = None, min_weight_bits: int | None = None,
 ) -> tuple[Readout, list[Projection], int]:
     """One scale S for all outputs (so argmax is preserved): W = round(w' S / 2^e), R0 = round(b S T / L).
 
     The weights act on source counts, which grow like T/L times the ANN's levels, so the offset R0
     and the output scale follow: output = value * L / (S T). With T = L, R0 = round(b S).
+    ``coding`` and ``timesteps`` (the network's T, default ``T``) are what the state bound runs with
+    (a differential readout is lowered with T = L = 1 but accumulates over the network's T steps).
     """
     L = T if levels is None else int(levels)
     wabs = max(float(np.abs(w).max()) if w.size else 0.0 for w in layer.weights) or 1.0
+    if coding is None:  # not given: the coding and T its differential sources were integerized with
+        diff = [(c, t) for _, c, t in _records(sources).values() if isinstance(c, DifferentialCoding)]
+        if diff:
+            coding, timesteps = diff[0][0], (diff[0][1] if timesteps is None else timesteps)
 
     def build(e, wtop):
         S = max(1, round((2**e) * wtop / wabs))
@@ -195,4 +328,11 @@ def integerize_readout(
         r0 = np.round(layer.bias * S * T / L).astype(np.int64)
         return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=L / (S * T)), projs
 
-    return _first_fitting(build, layer.name, T, fmt, sources)
+    return _first_fitting(build, layer.name, T if timesteps is None else int(timesteps), fmt, sources, coding,
+                          min_weight_bits)
+
+
+def weight_bits(projs: list[Projection]) -> int:
+    """Signed bits the largest weight mantissa of ``projs`` uses (1 + bit length of max |W|)."""
+    m = max((int(np.abs(p.weight).max(initial=0)) for p in projs), default=0)
+    return 1 + m.bit_length()

@@ -32,6 +32,7 @@ populations; a last population (Theta = 1) sums the winner's terms. Exact for ev
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -51,6 +52,8 @@ from .integerize import (
     RealLayer, integerize_mt_population, integerize_population, integerize_readout, resolve_v0_mode, v0_for,
 )
 from .targets import TargetProfile
+
+log = logging.getLogger(__name__)
 
 
 # ---- affine expressions over sources ------------------------------------------------------------
@@ -400,6 +403,31 @@ def _finite(layer: str, node: str, ws, bias) -> None:
 
 
 def _input_node(g: FGraph, input_range, bits: int) -> Input:
+    """The network input: the model's own input quantizer (QDQ/QONNX on the graph input, recorded by
+    DropInputQuantizer) unless ``input_range`` is given; else ``input_range`` (default 0..1) on
+    ``bits`` bits, unsigned if lo >= 0, else symmetric signed."""
+    q = g.meta.get("input_quantizer")
+    if input_range is None and q is not None:
+        qmin, qmax = q["qmin"], q["qmax"]
+        ok = qmax <= 2**bits - 1 if qmin >= 0 else (qmin >= -(2 ** (bits - 1)) and qmax <= 2 ** (bits - 1) - 1)
+        if not ok:  # keep its real range, on the target's grid
+            lo, hi = q["scale"] * qmin, q["scale"] * qmax
+            log.warning("the model's input quantizer %s has integer range [%d, %d] (zero point folded in), which the "
+                        "target's %d-bit input cannot hold with zero point 0; snnc quantizes the input over its real "
+                        "range [%g, %g] on %d bits instead (give --input-range to choose)", q["nodes"], qmin, qmax,
+                        bits, lo, hi, bits)
+            return _range_input(g, (lo, hi), bits)
+        log.info("network input quantized with the model's own quantizer %s: scale %g, [%d, %d], round %s",
+                 q["nodes"], q["scale"], qmin, qmax, q["rounding"])
+        return Input("input", g.input_shape, scale=q["scale"], qmin=qmin, qmax=qmax, rounding=q["rounding"])
+    if "input_quantizer_unusable" in g.meta and input_range is None:
+        log.warning("%s; snnc quantizes the input itself over 0..1 (give --input-range)", g.meta["input_quantizer_unusable"])
+    elif q is not None:
+        log.info("--input-range overrides the model's input quantizer %s", q["nodes"])
+    return _range_input(g, (0.0, 1.0) if input_range is None else input_range, bits)
+
+
+def _range_input(g: FGraph, input_range, bits: int) -> Input:
     lo, hi = input_range
     if lo >= 0:
         qmax = 2**bits - 1
@@ -664,7 +692,10 @@ def lower_relu(
     nodes, projs, report, problems = [inp], [], [], []
     by_name = {inp.name: inp}
     counters: dict[str, int] = {}
-    for op in relus:
+    for op in [o for o in g.ops if isinstance(o, (Relu, MaxPool))]:  # graph order: a pool after its ReLU
+        if isinstance(op, MaxPool):  # a ReLU's max pool -> a graded unit (Theorem 4.2), else a named refusal
+            _lower_graded_maxpool(op, lw, neuron, nodes, projs, report, problems, by_name)
+            continue
         theta = np.asarray(relu_thresholds[op.name], np.float64)
         try:
             if theta.size == 0 or not np.all(np.isfinite(theta) & (theta > 0)):
@@ -685,7 +716,7 @@ def lower_relu(
             ws = [lw.sources[t.source].gamma * w / _out_axis(theta, w) for t, w, _ in mats]
             _finite(name, op.name, ws, b / theta)
             layer = RealLayer(name, tuple(e.shape), ws, [mk for _, _, mk in mats], b / theta)
-            node, ps, ex = integerize_mt_population(layer, neuron, theta, T, fmt, by_name, differential)
+            node, ps, ex = integerize_mt_population(layer, neuron, theta, T, fmt, by_name, coding)
         except _Refuse as err:
             problems.append(str(err))
             lw.sources[op.name] = Source(f"<{op.name}>", tuple(lw.shapes[op.name]), 1.0, 1.0)
@@ -708,7 +739,8 @@ def lower_relu(
     e, mats, layer = _readout_layer(lw, g, problems)
     # rate: the readout sums T per-step currents (the T = L formulas with L = 1); differential: it
     # accumulates the encoded value once (R0 = round(b S), value scaled by 2^F in the simulator)
-    node, ps, ex = integerize_readout(layer, 1 if differential else T, fmt, by_name, levels=1)
+    node, ps, ex = integerize_readout(layer, 1 if differential else T, fmt, by_name, levels=1, coding=coding,
+                                      timesteps=T)
     if differential:
         node = replace(node, scale=node.scale / coding.one)
     nodes.append(node)
@@ -717,3 +749,61 @@ def lower_relu(
     report.append({"layer": "readout", "onnx_linear": linears[0] if linears else None, "onnx_activation": None,
                    "quantizer": None, "levels": None, "lambda": None, "exponent": ex, "shape": list(e.shape)})
     return Network(nodes, projs, T, coding=coding), {"layers": report, "timesteps": T, "levels": None}
+
+
+# ---- max pooling in plain ReLU networks: graded units (paper 004 Theorem 4.2) -----------------------
+def _lower_graded_maxpool(op: MaxPool, lw: _Lowering, neuron: MultiThreshold, nodes: list, projs: list,
+                          report: list, problems: list, by_name: dict) -> None:
+    """A MaxPool reading a ReLU population (Conv -> ReLU -> MaxPool) -> a ``GradedMaxPool`` unit and its
+    SumPool2d edge (docs/ir.md, "Graded max-pool unit"); the pool's output becomes a source with the
+    input's scale (per channel: max commutes with a positive per-channel scale). A MaxPool elsewhere
+    (the network input, a value between linear layers) is refused naming the node. Appends to the
+    lists of ``lower_relu``; a refusal goes to ``problems`` and marks the pool's output unusable."""
+    from snnc.ir import GradedMaxPool, IRValidationError
+
+    src = lw.sources.get(op.input)
+    try:
+        if src is not None and src.node.startswith("<"):
+            raise _Refuse("")  # its source could not be lowered (reported there)
+        if src is None or isinstance(by_name.get(src.node), Input) or not isinstance(by_name.get(src.node),
+                                                                                     (Population, GradedMaxPool)):
+            where = "the network input" if src is not None else "a value between linear layers"
+            raise _Refuse(
+                f"MaxPool node '{op.name}' pools '{op.input}', {where}: the training-free path max-pools only a "
+                "ReLU's output (a graded unit over the ReLU population's messages) — retrain with AveragePool, "
+                "or put the MaxPool right after a ReLU")
+        if len(src.shape) != 3 or src.flat:
+            raise _Refuse(f"MaxPool node '{op.name}' pools a tensor of shape {src.shape}; graded max pooling "
+                          "needs a (C, H, W) feature map")
+        if tuple(op.dilation) != (1, 1):
+            raise _Refuse(f"MaxPool node '{op.name}': dilations {tuple(op.dilation)} are not supported by the "
+                          "graded max-pool unit (windows are dense)")
+        C, H, W = src.shape
+        kernel = tuple(op.kernel) if tuple(op.kernel) != (0, 0) else (H, W)   # (0, 0): GlobalMaxPool
+        stride = tuple(op.stride) if tuple(op.kernel) != (0, 0) else (H, W)
+        pads = tuple(op.pads) if tuple(op.kernel) != (0, 0) else (0, 0, 0, 0)
+        oh = conv_output_size(H, kernel[0], stride[0], pads[0], pads[2])
+        ow = conv_output_size(W, kernel[1], stride[1], pads[1], pads[3])
+        if oh < 1 or ow < 1:
+            raise _Refuse(f"MaxPool node '{op.name}': window larger than its input")
+        source = by_name[src.node]
+        bound = source.max_message if isinstance(source, GradedMaxPool) else neuron.unit_divisor
+        name = f"gmaxpool{1 + sum(isinstance(n, GradedMaxPool) for n in nodes)}"
+        try:
+            unit = GradedMaxPool(name, (C, oh, ow), in_shape=(C, H, W), kernel=kernel, stride=stride, padding=pads,
+                                 max_message=bound)
+        except IRValidationError as err:
+            raise _Refuse(f"MaxPool node '{op.name}': {err}") from None
+        edge = SumPool2d(f"{src.node}->{name}", src.node, name, np.array(1), 0, unit.in_shape, unit.shape,
+                         kernel=unit.kernel, stride=unit.stride, padding=unit.padding)
+    except _Refuse as err:
+        problems.append(str(err))
+        lw.sources[op.name] = Source(f"<{op.name}>", tuple(lw.shapes[op.name]), 1.0, 1.0)
+        return
+    nodes.append(unit)
+    by_name[name] = unit
+    projs.append(edge)
+    lw.sources[op.name] = replace(src, node=name, shape=unit.shape, flat=False)
+    report.append({"layer": name, "onnx_linear": op.name, "onnx_activation": None, "quantizer": None,
+                   "levels": None, "lambda": src.lam, "exponent": 0, "shape": list(unit.shape),
+                   "role": "graded max-pool unit", "sources": [src.node]})

@@ -5,12 +5,14 @@ from .coding import CODINGS, Coding, DifferentialCoding, RateCoding
 from .errors import BundleError, IRError, IRValidationError
 from .graph import Network
 from .nodes import (
+    GRADED_UNITS,
     NEURON_MODELS,
     NODE_TYPES,
     PROJECTION_TYPES,
     Conv2d,
     Dense,
     DualThreshold,
+    GradedMaxPool,
     IFSoftReset,
     Input,
     MultiThreshold,
@@ -20,6 +22,7 @@ from .nodes import (
     Projection,
     Readout,
     SumPool2d,
+    graded_edge,
 )
 
 __all__ = [
@@ -28,5 +31,5 @@ __all__ = [
     "CODINGS", "Coding", "DifferentialCoding", "RateCoding", "MultiThreshold",
     "NEURON_MODELS", "NODE_TYPES", "PROJECTION_TYPES",
     "Conv2d", "Dense", "DualThreshold", "IFSoftReset", "Input", "NeuronModel", "Node", "Population", "Projection",
-    "Readout", "SumPool2d",
+    "Readout", "SumPool2d", "GRADED_UNITS", "GradedMaxPool", "graded_edge",
 ]

@@ -175,7 +175,9 @@ class Node:
 
 @dataclass
 class Input(Node):
-    """Network input. x_int = clip(round(x / scale) + zero_point, qmin, qmax).
+    """Network input. x_int = clip(round(x / scale) + zero_point, qmin, qmax), round half up
+    (floor(v + 1/2)) or half to even (``rounding`` = "half_even": the model's own ONNX
+    QuantizeLinear on its input, kept exactly).
 
     The integer x_int is delivered to the first layer as a constant current every timestep
     (docs/ir.md, "Input"), so over T steps it contributes like a source of count T * x_int.
@@ -185,9 +187,14 @@ class Input(Node):
     zero_point: int = 0
     qmin: int = 0
     qmax: int = 255
+    rounding: str = "half_up"
+
+    ROUNDINGS: ClassVar[tuple[str, ...]] = ("half_up", "half_even")
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.rounding not in self.ROUNDINGS:
+            raise IRValidationError(self.name, f"rounding must be one of {self.ROUNDINGS}, got {self.rounding!r}")
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise IRValidationError(self.name, f"input scale must be finite and > 0, got {self.scale}")
         self.scale = float(self.scale)
@@ -200,8 +207,9 @@ class Input(Node):
             )
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float input (batch, *shape) -> integer x_int, the rounding is floor(v + 1/2)."""
-        q = np.floor(np.asarray(x, dtype=np.float64) / self.scale + 0.5) + self.zero_point
+        """Float input (batch, *shape) -> integer x_int; half up is floor(v + 1/2), half even np.rint."""
+        v = np.asarray(x, dtype=np.float64) / self.scale
+        q = (np.rint(v) if self.rounding == "half_even" else np.floor(v + 0.5)) + self.zero_point
         return np.clip(q, self.qmin, self.qmax).astype(INT_DTYPE)
 
 
@@ -454,3 +462,92 @@ def conv2d_synapses(p: Conv2d) -> int:
 def replace(obj, **changes):
     """dataclasses.replace that re-runs validation (used by passes and tests)."""
     return dataclasses.replace(obj, **changes)
+
+
+# --------------------------------------------------------------------------------------------
+# Graded units (non-spiking nonlinear layers; docs/ir.md, "Graded max-pool unit")
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GradedMaxPool(Node):
+    """A graded unit (paper 004 Theorem 4.2; Huang et al.'s graded unit in rate coding) that max-pools
+    the *encoded value* of exactly one source over 2-D windows, per channel.
+
+    ``shape`` is the pooled output (C, OH, OW); ``in_shape`` the source's (C, H, W); ``kernel``,
+    ``stride`` and ``padding`` (t, l, b, r) as in ``SumPool2d`` (padding never wins: it is -inf, and
+    every window must hold at least one real element). ``max_message`` bounds |message| of the
+    source per step (2^(n-1) for a multi-threshold source): the unit's own messages obey the same
+    bound (rate coding; differential coding: times R_t), see docs/ir.md.
+
+    The unit keeps one running value per *source* element: rate coding S <- S + msg, differential
+    coding m <- m + msg * R_t (or + d from a graded source); it sends the increment of the window
+    maxima, out_t = max_window(S_t) - max_window(S_{t-1}). These messages are graded values, not
+    spikes. The source is wired by exactly one incoming ``SumPool2d`` projection of the same
+    geometry with weight 1 and exponent 0 (the edge the network orders nodes by; its window sum is
+    *not* used: the unit takes the max); ``graded_edge`` checks it.
+    """
+
+    in_shape: tuple[int, ...] = ()
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    max_message: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.in_shape = _check_shape(self.name, self.in_shape)
+        self.kernel = tuple(int(k) for k in self.kernel)
+        self.stride = tuple(int(s) for s in self.stride)
+        self.padding = tuple(int(p) for p in self.padding)
+        if len(self.kernel) != 2 or min(self.kernel) < 1 or len(self.stride) != 2 or min(self.stride) < 1:
+            raise IRValidationError(self.name, f"kernel {self.kernel} and stride {self.stride} must be two ints >= 1")
+        if len(self.padding) != 4 or min(self.padding) < 0:
+            raise IRValidationError(self.name, f"padding must be 4 ints >= 0 (t, l, b, r), got {self.padding}")
+        if len(self.in_shape) != 3 or len(self.shape) != 3:
+            raise IRValidationError(self.name, f"graded max-pool needs (C, H, W) in_shape and shape, got "
+                                    f"{self.in_shape} -> {self.shape}")
+        c, h, w = self.in_shape
+        (kh, kw), (sy, sx), (t, l, b, r) = self.kernel, self.stride, self.padding
+        oh, ow = conv_output_size(h, kh, sy, t, b), conv_output_size(w, kw, sx, l, r)
+        if (c, oh, ow) != self.shape:
+            raise IRValidationError(self.name, f"pool geometry gives {(c, oh, ow)}, shape is {self.shape}")
+        for n_out, size, k, s, lo in ((oh, h, kh, sy, t), (ow, w, kw, sx, l)):
+            first = np.arange(n_out) * s - lo        # window start; it holds a real element iff
+            if np.any((first + k - 1 < 0) | (first >= size)):  # [first, first + k) meets [0, size)
+                raise IRValidationError(self.name, "a pooling window lies entirely in the padding (its max is -inf)")
+        if isinstance(self.max_message, bool) or int(self.max_message) != self.max_message or self.max_message < 1:
+            raise IRValidationError(self.name, f"max_message must be an int >= 1, got {self.max_message!r}")
+        self.max_message = int(self.max_message)
+
+    def edge_geometry(self) -> dict:
+        """The ``SumPool2d`` fields its one incoming edge must have."""
+        return dict(weight=1, exponent=0, in_shape=self.in_shape, out_shape=self.shape, kernel=self.kernel,
+                    stride=self.stride, padding=self.padding)
+
+
+NODE_TYPES["GradedMaxPool"] = GradedMaxPool
+GRADED_UNITS: tuple[type[Node], ...] = (GradedMaxPool,)
+
+
+def graded_edge(net, node: GradedMaxPool) -> Projection:
+    """The one incoming projection of graded unit ``node`` in network ``net``, checked: a ``SumPool2d``
+    with the unit's geometry, weight 1 and exponent 0, from a ``Population`` or another graded unit.
+    Raises ``IRValidationError`` naming the unit otherwise."""
+    inc = net.incoming(node.name)
+    if len(inc) != 1:
+        raise IRValidationError(node.name, f"a graded max-pool unit reads exactly one source through one projection; "
+                                f"it has {len(inc)} incoming projections {[p.name for p in inc]}")
+    p = inc[0]
+    want = node.edge_geometry()
+    got = dict(weight=int(p.weight) if isinstance(p, SumPool2d) else None, exponent=p.exponent,
+               in_shape=tuple(p.in_shape), out_shape=tuple(p.out_shape), kernel=getattr(p, "kernel", None),
+               stride=getattr(p, "stride", None), padding=getattr(p, "padding", None))
+    if not isinstance(p, SumPool2d) or got != want:
+        raise IRValidationError(node.name, f"its incoming projection '{p.name}' must be a SumPool2d with {want}; "
+                                f"got {type(p).__name__} with {got}")
+    src = net.node(p.source)
+    if not isinstance(src, (Population,) + GRADED_UNITS):
+        raise IRValidationError(node.name, f"source '{src.name}' ({type(src).__name__}) is not a population: a graded "
+                                "max-pool unit pools a population's (or another graded unit's) messages")
+    return p

@@ -42,8 +42,8 @@ from scipy.sparse import csr_matrix
 
 from snnc.backends.reference.ops import per_channel
 from snnc.backends.reference.simulator import Schedule, as_int_inputs
-from snnc.ir import (Coding, Conv2d, Dense, DifferentialCoding, DualThreshold, IFSoftReset, Input, MultiThreshold,
-                     Network, Node, Population, Projection, RateCoding, Readout, SumPool2d)
+from snnc.ir import (GRADED_UNITS, Coding, Conv2d, Dense, DifferentialCoding, DualThreshold, IFSoftReset, Input,
+                     MultiThreshold, Network, Node, Population, Projection, RateCoding, Readout, SumPool2d)
 
 from .compat import ensure_lava
 
@@ -56,8 +56,8 @@ from lava.proc.io.source import RingBuffer as Source  # noqa: E402
 from lava.proc.sparse.process import Sparse as LavaSparse  # noqa: E402
 from lava.utils.weightutils import SignMode  # noqa: E402
 
-from .processes import (LAYERWISE, PIPELINED, Accumulator, DifferentialAccumulator, DualThresholdNeuron,  # noqa: E402
-                        IFSoftResetNeuron, Int64Probe, MTDifferentialNeuron, MTRateNeuron)
+from .processes import (LAYERWISE, PIPELINED, Accumulator, DelayLine, DifferentialAccumulator,  # noqa: E402
+                        DualThresholdNeuron, IFSoftResetNeuron, Int64Probe, MTDifferentialNeuron, MTRateNeuron)
 
 GRADED_BITS = 24
 # A signed spike (-1/0/1) is a two's-complement 2-bit payload; Lava's Dense/Sparse/Conv read it by
@@ -126,17 +126,10 @@ def _timing(net: Network, schedule: Schedule) -> tuple[dict[str, int], dict[str,
     T = net.timesteps
     start, end = {}, {}
     if schedule is Schedule.PIPELINED:
-        depth = net.depth()
+        depth = net.depth()  # longest paths: sources at smaller depths go through delay lines (build)
         for node in net.ordered_nodes():
             if isinstance(node, Input):
                 continue
-            srcs = {depth[p.source] for p in net.incoming(node.name)}
-            if len(srcs) != 1:
-                raise NotImplementedError(
-                    f"node '{node.name}': pipelined Lava emission needs all sources at one depth "
-                    f"(got depths {sorted(srcs)}); every hop adds one Lava step and skip connections "
-                    "would need delay lines"
-                )
             start[node.name] = depth[node.name] + 1
             end[node.name] = start[node.name] + T - 1
     else:
@@ -343,6 +336,20 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
                 groups=groups, num_message_bits=bits, name=p.name)
 
 
+def refuse_unmappable(net: Network) -> None:
+    """Nodes Lava has no process for in snnc (graded units) fail here, before anything is built:
+    never dropped, never run as something else (a graded max-pool's edge is a SumPool2d that Lava would
+    otherwise emit as a window *sum*)."""
+    for node in net.ordered_nodes():
+        if isinstance(node, GRADED_UNITS):
+            raise NotImplementedError(
+                f"graded max-pool unit '{node.name}' is not mappable to Loihi/Lava in snnc yet: it sends graded "
+                "increments of window maxima of its source's running (encoded) values, which no Loihi neuron "
+                "or Lava process of snnc computes; use AveragePool or the reference simulator")
+        if not isinstance(node, (Input, Population, Readout)):
+            raise NotImplementedError(f"node '{node.name}': {type(node).__name__} has no Lava emission in snnc")
+
+
 def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quantized: bool = False,
           tag: str = "fixed_pt", sparse: bool | None = None) -> LavaBuild:
     """Emit ``net`` as connected Lava processes for the batch ``x`` (samples run back to back).
@@ -353,6 +360,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     ``SPARSE_DENSITY_THRESHOLD`` (else Lava ``Dense``); True / False forces Sparse / Dense for all.
     """
     schedule = Schedule(schedule)
+    refuse_unmappable(net)
     x_int = as_int_inputs(net, x, quantized)
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
@@ -395,6 +403,8 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
             raise NotImplementedError(f"node '{node.name}': {type(node).__name__}")
         out.connect(sink.a_in)
         procs[node.name], probes[node.name] = proc, sink
+    depth = net.depth()
+    delays: dict[tuple[str, int], DelayLine] = {}
     for p in net.projections:
         src, dst = net.node(p.source), net.node(p.target)
         per_step = 1
@@ -406,6 +416,15 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
         lp = _projection(p, net, bits, mode == LAYERWISE, tag, sparse, per_step)
         sp = procs[p.source]
         out = sp.s_out if isinstance(src, Input) else (sp.c_out if mode == LAYERWISE else sp.s_out)
+        lag = depth[p.target] - 1 - depth[p.source]
+        if mode == PIPELINED and lag > 0:  # a skip connection: align with the longest path
+            key = (p.source, lag)
+            if key not in delays:
+                delays[key] = DelayLine(shape=lava_shape(src.shape), delay=lag, period=period,
+                                        name=f"{p.source}.delay{lag}")
+                out.connect(delays[key].s_in)
+                procs[delays[key].name] = delays[key]
+            out = delays[key].s_out
         if isinstance(lp, (LavaDense, LavaSparse)):
             (out.flatten() if len(src.shape) != 1 else out).connect(lp.s_in)
             a = lp.a_out if len(dst.shape) == 1 else lp.a_out.reshape(lava_shape(dst.shape))

@@ -40,6 +40,11 @@ schedule only, same active window [start, start + T) with the neuron's own step 
   ``s_out``; ``mt = [n, relu, one]`` (one = 1 in rate coding, 2^F in differential coding).
 * ``DifferentialAccumulator``: the readout in differential coding, ``v(0) = v_init = R0 * 2^F``,
   ``v += a_in * recip[k - 1]`` each active step (no bias).
+* ``DelayLine``: passes its input on ``delay`` steps later (a ring buffer of ``delay`` messages,
+  cleared at local step 1). In the pipelined schedule every projection adds one Lava step, so a
+  projection from a source at depth d_s into a node at depth d (longest paths) goes through a
+  delay line of d - 1 - d_s steps: residual joins and max-pool tournaments then see all their
+  sources' step-k messages at the same step, as in the reference simulator.
 * ``Int64Probe``: a ring-buffer sink whose fixed_pt model keeps int64 (Lava's own sink is int32,
   too narrow for differential readouts, which hold values times 2^F).
 """
@@ -178,6 +183,20 @@ class DifferentialAccumulator(Accumulator):
         if recip.shape != (timesteps,):
             raise ValueError(f"readout '{name}': recip must hold R_1..R_T ({timesteps} values), got {recip.shape}")
         self.recip = Var(shape=(timesteps,), init=recip)
+
+
+class DelayLine(AbstractProcess):
+    """``s_out`` at step t sends what ``s_in`` received at step t - ``delay`` (zeros before)."""
+
+    def __init__(self, *, shape, delay: int, period: int, name: str | None = None) -> None:
+        if int(delay) < 1:
+            raise ValueError(f"delay line '{name}': delay must be >= 1, got {delay}")
+        super().__init__(shape=shape, name=name)
+        shape = tuple(shape)
+        self.s_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.buf = Var(shape=(int(delay),) + shape, init=np.zeros((int(delay),) + shape, np.int64))
+        self.timing = Var(shape=(2,), init=np.array([int(delay), int(period)]))
 
 
 class Int64Probe(AbstractProcess):
@@ -339,6 +358,19 @@ class _DifferentialAccumulatorLogic:
         self.r_out.send(self.v)
 
 
+class _DelayLogic:
+    def run_spk(self) -> None:
+        delay, period = (int(x) for x in self.timing)
+        t = (self.time_step - 1) % period + 1
+        a = self.s_in.recv()
+        if t == 1:
+            self.buf = np.zeros_like(self.buf)
+        slot = (t - 1) % delay
+        out = self.buf[slot].copy()              # received at step t - delay
+        self.buf[slot] = a
+        self.s_out.send(out)
+
+
 class _ProbeLogic:
     def run_spk(self) -> None:
         data = self.a_in.recv()
@@ -376,6 +408,7 @@ _MODEL_TABLES = {
         ("a_in", "in", 32), ("r_out", "out", 64), ("v_init", "var", 64), ("bias", "var", 32), ("recip", "var", 32),
         ("v", "var", 64), ("acc", "var", 32), ("timing", "int", 32))),
     Int64Probe: (_ProbeLogic, (("a_in", "in", 64), ("data", "var", 64))),
+    DelayLine: (_DelayLogic, (("s_in", "in", 32), ("s_out", "out", 32), ("buf", "var", 32), ("timing", "int", 32))),
 }
 _PORT_TYPES = {"in": PyInPort.VEC_DENSE, "out": PyOutPort.VEC_DENSE}
 

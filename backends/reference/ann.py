@@ -21,6 +21,7 @@ import numpy as np
 
 from snnc.ir import Input, Network, Population, Readout
 
+from .graded import is_graded, window_max
 from .ops import apply_projection, per_channel
 from .simulator import as_int_inputs
 
@@ -55,6 +56,9 @@ def run_integer_ann(net: Network, x, quantized: bool = False, timesteps: int | N
     for node in net.ordered_nodes():
         if isinstance(node, Input):
             levels[node.name] = tau * x_int[node.name]
+            continue
+        if is_graded(node):  # graded max-pool unit: the max over each window of its source's levels
+            levels[node.name] = window_max(levels[net.incoming(node.name)[0].source], node)
             continue
         acc = tau * per_channel(node.bias, node.shape)
         for p in net.incoming(node.name):

@@ -14,6 +14,7 @@ import numpy as np
 
 from snnc.ir import DifferentialCoding, Input, Network, Population, Readout
 
+from .graded import add_encoded, check_graded, graded_unit, is_graded
 from .neurons import check_layerwise, stepper
 from .ops import SimulationError, apply_projection, fanout, per_channel
 
@@ -29,11 +30,13 @@ class SimResult:
 
     counts: node -> (B, *shape) int64. Populations: the sum of the messages sent over the T steps
         (spikes, net of negative ones; multi-threshold: graded values); inputs: T * x_int (rate) or
-        x_int (differential coding: presented at step 1 only).
+        x_int (differential coding: presented at step 1 only); graded units (pipelined only): the sum
+        of their graded messages, = the max over each window of their source's sums (differential:
+        of its encoded values; then also in ``encoded``), docs/ir.md "Graded max-pool unit".
     readout: readout node -> (B, *shape) int64 final accumulator value.
     spikes: population -> (T, B, *shape) int8 spike trains over the population's own T steps
-        (values 0/1, or -1/0/1 for dual-threshold neurons; counts are net counts)
-        (only with ``record=True``). In ``layerwise`` a population at depth d runs global steps
+        (values 0/1, or -1/0/1 for dual-threshold neurons; counts are net counts; a graded unit's
+        messages as int64) (only with ``record=True``). In ``layerwise`` a population at depth d runs global steps
         (d-1)*T+1 .. d*T; ``phase`` gives d-1 for each population (0 for every one in pipelined).
     final_v: population/readout -> (B, *shape) state after the last step (in the schedule's units).
     """
@@ -150,6 +153,7 @@ def simulate(
             check_layerwise(pop, net.coding)
         else:
             stepper(pop, 1, net.coding)
+    check_graded(net, schedule is Schedule.LAYERWISE)  # graded units: wiring checked, pipelined only
     run = _run_layerwise if schedule is Schedule.LAYERWISE else _run_pipelined
     counter = _OpCounter(net, next(iter(x_int.values())).shape[0]) if count_ops else None
     res = run(net, x_int, record, counter)
@@ -179,9 +183,19 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
     B = next(iter(x_int.values())).shape[0]
     diff = isinstance(net.coding, DifferentialCoding)
     msg, counts, trains, steppers, acc, maxabs, encoded = {}, {}, {}, {}, {}, {}, {}
+    units = {}  # graded units (graded.py): their messages are graded values, counted like MT messages
     for node in net.ordered_nodes():
         if isinstance(node, Input):
             counts[node.name] = (1 if diff else T) * x_int[node.name]   # differential: presented once
+        elif is_graded(node):
+            units[node.name] = graded_unit(node, net, B)
+            counts[node.name] = np.zeros((B,) + node.shape, np.int64)
+            if diff:
+                encoded[node.name] = counts[node.name]   # its differential messages are already encoded
+            if record:
+                trains[node.name] = np.zeros((T, B) + node.shape, np.int64)
+            if counter is not None:   # one update per source element (its running value) per step
+                counter.ops[node.name].updates = T * B * int(np.prod(node.in_shape))
         elif isinstance(node, Population):
             steppers[node.name] = stepper(node, B, net.coding)
             counts[node.name] = np.zeros((B,) + node.shape, np.int64)
@@ -199,10 +213,24 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
         for node in net.ordered_nodes():
             if isinstance(node, Input):
                 continue
-            cur = 0
+            if node.name in units:  # graded unit: reads its source's messages element by element
+                s = units[node.name].step(t + 1, msg[units[node.name].edge.source])
+                msg[node.name] = s
+                counts[node.name] += s
+                if record:
+                    trains[node.name][t] = s
+                if counter is not None:
+                    counter.add(node.name, t, s != 0)
+                continue
+            cur, enc = 0, 0  # enc: differential messages of graded units, already encoded (no R_t)
             for p in net.incoming(node.name):
-                cur = cur + apply_projection(p, msg[p.source])
+                if diff and p.source in units:
+                    enc = enc + apply_projection(p, msg[p.source])
+                else:
+                    cur = cur + apply_projection(p, msg[p.source])
             if isinstance(node, Population):
+                if isinstance(enc, np.ndarray):
+                    add_encoded(steppers[node.name], enc, node.name)
                 s = steppers[node.name].step(t + 1, cur, counts[node.name])
                 msg[node.name] = s
                 counts[node.name] += s
@@ -213,12 +241,12 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
                 if counter is not None:
                     counter.add(node.name, t, s != 0)
             else:  # readout: rate accumulates I + B; differential accumulates I * R_t (docs/ir.md)
-                add = cur * net.coding.reciprocal(t + 1) if diff else cur + per_channel(node.bias, node.shape)
+                add = cur * net.coding.reciprocal(t + 1) + enc if diff else cur + per_channel(node.bias, node.shape)
                 acc[node.name] = acc[node.name] + add
                 maxabs[node.name] = max(maxabs[node.name], int(np.abs(acc[node.name]).max(initial=0)))
-    for name, st in steppers.items():
+    for name, st in {**steppers, **units}.items():
         maxabs[name] = st.max_abs
-    final_v = {**{k: st.state for k, st in steppers.items()}, **acc}
+    final_v = {**{k: st.state for k, st in {**steppers, **units}.items()}, **acc}
     return SimResult(
         Schedule.PIPELINED, T, counts, dict(acc), trains if record else None,
         final_v=final_v, phase={p.name: 0 for p in net.populations}, max_abs_state=maxabs,

@@ -329,3 +329,81 @@ def test_brevitas_export_verifies_exact(tmp_path, brevitas_net, fmt):
     _imported_matches(fg, ref, xs, 1)
     net_c = _compile_exact(tmp_path / "m.onnx", xs, 7)
     assert [L["levels"] for L in net_c.metadata["layers"][:-1]] == [7, 7]
+
+
+# ---- the model's own input quantizer -------------------------------------------------------------
+def _input_model(s, zp, dtype, dq_scale=None, n_in=6):
+    """x -> QuantizeLinear(s, zp) -> DequantizeLinear(dq_scale or s, zp) -> Gemm -> QCFS-like QDQ -> Gemm."""
+    nodes, inits = [], []
+    _init(inits, "in_s", np.float32(s))
+    _init(inits, "in_zp", np.array(zp, dtype))
+    _init(inits, "in_ds", np.float32(s if dq_scale is None else dq_scale))
+    nodes.append(helper.make_node("QuantizeLinear", ["x", "in_s", "in_zp"], ["in_q"], name="in_Q"))
+    nodes.append(helper.make_node("DequantizeLinear", ["in_q", "in_ds", "in_zp"], ["xq"], name="in_DQ"))
+    rng = np.random.default_rng(0)
+    _init(inits, "w0", rng.normal(0, 0.5, (5, n_in)).astype(np.float32))
+    _init(inits, "b0", np.zeros(5, np.float32))
+    nodes.append(helper.make_node("Gemm", ["xq", "w0", "b0"], ["g0"], name="gemm0", transB=1))
+    nodes.append(helper.make_node("Relu", ["g0"], ["r0"], name="relu0"))
+    _qdq_act(nodes, inits, "a0", "r0", "a0", 0.1, 0, np.uint8, (0, 7))
+    _init(inits, "w1", rng.normal(0, 0.5, (3, 5)).astype(np.float32))
+    _init(inits, "b1", np.zeros(3, np.float32))
+    nodes.append(helper.make_node("Gemm", ["a0", "w1", "b1"], ["y"], name="gemm1", transB=1))
+    g = helper.make_graph(nodes, "inq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("s,zp,dtype", [(2 / 255, 128, np.uint8), (1 / 255, 0, np.uint8), (0.05, 0, np.int8)])
+def test_the_models_input_quantizer_is_the_snn_input(tmp_path, s, zp, dtype):
+    """The Input node is the model's QuantizeLinear/DequantizeLinear pair, rounding included: its
+    x_int * scale equals onnxruntime's dequantized input exactly, on random inputs and on ties."""
+    m = _input_model(s, zp, dtype)
+    onnx.save(m, tmp_path / "m.onnx")
+    net, _ = compile_model(tmp_path / "m.onnx")
+    inp = net.inputs[0]
+    info = np.iinfo(dtype)
+    assert (inp.scale, inp.qmin, inp.qmax, inp.rounding) == (pytest.approx(float(np.float32(s))), info.min - zp,
+                                                              info.max - zp, "half_even")
+    rng = np.random.default_rng(2)
+    ties = (np.arange(-300, 300) + 0.5)[:, None] * np.float32(s) * np.ones((1, 6), np.float32)
+    x = np.concatenate([rng.uniform(-3, 3, (200, 6)).astype(np.float32), ties.astype(np.float32)])
+    qdq = helper.make_model(helper.make_graph(
+        list(m.graph.node)[:2], "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("xq", TensorProto.FLOAT, ["N", 6])],
+        [t for t in m.graph.initializer if t.name.startswith("in_")]), opset_imports=[helper.make_opsetid("", 17)])
+    xq = ort.InferenceSession(qdq.SerializeToString()).run(None, {"x": x})[0]
+    # float32 x / s in onnxruntime vs float64 here: compare on the inputs where both are clear of ties
+    v32 = x / np.float32(s)
+    clear = np.abs(v32 - np.floor(v32) - 0.5) > 1e-3
+    ort_int = np.rint(xq.astype(np.float64) / inp.scale).astype(np.int64)  # onnxruntime's level, as an integer
+    assert np.array_equal(inp.quantize(x)[clear], ort_int[clear])
+    exact_ties = (x.astype(np.float64) / inp.scale) % 1 == 0.5
+    assert np.array_equal(inp.quantize(x)[exact_ties], np.rint(x.astype(np.float64) / inp.scale)[exact_ties])
+    rep = verify_against_ann(net, x, None, Schedule.LAYERWISE, None)
+    assert rep.exact
+
+
+def test_an_input_quantizer_snnc_cannot_use_falls_back_with_a_warning(tmp_path, caplog):
+    m = _input_model(0.01, 0, np.uint8, dq_scale=0.02)  # dequantizes with another scale
+    onnx.save(m, tmp_path / "m.onnx")
+    with caplog.at_level("WARNING"):
+        net, _ = compile_model(tmp_path / "m.onnx")
+    assert "dequantize scale" in caplog.text and "--input-range" in caplog.text
+    assert net.inputs[0].scale == pytest.approx(1 / 255) and net.inputs[0].rounding == "half_up"
+
+
+def test_input_range_overrides_the_models_quantizer_and_too_wide_quantizers_keep_their_range(tmp_path, caplog):
+    from snnc.compiler.config import CompileConfig
+
+    m = _input_model(2 / 255, 128, np.uint8)
+    onnx.save(m, tmp_path / "m.onnx")
+    net, _ = compile_model(tmp_path / "m.onnx", CompileConfig(input_range=(0.0, 1.0)))
+    assert (net.inputs[0].qmin, net.inputs[0].qmax, net.inputs[0].rounding) == (0, 255, "half_up")
+    m16 = _input_model(4 / 65535, 0, np.uint16)  # 16 bits over [0, 4]: the 8-bit input keeps the range
+    onnx.save(m16, tmp_path / "m16.onnx")
+    with caplog.at_level("WARNING"):
+        net, _ = compile_model(tmp_path / "m16.onnx")
+    assert "in_Q" in caplog.text and "[0, 65535]" in caplog.text and "--input-range" in caplog.text
+    assert (net.inputs[0].qmin, net.inputs[0].qmax) == (0, 255)
+    assert net.inputs[0].scale * 255 == pytest.approx(float(np.float32(4 / 65535)) * 65535)

@@ -3,7 +3,7 @@ import pytest
 
 from snnc.ir import (
     CODINGS, NEURON_MODELS, NODE_TYPES, PROJECTION_TYPES, BundleError, Conv2d, Dense, DifferentialCoding,
-    DualThreshold, IFSoftReset, MultiThreshold, Input, IRValidationError, Network,
+    DualThreshold, GradedMaxPool, IFSoftReset, MultiThreshold, Input, IRValidationError, Network,
     Population, Readout, SumPool2d, load, save,
 )
 from snnc.ir.bundle import HEADER_KEY, load_header, to_bytes
@@ -24,7 +24,7 @@ def small_net(T=4):
 
 def small_diff_net(T=4):
     """Differential coding with multi-threshold neurons (both ReLU and identity)."""
-    i = Input("x", (3,), scale=0.5, qmin=-7, qmax=7)
+    i = Input("x", (3,), scale=0.5, qmin=-7, qmax=7, rounding="half_even")
     h = Population("h", (4,), neuron=MultiThreshold(n=3, relu=True), threshold=[8, 16, 4, 12], v0=[1, 0, -2, 3], levels=T)
     o = Population("o", (2,), neuron=MultiThreshold(n=1, relu=False), threshold=5, v0=0, levels=T)
     r = Readout("r", (2,), v0=[3, -1])
@@ -34,8 +34,19 @@ def small_diff_net(T=4):
     return Network([i, h, o, r], projs, T, {"note": "diff"}, DifferentialCoding(frac_bits=10))
 
 
+def small_graded_net(T=3):
+    """A graded max-pool unit on a multi-threshold population (docs/ir.md, "Graded max-pool unit")."""
+    i = Input("x", (2, 4, 4), scale=0.5, qmin=0, qmax=7)
+    c = Conv2d("x->c", "x", "c", np.ones((2, 2, 1, 1), np.int64), 0, (2, 4, 4), (2, 4, 4))
+    pop = Population("c", (2, 4, 4), neuron=MultiThreshold(n=2), threshold=[4, 6], levels=T)
+    g = GradedMaxPool("g", (2, 2, 2), in_shape=(2, 4, 4), max_message=2)
+    e = SumPool2d("c->g", "c", "g", 1, 0, (2, 4, 4), (2, 2, 2))
+    d = Dense("g->r", "g", "r", np.ones((3, 8), np.int64), 0, (2, 2, 2), (3,))
+    return Network([i, pop, g, Readout("r", (3,))], [c, e, d], T)
+
+
 def test_round_trip_every_node_type(tmp_path):
-    nets = [small_net(), small_diff_net()]
+    nets = [small_net(), small_diff_net(), small_graded_net()]
     types = {type(n).__name__ for net in nets for n in net.nodes + net.projections}
     assert types == set(NODE_TYPES) | set(PROJECTION_TYPES)  # the fixtures cover every registered type,
     assert {type(p.neuron).__name__ for net in nets for p in net.populations} == set(NEURON_MODELS)  # neuron
