@@ -85,12 +85,15 @@ def cli(verbose: int) -> None:
               show_default=True, help="Plain ReLU thresholds: one per output channel (paper 004) or one per layer.")
 @click.option("--coding", type=click.Choice([c.value for c in CodingKind]), default="rate", show_default=True,
               help="rate, or differential (paper 004; multi-threshold neurons).")
-@click.option("--frac-bits", type=click.IntRange(0, 30), default=12, show_default=True,
-              help="Differential coding: fractional bits of the fixed-point 1/t.")
+@click.option("--frac-bits", default="auto", show_default=True,
+              help="Differential coding: fractional bits F of the fixed-point 1/t (0..30), or auto (F balanced "
+                   "against the weight bits in the state width) or auto:K (largest F keeping weights >= K bits).")
 @click.option("--neg-divisor", type=click.IntRange(min=1), default=1000, show_default=True,
               help="dual-threshold: negative threshold theta' = -theta/N (integer form -ceil(Theta/N)).")
 @click.option("--schedule", type=SCHEDULES, default="layerwise", show_default=True, help="Default schedule stored in the bundle.")
-@click.option("--input-range", default="0,1", show_default=True, help="lo,hi of the float input, quantized to the target's input bits.")
+@click.option("--input-range", default=None,
+              help="lo,hi of the float input, quantized to the target's input bits [default: the model's own input "
+                   "quantizer (QDQ/QONNX) if it has one, else 0,1].")
 @click.option("--chips", type=click.IntRange(min=1), default=None,
               help="At most N chips (default: as many as the network needs).")
 @click.option("--system", default=None, help="A known system of the target (its chip count bounds the placement), "
@@ -107,11 +110,14 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     if neuron == NeuronKind.MULTI_THRESHOLD.value and schedule == "layerwise":
         schedule = "pipelined"  # multi-threshold neurons run pipelined (docs/ir.md)
 
-    try:
-        lo, hi = (float(v) for v in input_range.split(","))
-    except ValueError:
-        raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
-    cfg = CompileConfig(target=target, timesteps=timesteps, schedule=schedule, input_range=(lo, hi),
+    rng = None
+    if input_range is not None:
+        try:
+            rng = tuple(float(v) for v in input_range.split(","))
+            lo, hi = rng
+        except ValueError:
+            raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
+    cfg = CompileConfig(target=target, timesteps=timesteps, schedule=schedule, input_range=rng,
                         neuron=neuron, v0=v0, neg_divisor=neg_divisor, chips=chips, system=system, profile=profile,
                         calibration_data=calib, thresholds=thresholds, threshold_scale=threshold_scale, mt_n=mt_n,
                         threshold_scope=threshold_scope, coding=coding, frac_bits=frac_bits)
@@ -189,6 +195,13 @@ def inspect(bundle, as_json):
     rel = "" if L is None else (" = L (exact)" if L == net.timesteps else f", L = {L}: rates rescaled, levels theta/T")
     click.echo(f"timesteps T = {net.timesteps}{rel}; default schedule {cfg.get('schedule', '?')}; "
                f"neuron {cfg.get('neuron', '?')}; v0 {cfg.get('v0', '?')}")
+    if cfg.get("neuron") == "multi-threshold":
+        from snnc.ir import DifferentialCoding
+
+        coding = (f"differential, F = {net.coding.frac_bits} (frac_bits {cfg.get('frac_bits')})"
+                  if isinstance(net.coding, DifferentialCoding) else "rate")
+        click.echo(f"multi-threshold n = {cfg.get('mt_n')}; coding {coding}; thresholds {cfg.get('thresholds')} "
+                   f"per {cfg.get('threshold_scope', 'layer')}, scale {cfg.get('threshold_scale')}")
     click.echo("\nnodes:")
     click.echo(f"  {'name':<10} {'type':<11} {'shape':<13} details")
     for n in d["nodes"]:
@@ -296,34 +309,80 @@ def _csv(value: str, what: str, choices=None, cast=str) -> list:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help=".npz with x and labels y.")
 @click.option("--timesteps", default="1,2,4,8,16,32", show_default=True, help="Comma-separated T values (columns).")
-@click.option("--neuron", default="if", show_default=True, help="Comma-separated: if, dual-threshold.")
-@click.option("--v0", default="auto", show_default=True, help="Comma-separated: auto, zero, half, full.")
-@click.option("--schedule", default="layerwise", show_default=True, help="Comma-separated: pipelined, layerwise.")
-@click.option("--target", default="loihi", show_default=True)
-@click.option("--input-range", default="0,1", show_default=True)
-@click.option("--neg-divisor", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--neuron", default=None,
+              help="Comma-separated. Quantized models: if, dual-threshold (default if). Plain ReLU models: "
+                   "multi-threshold:N, e.g. multi-threshold:1,multi-threshold:4 (default multi-threshold:4).")
+@click.option("--v0", default=None, help="Quantized models, comma-separated: auto, zero, half, full (default auto).")
+@click.option("--schedule", default=None,
+              help="Comma-separated: pipelined, layerwise (default layerwise; plain ReLU models: pipelined only).")
+@click.option("--calib", type=click.Path(dir_okay=False), default=None,
+              help="Plain ReLU models: calibration .npz (x) for the thresholds (required for them).")
+@click.option("--coding", default=None, help="Plain ReLU models, comma-separated: rate, differential (default rate).")
+@click.option("--thresholds", default=None,
+              help="Plain ReLU models, comma-separated: iterate, percentile:Q, max (default iterate).")
+@click.option("--threshold-scale", type=float, default=None, help="Plain ReLU models: paper 004's c (default 1).")
+@click.option("--frac-bits", default=None,
+              help="Plain ReLU models, differential coding: fractional bits F of 1/t, 0..30, or auto / auto:k "
+                   "(chosen at compile time; default: as snnc compile).")
+@click.option("--threshold-scope", type=click.Choice(["channel", "layer"]), default=None,
+              help="Plain ReLU models: one threshold per output channel or per layer (default channel).")
+@click.option("--target", default="loihi", show_default=True,
+              help="Built-in target or profile .toml; its state width is what eval checks the runs against.")
+@click.option("--profile", type=click.Path(dir_okay=False), default=None,
+              help="A .toml laid over the target's profile (only the keys it sets), e.g. [numeric] state_bits.")
+@click.option("--input-range", default=None,
+              help="lo,hi of the float input [default: the model's own input quantizer if it has one, else 0,1].")
+@click.option("--neg-divisor", type=click.IntRange(min=1), default=None, help="dual-threshold: theta' = -theta/N (default 1000).")
 @click.option("--samples", type=int, default=None, help="Use only the first N samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of accuracy vs T.")
 @_user_errors
-def eval_(model, data, timesteps, neuron, v0, schedule, target, input_range, neg_divisor, samples, as_json, plot):
-    """Sweep neuron x V0 x schedule x T over a data set: accuracy, unevenness error, spikes.
+def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, thresholds, threshold_scale, frac_bits,
+          threshold_scope, target, profile, input_range, neg_divisor, samples, as_json, plot):
+    """Sweep a grid of conversion settings over a data set: accuracy, errors, spikes, energy.
 
-    The float ANN runs once (onnxruntime); one network is compiled per (neuron, V0, T).
+    Quantized (QCFS) models: neuron x V0 x schedule x T, against the quantized ANN. Plain ReLU
+    models (training-free, paper 004, with --calib): multi-threshold:N x coding x threshold method
+    x T, pipelined, against the float ANN, with the energy ratio of paper 004's Eq. 31. Options of
+    the other kind are refused. The float ANN runs once (onnxruntime); one network is compiled per
+    setting and T.
     """
-    from .evaluate import EvalGrid, evaluate, format_tables, plot_accuracy
+    from .evaluate import EvalGrid, evaluate, format_tables, parse_neuron_spec, plot_accuracy
 
-    try:
-        lo, hi = (float(v) for v in input_range.split(","))
-    except ValueError:
-        raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
+    rng = None
+    if input_range is not None:
+        try:
+            rng = tuple(float(v) for v in input_range.split(","))
+            lo, hi = rng
+        except ValueError:
+            raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
+    neurons = None
+    if neuron is not None:
+        neurons = [v.strip() for v in neuron.split(",") if v.strip()]
+        bad = []
+        for v in neurons:
+            try:
+                parse_neuron_spec(v)
+            except SnncError:
+                bad.append(v)
+        if bad or not neurons:
+            raise SnncError(f"--neuron: {bad or 'nothing'} not understood; give a comma-separated list of "
+                            "if, dual-threshold, multi-threshold:N")
     grid = EvalGrid(
         timesteps=_csv(timesteps, "timesteps", cast=int),
-        neurons=_csv(neuron, "neuron", [n.value for n in NeuronKind]),
-        v0s=_csv(v0, "v0", [m.value for m in V0Mode]),
-        schedules=_csv(schedule, "schedule", [m.value for m in Schedule]),
+        neurons=neurons,
+        v0s=None if v0 is None else _csv(v0, "v0", [m.value for m in V0Mode]),
+        schedules=None if schedule is None else _csv(schedule, "schedule", [m.value for m in Schedule]),
+        codings=None if coding is None else _csv(coding, "coding", [c.value for c in CodingKind]),
+        thresholds=None if thresholds is None else _csv(thresholds, "thresholds"),
     )
-    base = CompileConfig(target=target, input_range=(lo, hi), neg_divisor=neg_divisor)
+    defaults = CompileConfig()
+    base = CompileConfig(target=target, profile=profile, input_range=rng,
+                         neg_divisor=defaults.neg_divisor if neg_divisor is None else neg_divisor,
+                         calibration_data=calib,
+                         threshold_scale=defaults.threshold_scale if threshold_scale is None else threshold_scale,
+                         frac_bits=defaults.frac_bits if frac_bits is None else frac_bits,
+                         threshold_scope=defaults.threshold_scope if threshold_scope is None else threshold_scope)
     if plot and not Path(plot).resolve().parent.is_dir():
         raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
     from tqdm import tqdm

@@ -98,8 +98,13 @@ def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[s
     if min_weight_bits is None:
         min_weight_bits = _WEIGHT_FLOOR.get()
     envs = _known_envelopes(sources, coding, T)
+    bias_clipped = False
     for e, wtop in _scales(fmt, min_weight_bits):
-        node, projs = build(e, wtop)
+        built = build(e, wtop)
+        if built is None:  # the per-step bias would not fit the bias register at this scale
+            bias_clipped = True
+            continue
+        node, projs = built
         b, env = bound_node(node, projs, sources, T, coding, envs)
         if b.worst <= fmt.state_max:
             _remember(node, env, coding, T)
@@ -109,9 +114,14 @@ def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[s
         " even with the smallest weight scale"
     extra = (f" or fewer fractional bits than F = {coding.frac_bits}" if isinstance(coding, DifferentialCoding)
              else "")
+    if worst is None:
+        raise StateOverflowError(
+            f"layer '{name}': its per-step bias exceeds the target's bias register (|B| <= {fmt.bias_max}) at every "
+            "weight scale; the layer's bias is too large against its weights (check the model's bias and scales)")
     raise StateOverflowError(
         f"layer '{name}':{floor} its state could reach {worst} > {fmt.state_max} "
         f"({fmt.state_bits}-bit) at T={T}; use fewer timesteps{extra} or a target with a wider state"
+        + (" (finer scales were also refused: their bias exceeds the bias register)" if bias_clipped else "")
     )
 
 
@@ -124,6 +134,22 @@ def weight_floor(bits: int | None):
         yield
     finally:
         _WEIGHT_FLOOR.reset(token)
+
+
+def layer_weight_precision(net) -> dict[str, float]:
+    """Per integerized layer, the precision of its weights in bits: log2(rms(W) / (1/sqrt(12))) for its
+    worst incoming projection (W the integer mantissas; the exponent scales weights and rounding step
+    alike). Rounding a weight to the integer grid has error of standard deviation 1/sqrt(12), so this is
+    log2 of the weights' signal-to-rounding ratio; a layer whose weights mostly round to 0 gets a low or
+    negative value (the largest mantissa alone cannot tell such a layer from a healthy 2-bit one)."""
+    out: dict[str, float] = {}
+    for p in net.projections:
+        if isinstance(net.node(p.target), (Population, Readout)):
+            w = np.asarray(p.weight, np.float64)
+            rms = float(np.sqrt(np.mean(w * w))) if w.size else 0.0
+            v = float(np.log2(max(rms, 1e-12) * np.sqrt(12.0)))
+            out[p.target] = min(out.get(p.target, np.inf), v)
+    return out
 
 
 def layer_weight_bits(net) -> dict[str, int]:
@@ -149,8 +175,10 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: in
     * ``min_weight_bits`` = k: the largest F of ``candidates`` whose every layer keeps weights of at
       least k signed bits (``auto:k``).
     * None (``auto``): balance the two roundings: the largest relative error of R_t is
-      t/2^(F+1) <= 2^-(F+1-log2 T), of a layer's largest weight 2^-(k-1) (k its weight bits, the
-      smallest over layers), so F maximizes min(F + 1 - log2 T, k_min - 1); ties go to the larger F.
+      t/2^(F+1) <= 2^-(F+1-log2 T); a layer's weights have a signal-to-rounding ratio of
+      2^p (p = ``layer_weight_precision``, bits), so F maximizes min(F + 1 - log2 T, p_min); ties go to
+      the larger F. (A first version compared the largest mantissa's bits instead; it could not see
+      a 1024-input layer whose weights had nearly all rounded to 0 and picked F = 14 at T = 16, 17 %.)
     Raises StateOverflowError when no candidate fits."""
     err: Exception | None = None
     best = None
@@ -167,8 +195,8 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: in
             continue
         if min_weight_bits is not None:
             return coding, res
-        bits = layer_weight_bits(network_of(res))
-        score = min(pf, min(bits.values(), default=1) - 1)
+        prec = layer_weight_precision(network_of(res))
+        score = min(pf, min(prec.values(), default=0.0))
         if best is None or score > best[0]:
             best = (score, coding, res)
     if best is None:
@@ -252,7 +280,10 @@ def integerize_population(
             th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
             wi = np.clip(np.round(w * th / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
             projs.append(mk(wi, e))
-        bias = np.array([fmt.representable_bias(int(v)) for v in np.round(layer.bias * theta / levels)], np.int64)
+        raw = np.round(layer.bias * theta / levels)
+        if np.any(np.abs(raw) > fmt.bias_max):
+            return None
+        bias = np.array([fmt.representable_bias(int(v)) for v in raw], np.int64)
         pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0_for(resolved, r, theta),
                          bias=bias, levels=levels, real_threshold=np.array(real_threshold))
         return pop, projs
@@ -295,6 +326,8 @@ def integerize_mt_population(
         if differential:
             v0, bias = b, np.zeros(C, np.int64)
         else:
+            if np.any(np.abs(b) > fmt.bias_max):
+                return None
             v0, bias = np.zeros(C, np.int64), np.array([fmt.representable_bias(int(v)) for v in b], np.int64)
         pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0, bias=bias, levels=T,
                          real_threshold=np.array(real_threshold))

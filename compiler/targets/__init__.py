@@ -39,6 +39,11 @@ class NumericFormat:
     def state_max(self) -> int:
         return 2 ** (self.state_bits - 1) - 1
 
+    @property
+    def bias_max(self) -> int:
+        """The largest |bias| a mantissa << exponent can hold."""
+        return (2 ** (self.bias_mant_bits - 1) - 1) << self.bias_exp_max
+
     def representable_bias(self, b: int) -> int:
         """Nearest value mant << exp with a signed bias_mant_bits mantissa and 0 <= exp <= bias_exp_max."""
         mmax = 2 ** (self.bias_mant_bits - 1) - 1

@@ -176,3 +176,37 @@ def test_simulate_counts_negative_spikes_as_spikes(tmp_path):
     res = simulate(net, x, "pipelined")
     net_counts = res.counts["conv2"].sum() / 40
     assert d["spikes_per_sample"]["conv2"] == pytest.approx(net_counts + 2 * d["negative_spikes_per_sample"]["conv2"])
+
+
+def test_eval_training_free_grid_json_and_option_errors():
+    """`snnc eval` on a plain ReLU model: the paper 004 grid (n x coding x thresholds x T) against the
+    float ANN; options of quantized models are refused, and the other way round."""
+    from snnc_testutil import REPO
+
+    relu = str(REPO / "examples" / "digits" / "relu_cnn.onnx")
+    calib = str(REPO / "examples" / "digits" / "calib.npz")
+    base = ["eval", relu, "--data", str(DIGITS_DATA), "--calib", calib, "--samples", "12", "--frac-bits", "12"]
+    r = CliRunner().invoke(cli, base + ["--timesteps", "2,4", "--coding", "rate,differential",
+                                        "--neuron", "multi-threshold:1,multi-threshold:4",
+                                        "--thresholds", "iterate,percentile:99.9", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output[r.output.index("{"):])
+    assert d["kind"] == "relu" and d["grid"] == {
+        "timesteps": [2, 4], "neuron": ["multi-threshold:1", "multi-threshold:4"], "coding": ["rate", "differential"],
+        "thresholds": ["iterate", "percentile:99.9"], "schedule": ["pipelined"]}
+    assert len(d["results"]) == 16 and {"energy_ratio", "agreement_with_ann_float", "ac_per_sample",
+                                        "mac_per_sample"} <= set(d["results"][0])
+    r = CliRunner().invoke(cli, base + ["--timesteps", "2"])
+    assert r.exit_code == 0 and "multi-threshold:4 rate         iterate" in r.output and "energy ratio" in r.output
+    for args, msg in ((["--v0", "half"], "--v0"), (["--schedule", "layerwise"], "pipelined schedule"),
+                      (["--neuron", "if"], "--neuron if"), (["--neuron", "multi-threshold:x"], "not understood"),
+                      (["--coding", "temporal"], "rate, differential"), (["--thresholds", "median"], "median")):
+        r = CliRunner().invoke(cli, base + ["--timesteps", "2"] + args)
+        assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, (args, r.output)
+    r = CliRunner().invoke(cli, ["eval", relu, "--data", str(DIGITS_DATA), "--timesteps", "2"])
+    assert r.exit_code == 2 and "--calib" in r.output
+    for args, msg in ((["--coding", "differential"], "--coding"), (["--calib", calib], "--calib"),
+                      (["--neuron", "multi-threshold:4"], "multi-threshold"), (["--frac-bits", "8"], "--frac-bits"),
+                      (["--threshold-scope", "layer"], "--threshold-scope")):
+        r = CliRunner().invoke(cli, ["eval", str(DIGITS_MODEL), "--data", str(DIGITS_DATA), "--timesteps", "2"] + args)
+        assert r.exit_code == 2 and msg in r.output and "quantized activations" in r.output, (args, r.output)

@@ -107,3 +107,17 @@ def test_check_network_names_every_overflowing_layer():
     assert pres.max_abs_state["a"] <= bounds[0].pipelined
     ann = run_integer_ann(net, np.full((1, 2), 255.0))
     assert ann.levels["a"].max() == 8
+
+
+def test_a_bias_the_bias_register_cannot_hold_makes_the_scale_coarser_not_clipped():
+    """A large bias against small weights: the finest scale would need |B| > 4095 << 7 (Loihi's bias
+    register); that scale is skipped (not clipped), so B / Theta still tracks b' / L."""
+    w = np.array([[0.01, -0.02, 0.005]])
+    b = np.array([40.0])                               # b' / L = 10 thresholds per step
+    wide = type(FMT)(**{**vars(FMT), "state_bits": 48})  # the state bound alone would allow a huge Theta
+    pop, (proj,), e = integerize_population(_layer(w, b), "floor", 0.5, 4, 2.0, 4, wide, {"x": _inp()})
+    assert abs(pop.bias[0]) <= FMT.bias_max
+    np.testing.assert_allclose(4 * pop.bias / pop.threshold, b, rtol=1e-3)
+    never = type(FMT)(**{**vars(FMT), "bias_mant_bits": 2, "bias_exp_max": 0})  # |B| <= 1
+    with pytest.raises(StateOverflowError, match="layer 'h'.*bias register"):
+        integerize_population(_layer(w, b * 1e6), "floor", 0.5, 4, 2.0, 4, never, {"x": _inp()})

@@ -75,3 +75,14 @@ def test_training_free_errors(imported, tmp_path):
         compile_imported(imported, CompileConfig())
     with pytest.raises(ValueError, match="differential coding needs --neuron multi-threshold"):
         CompileConfig(coding="differential")
+
+
+@pytest.mark.parametrize("n,T", [(4, 16), (8, 8)])
+def test_frac_bits_auto_does_not_starve_a_wide_layer(imported, data, n, T):
+    """frac_bits = auto on the 24-bit target: the F it picks must leave the 1024-input layer usable
+    weights (a criterion on the largest mantissa alone picked F = 14 / 10 here: 17 % / 12 %)."""
+    x, y = data
+    net = compile_imported(imported, CompileConfig(neuron="multi-threshold", mt_n=n, coding="differential",
+                                                   timesteps=T, calibration_data=str(CALIB), schedule="pipelined"))
+    acc = float(np.mean(simulate(net, x, "pipelined", state_bits=24).predictions() == y))
+    assert acc >= 0.96, (net.coding.frac_bits, acc)
