@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,9 @@ class ImportedModel:
     graph: FGraph
     raw: bytes                 # the model's self-contained bytes (external data inlined)
     macs: dict[str, int]       # ANN multiply-accumulates per ONNX linear op, before any folding
+    # ReLU pre-activation statistics per calibration file (path, size, mtime): one float-graph pass per
+    # file however many configs are compiled from this import (snnc eval's grid)
+    calib_stats: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -98,12 +101,20 @@ def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str
     if config.calibration_data is None:
         raise DataFileError("converting a plain ReLU network needs calibration data: give --calib FILE.npz "
                             "(an .npz with x: a few hundred training inputs)")
-    x, _ = load_arrays(config.calibration_data, tuple(imported.graph.input_shape))
     if config.timesteps is None:
         from .errors import ConversionError
 
         raise ConversionError("a plain ReLU network has no quantization levels L to take T from: give --timesteps")
-    stats = collect_relu_stats(imported.graph, x)
+    try:
+        st_file = os.stat(config.calibration_data)
+    except OSError:  # let the data loader name the problem
+        load_arrays(config.calibration_data, tuple(imported.graph.input_shape))
+        raise
+    key = (os.path.abspath(config.calibration_data), st_file.st_size, st_file.st_mtime_ns)
+    if key not in imported.calib_stats:
+        x, _ = load_arrays(config.calibration_data, tuple(imported.graph.input_shape))
+        imported.calib_stats[key] = collect_relu_stats(imported.graph, x)
+    stats = imported.calib_stats[key]
     spec = parse_threshold_method(config.thresholds, scale=config.threshold_scale)
     N = quantization_levels(config.timesteps, config.mt_n)
     per_channel = config.threshold_scope is ThresholdScope.CHANNEL

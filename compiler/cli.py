@@ -110,13 +110,7 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     if neuron == NeuronKind.MULTI_THRESHOLD.value and schedule == "layerwise":
         schedule = "pipelined"  # multi-threshold neurons run pipelined (docs/ir.md)
 
-    rng = None
-    if input_range is not None:
-        try:
-            rng = tuple(float(v) for v in input_range.split(","))
-            lo, hi = rng
-        except ValueError:
-            raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
+    rng = _parse_input_range(input_range)
     cfg = CompileConfig(target=target, timesteps=timesteps, schedule=schedule, input_range=rng,
                         neuron=neuron, v0=v0, neg_divisor=neg_divisor, chips=chips, system=system, profile=profile,
                         calibration_data=calib, thresholds=thresholds, threshold_scale=threshold_scale, mt_n=mt_n,
@@ -135,6 +129,17 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     if pl:
         click.echo(f"placed on {pl['cores_used']:,} cores, {pl['chips_used']:,} chip(s) "
                    f"(lower bound {pl['lower_bound_cores']:,} cores); see: snnc map {out}")
+
+
+def _parse_input_range(text: str | None) -> tuple[float, float] | None:
+    """``--input-range lo,hi`` -> (lo, hi); None (not given) stays None (the model's own quantizer)."""
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{text}'") from None
+    return lo, hi
 
 
 def parse_neuron(text: str) -> tuple[str, int]:
@@ -349,13 +354,7 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     """
     from .evaluate import EvalGrid, evaluate, format_tables, parse_neuron_spec, plot_accuracy
 
-    rng = None
-    if input_range is not None:
-        try:
-            rng = tuple(float(v) for v in input_range.split(","))
-            lo, hi = rng
-        except ValueError:
-            raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{input_range}'") from None
+    rng = _parse_input_range(input_range)
     neurons = None
     if neuron is not None:
         neurons = [v.strip() for v in neuron.split(",") if v.strip()]

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from snnc.backends.reference.simulator import Schedule, SimResult, as_int_inputs
-from snnc.ir import Network, Population
+from snnc.ir import GradedMaxPool, Network, Population
 
 from .compat import ensure_lava
 
@@ -56,11 +56,12 @@ def readback(net: Network, lb, x_int: dict[str, np.ndarray], record: bool) -> Si
             continue
         rec = lb.recorded[node.name]
         nd = len(node.shape)
-        if isinstance(node, Population):
+        if isinstance(node, (Population, GradedMaxPool)):
             s0 = lb.start[node.name] - 1
             train = from_lava(rec[:, s0:s0 + T], nd)                   # (B, T, *shape)
             counts[node.name] = train.sum(axis=1)
-            big = neuron_emitter(node, net.coding, lb.schedule)[0].message_max(node) > 127
+            big = isinstance(node, GradedMaxPool) or \
+                neuron_emitter(node, net.coding, lb.schedule)[0].message_max(node) > 127
             spikes[node.name] = np.ascontiguousarray(np.moveaxis(train, 1, 0)).astype(np.int32 if big else np.int8)
         else:
             r = from_lava(rec[:, lb.end[node.name] - 1], nd)

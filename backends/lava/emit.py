@@ -42,8 +42,9 @@ from scipy.sparse import csr_matrix
 
 from snnc.backends.reference.ops import per_channel
 from snnc.backends.reference.simulator import Schedule, as_int_inputs
-from snnc.ir import (GRADED_UNITS, Coding, Conv2d, Dense, DifferentialCoding, DualThreshold, IFSoftReset, Input,
-                     MultiThreshold, Network, Node, Population, Projection, RateCoding, Readout, SumPool2d)
+from snnc.ir import (GRADED_UNITS, Coding, Conv2d, Dense, DifferentialCoding, DualThreshold, GradedMaxPool, IFSoftReset,
+                     Input, MultiThreshold, Network, Node, Population, Projection, RateCoding, Readout, SumPool2d,
+                     graded_edge)
 
 from .compat import ensure_lava
 
@@ -57,7 +58,7 @@ from lava.proc.sparse.process import Sparse as LavaSparse  # noqa: E402
 from lava.utils.weightutils import SignMode  # noqa: E402
 
 from .processes import (LAYERWISE, PIPELINED, Accumulator, DelayLine, DifferentialAccumulator,  # noqa: E402
-                        DualThresholdNeuron, IFSoftResetNeuron, Int64Probe, MTDifferentialNeuron, MTRateNeuron)
+                        DualThresholdNeuron, GradedMaxPoolUnit, IFSoftResetNeuron, Int64Probe, MTDifferentialNeuron, MTRateNeuron)
 
 GRADED_BITS = 24
 # A signed spike (-1/0/1) is a two's-complement 2-bit payload; Lava's Dense/Sparse/Conv read it by
@@ -336,17 +337,18 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
                 groups=groups, num_message_bits=bits, name=p.name)
 
 
-def refuse_unmappable(net: Network) -> None:
-    """Nodes Lava has no process for in snnc (graded units) fail here, before anything is built:
-    never dropped, never run as something else (a graded max-pool's edge is a SumPool2d that Lava would
-    otherwise emit as a window *sum*)."""
+def refuse_unmappable(net: Network, schedule: Schedule = Schedule.PIPELINED) -> None:
+    """Nodes Lava cannot run fail here, before anything is built: never dropped, never run as something
+    else. Graded max-pool units run as ``GradedMaxPoolUnit`` in the pipelined schedule only (their IR
+    edge is a SumPool2d that is *not* emitted as a window sum: the source is wired to the unit)."""
     for node in net.ordered_nodes():
-        if isinstance(node, GRADED_UNITS):
+        if isinstance(node, GRADED_UNITS) and schedule is Schedule.LAYERWISE:
             raise NotImplementedError(
-                f"graded max-pool unit '{node.name}' is not mappable to Loihi/Lava in snnc yet: it sends graded "
-                "increments of window maxima of its source's running (encoded) values, which no Loihi neuron "
-                "or Lava process of snnc computes; use AveragePool or the reference simulator")
-        if not isinstance(node, (Input, Population, Readout)):
+                f"graded max-pool unit '{node.name}': graded units run only in the pipelined schedule (the "
+                "layerwise schedule's constant-current theorem is for IF and dual-threshold neurons)")
+        if isinstance(node, GRADED_UNITS) and not isinstance(node, GradedMaxPool):
+            raise NotImplementedError(f"graded unit '{node.name}': {type(node).__name__} has no Lava process in snnc")
+        if not isinstance(node, (Input, Population, Readout, GradedMaxPool)):
             raise NotImplementedError(f"node '{node.name}': {type(node).__name__} has no Lava emission in snnc")
 
 
@@ -360,7 +362,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     ``SPARSE_DENSITY_THRESHOLD`` (else Lava ``Dense``); True / False forces Sparse / Dense for all.
     """
     schedule = Schedule(schedule)
-    refuse_unmappable(net)
+    refuse_unmappable(net, schedule)
     x_int = as_int_inputs(net, x, quantized)
     T = net.timesteps
     B = next(iter(x_int.values())).shape[0]
@@ -371,6 +373,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     mode = LAYERWISE if schedule is Schedule.LAYERWISE else PIPELINED
     scale = T if mode == LAYERWISE else 1
     ctx = EmitContext(net.coding, T, scale)
+    diff = isinstance(net.coding, DifferentialCoding)
     procs, inputs, probes = {}, {}, {}
     for node in net.ordered_nodes():
         nd, shp = len(node.shape), lava_shape(node.shape)
@@ -393,6 +396,15 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
             proc = lp.process(**args, **kw)
             out = proc.s_out
             sink = Sink(shape=shp, buffer=B * period)
+        elif isinstance(node, GradedMaxPool):
+            edge = graded_edge(net, node)
+            proc = GradedMaxPoolUnit(
+                shape=shp, in_shape=lava_shape(node.in_shape), kernel=node.kernel, stride=node.stride,
+                padding=node.padding, recip=ctx.recip_table() if diff else np.ones(T, np.int64),
+                graded=[int(diff), int(isinstance(net.node(edge.source), GRADED_UNITS))],
+                timesteps=T, start=start[node.name], period=period, name=node.name)
+            out = proc.s_out
+            sink = Int64Probe(shape=shp, buffer=B * period)  # differential increments are values times 2^F
         elif isinstance(node, Readout):
             args = dict(v_init=_full(node, node.v0), bias=scale * _full(node, node.bias))
             args.update(coding.readout.extra(node, ctx))
@@ -410,6 +422,9 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
         per_step = 1
         if isinstance(src, Input) or mode == LAYERWISE:
             bits = GRADED_BITS                      # input values, layerwise counts
+        elif isinstance(src, GradedMaxPool):        # graded increments (differential: values times 2^F)
+            bits = GRADED_BITS
+            per_step = src.max_message * (ctx.one if diff else 1)
         else:                                       # per-step spikes: binary (0), signed (2), MT graded (n + 1)
             em = emitters[src.name][0]
             bits, per_step = em.bits(src), em.message_max(src)
@@ -425,12 +440,16 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
                 out.connect(delays[key].s_in)
                 procs[delays[key].name] = delays[key]
             out = delays[key].s_out
+        if isinstance(dst, GradedMaxPool):  # the unit reads every element of its source: no projection process
+            out.connect(procs[p.target].s_in)
+            continue
         if isinstance(lp, (LavaDense, LavaSparse)):
             (out.flatten() if len(src.shape) != 1 else out).connect(lp.s_in)
             a = lp.a_out if len(dst.shape) == 1 else lp.a_out.reshape(lava_shape(dst.shape))
         else:
             out.connect(lp.s_in)
             a = lp.a_out
-        a.connect(procs[p.target].a_in)
+        # a graded unit's differential messages are already encoded: the consumer adds them without R_k
+        a.connect(procs[p.target].e_in if diff and isinstance(src, GradedMaxPool) else procs[p.target].a_in)
         procs[p.name] = lp
     return LavaBuild(procs, inputs, probes, schedule, T, B, period, start, end)

@@ -45,6 +45,13 @@ schedule only, same active window [start, start + T) with the neuron's own step 
   projection from a source at depth d_s into a node at depth d (longest paths) goes through a
   delay line of d - 1 - d_s steps: residual joins and max-pool tournaments then see all their
   sources' step-k messages at the same step, as in the reference simulator.
+* ``GradedMaxPoolUnit``: the graded max-pool unit (``snnc.ir.GradedMaxPool``, paper 004 Theorem 4.2;
+  docs/ir.md, "Graded max-pool unit"). Its source's ``s_out`` is connected to its ``s_in`` directly
+  (no projection process: it needs every element, not a window sum), so it holds each message one
+  step, as a projection would. Active steps k = 1..T: ``S += msg`` (rate), ``S += msg * R_k``
+  (differential) or ``S += d`` (differential, from another graded unit); it sends
+  ``maxwin(S) - maxwin(S before)``. ``e_in`` of the differential neuron and readout takes a graded
+  unit's projected differential messages, which are already encoded (added without R_k).
 * ``Int64Probe``: a ring-buffer sink whose fixed_pt model keeps int64 (Lava's own sink is int32,
   too narrow for differential readouts, which hold values times 2^F).
 """
@@ -156,6 +163,7 @@ class MTDifferentialNeuron(AbstractProcess):
         if recip.shape != (timesteps,):
             raise ValueError(f"population '{name}': recip must hold R_1..R_T ({timesteps} values), got {recip.shape}")
         self.a_in = InPort(shape=shape)
+        self.e_in = InPort(shape=shape)     # graded units' projected differential messages (already encoded)
         self.s_out = OutPort(shape=shape)   # graded: 0, +-1, ..., +-2^(n-1) (units of Theta / 2^(n-1))
         self.thr = Var(shape=shape, init=np.broadcast_to(thr, shape).copy())
         self.v_init = Var(shape=shape, init=np.broadcast_to(v_init, shape).copy())
@@ -183,6 +191,7 @@ class DifferentialAccumulator(Accumulator):
         if recip.shape != (timesteps,):
             raise ValueError(f"readout '{name}': recip must hold R_1..R_T ({timesteps} values), got {recip.shape}")
         self.recip = Var(shape=(timesteps,), init=recip)
+        self.e_in = InPort(shape=tuple(shape))   # graded units' projected differential messages (already encoded)
 
 
 class DelayLine(AbstractProcess):
@@ -197,6 +206,25 @@ class DelayLine(AbstractProcess):
         self.s_out = OutPort(shape=shape)
         self.buf = Var(shape=(int(delay),) + shape, init=np.zeros((int(delay),) + shape, np.int64))
         self.timing = Var(shape=(2,), init=np.array([int(delay), int(period)]))
+
+
+class GradedMaxPoolUnit(AbstractProcess):
+    """Graded max-pool unit (see module docstring); ``shape`` / ``in_shape`` in Lava layout (W, H, C)."""
+
+    def __init__(self, *, shape, in_shape, kernel, stride, padding, graded: list, recip, timesteps: int,
+                 start: int, period: int, name: str | None = None) -> None:
+        super().__init__(shape=shape, name=name)
+        shape, in_shape = tuple(shape), tuple(in_shape)
+        self.s_in = InPort(shape=in_shape)
+        self.s_out = OutPort(shape=shape)
+        self.S = Var(shape=in_shape, init=0)
+        self.held = Var(shape=in_shape, init=0)              # the message received last step
+        self.prev = Var(shape=shape, init=0)
+        # [kh, kw, sy, sx, pad t, l, b, r]; graded = [differential, source is a graded unit]
+        self.geom = Var(shape=(8,), init=np.array(tuple(kernel) + tuple(stride) + tuple(padding)))
+        self.graded = Var(shape=(2,), init=np.asarray(graded, np.int64))
+        self.recip = Var(shape=(timesteps,), init=np.asarray(recip, np.int64))
+        self.timing = Var(shape=(3,), init=np.array([timesteps, start, period]))
 
 
 class Int64Probe(AbstractProcess):
@@ -299,11 +327,14 @@ class _MTLogic:
         mode, T, start, period = (int(x) for x in self.timing)
         t = (self.time_step - 1) % period + 1
         a = self.a_in.recv()
+        enc = self._encoded_in()
         if t == 1:
             self._reset()
         x = np.zeros_like(self.thr)
         if start <= t < start + T:
             n, relu, one = (int(v) for v in self.mt)
+            if enc is not None:
+                self.R = self.R + enc.astype(self.R.dtype)   # before this step's I * R_k (docs/ir.md)
             x = self._step(t - start + 1, a.astype(self.thr.dtype), n, bool(relu), one)
             x = x // (self.thr // (1 << (n - 1)))             # graded message, units of Theta / 2^(n-1)
         self.s_out.send(x)
@@ -311,6 +342,9 @@ class _MTLogic:
     @staticmethod
     def _f(v: np.ndarray, relu: bool) -> np.ndarray:
         return np.maximum(v, 0) if relu else v
+
+    def _encoded_in(self):
+        return None
 
 
 class _MTRateLogic(_MTLogic):
@@ -326,6 +360,9 @@ class _MTRateLogic(_MTLogic):
 
 
 class _MTDifferentialLogic(_MTLogic):
+    def _encoded_in(self):
+        return self.e_in.recv()
+
     def _reset(self) -> None:
         relu = bool(int(self.mt[1]))
         self.R = self.v_init.copy()                           # V0 * 2^F
@@ -351,10 +388,11 @@ class _DifferentialAccumulatorLogic:
         mode, T, start, period = (int(x) for x in self.timing)
         t = (self.time_step - 1) % period + 1
         a = self.a_in.recv()
+        enc = self.e_in.recv()
         if t == 1:
             self.v = self.v_init.copy()                       # R0 * 2^F
         if start <= t < start + T:
-            self.v = self.v + a.astype(self.v.dtype) * self.recip[t - start]
+            self.v = self.v + a.astype(self.v.dtype) * self.recip[t - start] + enc.astype(self.v.dtype)
         self.r_out.send(self.v)
 
 
@@ -368,6 +406,43 @@ class _DelayLogic:
         slot = (t - 1) % delay
         out = self.buf[slot].copy()              # received at step t - delay
         self.buf[slot] = a
+        self.s_out.send(out)
+
+
+def window_max_lava(S: np.ndarray, geom, out_shape) -> np.ndarray:
+    """(W, H, C) int64 -> (OW, OH, C): the max of each window, padding excluded (never the max:
+    every window holds a real element)."""
+    kh, kw, sy, sx, t, l, b, r = (int(v) for v in geom)
+    x = np.transpose(S, (2, 1, 0))                                   # (C, H, W)
+    if t or l or b or r:
+        x = np.pad(x, ((0, 0), (t, b), (l, r)), constant_values=np.iinfo(np.int64).min // 4)
+    ow, oh, _ = out_shape
+    out = np.full((x.shape[0], oh, ow), np.iinfo(np.int64).min, np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            out = np.maximum(out, x[:, i:i + sy * (oh - 1) + 1:sy, j:j + sx * (ow - 1) + 1:sx])
+    return np.transpose(out, (2, 1, 0))
+
+
+class _GradedMaxLogic:
+    def run_spk(self) -> None:
+        T, start, period = (int(x) for x in self.timing)
+        t = (self.time_step - 1) % period + 1
+        a = self.s_in.recv().astype(np.int64)
+        if t == 1:
+            self.S = np.zeros_like(self.S)
+            self.held = np.zeros_like(self.held)
+            self.prev = np.zeros_like(self.prev)
+        out = np.zeros_like(self.prev)
+        if start <= t < start + T:
+            k = t - start + 1
+            differential, source_graded = (int(v) for v in self.graded)
+            inc = self.held * (self.recip[k - 1] if differential and not source_graded else 1)
+            self.S = self.S + inc
+            cur = window_max_lava(self.S, self.geom, self.prev.shape)
+            out = cur - self.prev
+            self.prev = cur
+        self.held = a
         self.s_out.send(out)
 
 
@@ -401,13 +476,16 @@ _MODEL_TABLES = {
         ("a_in", "in", 32), ("s_out", "out", 17), ("thr", "var", 24), ("v_init", "var", 24), ("bias", "var", 24),
         ("mt", "int", 32), ("S", "var", 24), ("C", "var", 24), ("timing", "int", 32))),
     MTDifferentialNeuron: (_MTDifferentialLogic, (
-        ("a_in", "in", 32), ("s_out", "out", 17), ("thr", "var", 24), ("v_init", "var", 64), ("mt", "int", 32),
+        ("a_in", "in", 32), ("e_in", "in", 64), ("s_out", "out", 17), ("thr", "var", 24), ("v_init", "var", 64), ("mt", "int", 32),
         ("recip", "var", 32), ("R", "var", 64), ("Y", "var", 64), ("M", "var", 64), ("V", "var", 64),
         ("timing", "int", 32))),
     DifferentialAccumulator: (_DifferentialAccumulatorLogic, (
-        ("a_in", "in", 32), ("r_out", "out", 64), ("v_init", "var", 64), ("bias", "var", 32), ("recip", "var", 32),
+        ("a_in", "in", 32), ("e_in", "in", 64), ("r_out", "out", 64), ("v_init", "var", 64), ("bias", "var", 32), ("recip", "var", 32),
         ("v", "var", 64), ("acc", "var", 32), ("timing", "int", 32))),
     Int64Probe: (_ProbeLogic, (("a_in", "in", 64), ("data", "var", 64))),
+    GradedMaxPoolUnit: (_GradedMaxLogic, (
+        ("s_in", "in", 32), ("s_out", "out", 64), ("S", "var", 64), ("held", "var", 32), ("prev", "var", 64),
+        ("geom", "int", 32), ("graded", "int", 32), ("recip", "var", 32), ("timing", "int", 32))),
     DelayLine: (_DelayLogic, (("s_in", "in", 32), ("s_out", "out", 32), ("buf", "var", 32), ("timing", "int", 32))),
 }
 _PORT_TYPES = {"in": PyInPort.VEC_DENSE, "out": PyOutPort.VEC_DENSE}

@@ -172,7 +172,9 @@ def test_pools_in_a_row_and_relu_after_pool(tmp_path, tiny_calib):
     assert isinstance(net.node("conv1"), Population)
 
 
-def test_lava_refuses_the_graded_unit_before_building(imported, data):
+def test_lava_refuses_the_graded_unit_in_the_layerwise_schedule(imported, data):
+    """Lava runs graded units pipelined (tests/backends/lava/test_lava_graded.py); layerwise is refused
+    by name before anything is built."""
     from snnc.backends.base import BackendUnavailableError
 
     try:
@@ -180,6 +182,6 @@ def test_lava_refuses_the_graded_unit_before_building(imported, data):
     except BackendUnavailableError as e:  # pragma: no cover - depends on the environment
         pytest.skip(f"lava-nc not available: {e}")
     net = compile_imported(imported, _cfg("rate", 4))
-    with pytest.raises(NotImplementedError, match="graded max-pool unit 'gmaxpool1' is not mappable to Loihi/Lava "
-                                                  "in snnc yet: .*use AveragePool or the reference simulator"):
-        build(net, data[0][:2], "pipelined")
+    with pytest.raises(NotImplementedError, match="graded max-pool unit 'gmaxpool1': graded units run only in the "
+                                                  "pipelined schedule"):
+        build(net, data[0][:2], "layerwise")

@@ -86,3 +86,25 @@ def test_frac_bits_auto_does_not_starve_a_wide_layer(imported, data, n, T):
                                                    timesteps=T, calibration_data=str(CALIB), schedule="pipelined"))
     acc = float(np.mean(simulate(net, x, "pipelined", state_bits=24).predictions() == y))
     assert acc >= 0.96, (net.coding.frac_bits, acc)
+
+
+def test_calibration_statistics_are_collected_once_per_file(tmp_path, monkeypatch):
+    import shutil
+
+    import snnc.compiler.calibration as cal
+
+    calls = []
+    real = cal.collect_relu_stats
+    monkeypatch.setattr(cal, "collect_relu_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    imp = import_model(RELU)
+    calib = tmp_path / "calib.npz"
+    shutil.copy(CALIB, calib)
+    for T in (2, 4):
+        for method in ("iterate", "max"):
+            compile_imported(imp, CompileConfig(neuron="multi-threshold", timesteps=T, calibration_data=str(calib),
+                                                thresholds=method))
+    assert len(calls) == 1
+    z = dict(np.load(calib))
+    np.savez(calib, x=z["x"][:64])  # another file content: collected again
+    compile_imported(imp, CompileConfig(neuron="multi-threshold", timesteps=2, calibration_data=str(calib)))
+    assert len(calls) == 2
