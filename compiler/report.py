@@ -580,7 +580,7 @@ def _placement_html(placement, target: dict) -> str:
                    if lim else ""))
     if _is_mapped(placement):
         from .mapping.partition import BUDGET_NAMES, BUDGETS
-        from .mapping.report import population_rows, utilization
+        from .mapping.report import population_rows, split_readouts, utilization
 
         lb, used = placement["lower_bound_cores"], placement["cores_used"]
         util = utilization(placement)
@@ -598,6 +598,14 @@ def _placement_html(placement, target: dict) -> str:
                        [[_e(r["population"]), _num(r["slices"]), _num(r["cores"]), _num(r["neurons"]),
                          _num(r["synapse_bits"]), _num(r["in_axons"]), _num(r["out_axons"])] for r in rows],
                        num_cols=(1, 2, 3, 4, 5, 6))
+        splits = split_readouts(placement)
+        if splits:
+            body += ("<p>Readouts whose fan-in fits no core are placed as partial accumulators, each holding a "
+                     "range of the input axons; the host adds the partial values of every output (exact: a sum "
+                     "is a sum; docs/mapping.md, \"Split readouts\").</p>")
+            body += _table(["readout", "partials per slice", "cores", "the host adds per output"],
+                           [[_e(name), _num(sp["partials"]), _num(len(sp["cores"])), f"{sp['partials']} values"]
+                            for name, sp in splits.items()], num_cols=(1, 2))
         return body
     cores = placement.get("cores") if isinstance(placement, dict) else placement
     if isinstance(cores, list) and cores and all(isinstance(c, dict) for c in cores):

@@ -112,3 +112,27 @@ def test_placement_table(bundle, tmp_path):
     text = _check_page(write_report(placed, out, samples=2).parent)
     core = text.split("<h2>Core utilization</h2>")[1].split("</section>")[0]
     assert "Not placed" not in core and "2 cores used" in core and "<td>conv2</td>" in core
+
+
+def test_split_readouts_are_shown(bundle, tmp_path):
+    """A placement with a readout split into partial accumulators (compiler/mapping/split.py) lists it,
+    with what the host adds per output."""
+    import importlib.util
+    from pathlib import Path
+
+    from snnc.compiler.mapping import map_network
+
+    spec = importlib.util.spec_from_file_location(
+        "_split_tests", Path(__file__).parent / "mapping" / "test_split_readout.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    placement = map_network(mod._net(), mod._tight())
+    k = next(p["split"]["partials"] for p in placement["populations"] if p["name"] == "out")
+    assert k > 1
+    net, extras = load_with_extras(bundle)
+    net.metadata["placement"] = placement
+    placed = tmp_path / "split.snnc"
+    save(net, placed, extras)
+    text = _check_page(write_report(placed, tmp_path / "rep", samples=2).parent)
+    core = text.split("<h2>Core utilization</h2>")[1].split("</section>")[0]
+    assert "partial accumulators" in core and "<td>out</td>" in core and f"{k} values" in core
