@@ -17,7 +17,7 @@ import numpy as np
 from snnc import __version__
 from snnc.backends import BackendError, get_backend
 from snnc.backends.reference import Schedule
-from snnc.ir import BundleError, DualThreshold, IRError, load_with_extras
+from snnc.ir import BundleError, DualThreshold, IRError, MultiThreshold, load_with_extras
 
 from .config import CodingKind, CompileConfig, NeuronKind, ThresholdScope, V0Mode
 from .errors import SnncError
@@ -129,6 +129,22 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     if pl:
         click.echo(f"placed on {pl['cores_used']:,} cores, {pl['chips_used']:,} chip(s) "
                    f"(lower bound {pl['lower_bound_cores']:,} cores); see: snnc map {out}")
+
+
+def _print_float_verify(bundle, rep, rnd: bool, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rep.to_dict(), indent=2))
+        return
+    click.echo(f"verify {bundle} against the float ANN (training-free network, {rep.coding}, T={rep.timesteps}), "
+               f"{rep.samples} samples" + (" (random inputs)" if rnd else ""))
+    click.echo("  no quantized ANN to be exact against: per-layer errors and predictions are measured, not demanded")
+    click.echo(f"  {'layer':<10} {'ReLU':<16} {'compared':>10} {'|err|/theta':>12} {'rel rms':>8}")
+    for L in rep.layers:
+        click.echo(f"  {L.name:<10} {L.relu[:16]:<16} {L.compared:>10} {L.mean_abs_error:>12.5f} {L.rel_rms_error:>8.4f}")
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    click.echo(f"  accuracy: snn {fmt(rep.accuracy['snn'])}, float ANN {fmt(rep.accuracy['ann_float'])}; "
+               f"prediction agreement {fmt(rep.prediction_agreement['snn_vs_ann_float'])}")
+    click.echo(f"  {rep.spikes_per_sample:.1f} spikes and {rep.sops_per_sample:.0f} synaptic ops per sample")
 
 
 def _parse_input_range(text: str | None) -> tuple[float, float] | None:
@@ -251,6 +267,7 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
     unless a layerwise SNN differs from its own integer network.
     """
     from .verify import verify_against_ann, verify_against_backend
+    from .verify_float import is_training_free, verify_training_free
 
     net, extras = _load_bundle(bundle)
     sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
@@ -261,6 +278,11 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
         if mb is None:
             click.echo("warning: the source model is not embedded and --model was not given: float ANN skipped", err=True)
         bar = _progress(len(x), "verify")
+        if is_training_free(net):  # no quantized ANN: measured against the float ANN, not proven
+            rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update)
+            bar.close()
+            _print_float_verify(bundle, rep, rnd, as_json)
+            sys.exit(0)
         rep = verify_against_ann(net, x, y, sched, mb, random_inputs=rnd, progress=bar.update)
         bar.close()
         if as_json:
@@ -414,8 +436,9 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
     x, y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "simulate")
     batch = 256 if backend == "reference" else 32  # one Lava run (compile + start) per batch
-    # signed spikes: counts are net, so spike events (either sign) come from the recorded trains
-    signed = any(isinstance(p.neuron, DualThreshold) for p in net.populations)
+    # signed spikes and graded messages: counts are net sums, so events (a non-zero message of either
+    # sign) come from the recorded trains
+    signed = any(isinstance(p.neuron, (DualThreshold, MultiThreshold)) for p in net.populations)
     preds, totals, negs = [], {p.name: 0 for p in net.populations}, {p.name: 0 for p in net.populations}
     for i in range(0, len(x), batch):
         res = be.run(net, x[i:i + batch], sched, record=signed)

@@ -1,0 +1,125 @@
+"""``snnc verify --against ann`` for a training-free network (paper 004: a plain ReLU net converted
+with calibrated thresholds and multi-threshold neurons).
+
+Such a network has no quantized ANN to be exact against: the conversion is an approximation whose
+quality is measured, not proven. Each spiking population's value as the float ANN sees it
+(``SimResult.activation``: rate coding theta/2^(n-1) * N/T, differential coding the encoded value)
+is compared with the float activation of the ReLU it replaced (the imported float graph run in
+float64), and the predictions with the float ANN's.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from snnc.backends.reference import Schedule, simulate
+from snnc.backends.reference.ops import per_channel
+from snnc.ir import MultiThreshold, Network
+
+from .errors import SnncError
+
+
+def is_training_free(net: Network) -> bool:
+    """A network lowered from a plain ReLU net (multi-threshold populations, no quantizer levels)."""
+    return net.metadata.get("levels", 0) is None or any(isinstance(p.neuron, MultiThreshold) for p in net.populations)
+
+
+@dataclass
+class FloatLayerReport:
+    name: str
+    relu: str                # the ONNX ReLU the population replaced
+    compared: int
+    mean_abs_error: float    # mean |a_snn - a_float| in units of the layer's threshold theta
+    rel_rms_error: float     # rms(a_snn - a_float) / rms(a_float)
+
+
+@dataclass
+class FloatVerifyReport:
+    schedule: str
+    timesteps: int
+    samples: int
+    random_inputs: bool
+    coding: str
+    accuracy: dict
+    prediction_agreement: dict
+    layers: list[FloatLayerReport] = field(default_factory=list)
+    spikes_per_sample: float = 0.0
+    sops_per_sample: float = 0.0
+    comparison: str = "float"   # against the float ANN: measured, not demanded
+
+    @property
+    def ok(self) -> bool:
+        """Nothing to be exact against: the verification reports and exits 0."""
+        return True
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def _float_graph(model_bytes: bytes):
+    from .api import import_model
+
+    fd, path = tempfile.mkstemp(suffix=".onnx")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model_bytes)
+        return import_model(path).graph
+    finally:
+        os.remove(path)
+
+
+def verify_training_free(net: Network, x: np.ndarray, y: np.ndarray | None, model_bytes: bytes | None,
+                         random_inputs: bool = False, batch_size: int = 256, progress=None) -> FloatVerifyReport:
+    """The SNN's per-layer values and predictions against the float ANN (see module docstring)."""
+    if model_bytes is None:
+        raise SnncError("a training-free network is verified against its float ANN: the bundle does not embed the "
+                        "ONNX model, give --model FILE.onnx")
+    g = _float_graph(model_bytes)
+    pops = {d["layer"]: d["onnx_activation"] for d in net.metadata.get("layers", [])
+            if d.get("onnx_activation") and d["layer"] in {p.name for p in net.populations}}
+    missing = [r for r in pops.values() if r not in {o.name for o in g.ops}]
+    if missing:
+        raise SnncError(f"the ONNX model does not match the bundle: ReLU node(s) {missing} not found in it")
+    state_bits = net.metadata.get("target", {}).get("numeric", {}).get("state_bits")
+    n = {k: 0 for k in pops}
+    abs_err = {k: 0.0 for k in pops}
+    sq_err = {k: 0.0 for k in pops}
+    sq_ref = {k: 0.0 for k in pops}
+    pred_snn, pred_f = [], []
+    events = sops = 0
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        snn = simulate(net, xb, Schedule.PIPELINED, state_bits=state_bits, count_ops=True)
+        vals = g.run(xb)
+        for name, relu in pops.items():
+            pop = net.node(name)
+            a_snn = snn.activation(net, name)
+            a_f = vals[relu].reshape(a_snn.shape)
+            theta = per_channel(pop.real_threshold, pop.shape)
+            d = a_snn - a_f
+            n[name] += d.size
+            abs_err[name] += float(np.sum(np.abs(d) / theta))
+            sq_err[name] += float(np.sum(d * d))
+            sq_ref[name] += float(np.sum(a_f * a_f))
+        events += sum(int(snn.ops[p.name].events.sum()) for p in net.populations)
+        sops += sum(int(o.sops_out.sum()) for o in snn.ops.values())
+        pred_snn.append(snn.predictions())
+        out = vals[g.output]
+        pred_f.append(out.reshape(len(xb), -1).argmax(axis=1))
+        if progress is not None:
+            progress(len(xb))
+    pred_snn, pred_f = np.concatenate(pred_snn), np.concatenate(pred_f)
+    acc = (lambda p: None if y is None else float(np.mean(p == np.asarray(y))))  # noqa: E731
+    layers = [FloatLayerReport(k, pops[k], n[k], abs_err[k] / max(n[k], 1),
+                               float(np.sqrt(sq_err[k] / sq_ref[k])) if sq_ref[k] > 0 else 0.0) for k in pops]
+    return FloatVerifyReport(
+        schedule="pipelined", timesteps=net.timesteps, samples=len(x), random_inputs=random_inputs,
+        coding=type(net.coding).__name__, accuracy={"snn": acc(pred_snn), "ann_float": acc(pred_f)},
+        prediction_agreement={"snn_vs_ann_float": float(np.mean(pred_snn == pred_f))}, layers=layers,
+        spikes_per_sample=events / max(len(x), 1), sops_per_sample=sops / max(len(x), 1))
