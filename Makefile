@@ -33,6 +33,12 @@ demo: setup
 	$(SNNC) simulate build/digits.snnc --data examples/digits/test.npz --schedule pipelined
 	$(SNNC) eval examples/digits/qcfs_cnn.onnx --data examples/digits/test.npz --timesteps 1,2,4,8 \
 		--neuron if,dual-threshold --v0 auto,zero --schedule pipelined,layerwise --plot build/acc_vs_T.png
+	# paper 004: a plain float ReLU net converted training-free (calibration data, multi-threshold
+	# neurons, differential coding), checked against its float ANN and spike for spike against Lava
+	$(SNNC) compile examples/digits/relu_cnn.onnx --target loihi --calib examples/digits/calib.npz \
+		--neuron multi-threshold:4 --coding differential --timesteps 4 -o build/relu.snnc
+	$(SNNC) verify build/relu.snnc --against ann --data examples/digits/test.npz
+	$(SNNC) verify build/relu.snnc --against lava --data examples/digits/test.npz --samples 2
 
 test: setup
 	$(PY) -m pytest
