@@ -67,11 +67,13 @@ def compile_imported(imported: ImportedModel, config: CompileConfig | None = Non
 
     auto, min_bits = config.frac_bits_auto
     if auto and config.coding is CodingKind.DIFFERENTIAL:  # F shares the state width with the weights
-        coding, (net, report) = choose_frac_bits(lower_at, config.timesteps or 1, min_bits)
+        error = _calibration_output_error(imported, config) if min_bits is None and relu_thr is not None else None
+        coding, (net, report) = choose_frac_bits(lower_at, config.timesteps or 1, min_bits, error=error)
         log.info("frac_bits=%s: F = %d", config.frac_bits, coding.frac_bits)
     else:
         net, report = lower_at(config.coding_model(frac_bits=12) if auto else config.coding_model())
     check_network(net, target.numeric.state_bits)
+    net.check_schedule(config.schedule)  # mixed L: the layerwise schedule only, refused by name otherwise
     for layer in report["layers"]:
         linears = layer.get("onnx_linears") or [layer["onnx_linear"]]  # a residual join reads several
         layer["ann_macs"] = int(sum(imported.macs.get(op, 0) for op in linears if op is not None))
@@ -82,6 +84,7 @@ def compile_imported(imported: ImportedModel, config: CompileConfig | None = Non
         "source_model": {"path": imported.path, "sha256": imported.sha256, "bytes": len(imported.raw)},
         "layers": report["layers"],
         "levels": report["levels"],
+        **({"mixed_levels": report["mixed_levels"]} if "mixed_levels" in report else {}),
         "ann_macs_total": int(sum(imported.macs.values())),
     }
     net.metadata["placement"] = map_network(net, target, config.chips, config.system, _calibration_rates(net, config))
@@ -126,6 +129,27 @@ def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str
     log.info("calibrated ReLU thresholds (%s, %s, N=%d): %s", config.thresholds, config.threshold_scope.value, N,
              {k: np.round(v, 4).tolist() for k, v in out.items()})
     return out
+
+
+def _calibration_output_error(imported: ImportedModel, config: CompileConfig):
+    """``net -> error``: the relative rms difference between the SNN's real-valued outputs
+    (readout value times its scale) and the float ANN's, on the first ``calibration_samples`` inputs
+    of the calibration data (``frac_bits = auto`` picks the F with the smallest)."""
+    from snnc.backends.reference.simulator import simulate
+
+    from .data import load_arrays
+
+    x, _ = load_arrays(config.calibration_data, tuple(imported.graph.input_shape))
+    x = x[:config.calibration_samples]
+    ref = imported.graph.run(x)[imported.graph.output].reshape(len(x), -1)
+    norm = float(np.sqrt(np.mean(ref * ref))) or 1.0
+
+    def error(net: Network) -> float:
+        ro = net.readouts[0]
+        out = simulate(net, x, "pipelined").readout[ro.name].reshape(len(x), -1) * ro.scale
+        return float(np.sqrt(np.mean((out - ref) ** 2))) / norm
+
+    return error
 
 
 def _calibration_rates(net: Network, config: CompileConfig) -> dict[str, float] | None:

@@ -164,7 +164,7 @@ def layer_weight_bits(net) -> dict[str, int]:
 
 def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: int, min_weight_bits: int | None = None,
                      candidates=range(16, -1, -1), network_of=lambda r: r[0] if isinstance(r, tuple) else r,
-                     ) -> tuple[DifferentialCoding, _X]:
+                     error: Callable | None = None) -> tuple[DifferentialCoding, _X]:
     """``frac_bits = auto``: pick F for a differential network. Its states are values times 2^F, so F
     and the weight scale share the state width: a larger F makes the reciprocals R_t = round(2^F/t)
     finer and forces coarser weights (the integerizer shrinks a layer's weights until its bound fits).
@@ -179,9 +179,27 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: in
       2^p (p = ``layer_weight_precision``, bits), so F maximizes min(F + 1 - log2 T, p_min); ties go to
       the larger F. (A first version compared the largest mantissa's bits instead; it could not see
       a 1024-input layer whose weights had nearly all rounded to 0 and picked F = 14 at T = 16, 17 %.)
+    * ``error`` given (``auto`` with calibration data; compiler/api.py): F minimizes the measured
+      error ``error(network)`` (the SNN's outputs against the float ANN's on calibration inputs);
+      ties go to the larger F. The worst-case state bound is loose for deep nets, so the rounding
+      estimate above can favour an F whose squeezed weights fail in practice; the data decide.
     Raises StateOverflowError when no candidate fits."""
     err: Exception | None = None
     best = None
+    if error is not None and min_weight_bits is None:
+        for F in candidates:
+            coding = DifferentialCoding(frac_bits=int(F))
+            try:
+                res = lower_at(coding)
+            except StateOverflowError as e:
+                err = e
+                continue
+            e_f = float(error(network_of(res)))
+            if best is None or e_f < best[0]:
+                best = (e_f, coding, res)
+        if best is None:
+            raise StateOverflowError(f"differential coding: no F in {list(candidates)} fits: {err}")
+        return best[1], best[2]
     for F in candidates:
         coding = DifferentialCoding(frac_bits=int(F))
         pf = F + 1 - float(np.log2(max(int(timesteps), 1)))
@@ -261,10 +279,12 @@ def _channel_view(w: np.ndarray) -> tuple[int, ...]:
 def integerize_population(
     layer: RealLayer, mode: str, beta: float, levels: int, real_threshold: float, T: int,
     fmt: NumericFormat, sources: dict[str, Node], neuron: NeuronModel | None = None, v0_mode: str = "auto",
+    steps: int | None = None,
 ) -> tuple[Population, list[Projection], int]:
     """Integer population for one activation. The per-step bias spreads b' over the L steps of the
     matched ANN (B = round(b' Theta / L)); T only enters the state bound, so a T != L network has
-    the same parameters as the T = L one and its levels are Theta/T (rate rescaling)."""
+    the same parameters as the T = L one and its levels are Theta/T (rate rescaling).
+    ``steps``: the population's own layerwise steps (``Population.timesteps``; mixed L: its L)."""
     neuron = neuron if neuron is not None else IFSoftReset()
     resolved, r = resolve_v0_mode(v0_mode, mode, beta)
     C = layer.shape[0]
@@ -285,7 +305,7 @@ def integerize_population(
             return None
         bias = np.array([fmt.representable_bias(int(v)) for v in raw], np.int64)
         pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0_for(resolved, r, theta),
-                         bias=bias, levels=levels, real_threshold=np.array(real_threshold))
+                         bias=bias, levels=levels, real_threshold=np.array(real_threshold), timesteps=steps)
         return pop, projs
 
     return _first_fitting(build, layer.name, T, fmt, sources)

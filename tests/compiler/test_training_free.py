@@ -7,7 +7,7 @@ import pytest
 from snnc.backends.reference import Schedule, simulate
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig
-from snnc.compiler.errors import ConversionError, DataFileError
+from snnc.compiler.errors import ConversionError, DataFileError, StateOverflowError
 from snnc.ir import DifferentialCoding, MultiThreshold, RateCoding
 
 from snnc_testutil import DIGITS_DATA, REPO
@@ -108,3 +108,29 @@ def test_calibration_statistics_are_collected_once_per_file(tmp_path, monkeypatc
     np.savez(calib, x=z["x"][:64])  # another file content: collected again
     compile_imported(imp, CompileConfig(neuron="multi-threshold", timesteps=2, calibration_data=str(calib)))
     assert len(calls) == 2
+
+
+def test_frac_bits_auto_is_chosen_by_the_calibration_error():
+    """With calibration data, auto picks the F whose SNN outputs are closest to the float ANN's on the
+    calibration inputs (the rounding estimate alone picked F = 3 on the 7-layer ResNet at n = 8,
+    T = 16: 51.5 %; the worst-case bound squeezes its deep layers' weights)."""
+    from snnc.compiler.integerize import choose_frac_bits
+
+    calls = []
+
+    def lower_at(coding):
+        calls.append(coding.frac_bits)
+        if coding.frac_bits > 9:
+            raise StateOverflowError("does not fit")
+        return coding.frac_bits  # stands for the network
+
+    errs = {9: 0.5, 8: 0.2, 7: 0.2, 6: 0.3}
+    coding, res = choose_frac_bits(lower_at, 4, error=lambda F: errs.get(F, 1.0), network_of=lambda r: r)
+    assert coding.frac_bits == 8 and res == 8  # the smallest error; ties go to the larger F
+    assert 0 in calls and 16 in calls          # every candidate is tried (no early stop on an estimate)
+    imp = import_model(REPO / "examples" / "digits" / "relu_resnet.onnx")
+    z = np.load(REPO / "examples" / "digits" / "test.npz")
+    net = compile_imported(imp, CompileConfig(neuron="multi-threshold", mt_n=8, coding="differential", timesteps=16,
+                                              calibration_data=str(CALIB), schedule="pipelined"))
+    acc = float(np.mean(simulate(net, z["x"][:200], "pipelined", state_bits=24).predictions() == z["y"][:200]))
+    assert acc >= 0.96, (net.coding.frac_bits, acc)
