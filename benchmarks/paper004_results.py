@@ -1,10 +1,11 @@
 """Regenerate the paper 004 (DCGS, training-free conversion) section of docs/results.md from `snnc eval --json`.
 
-    .venv/bin/python benchmarks/paper004_results.py                        # full grid, 2 models (~5 min)
+    .venv/bin/python benchmarks/paper004_results.py                        # full grid, 3 models (~15 min)
     .venv/bin/python benchmarks/paper004_results.py --diff-state-bits 40   # differential on a wider state
     .venv/bin/python benchmarks/paper004_results.py --quick --doc /tmp/results.md --json-dir /tmp/p4
 
-For the plain-ReLU digits models (examples/digits/relu_cnn.onnx, relu_resnet.onnx) it runs the CLI
+For the plain-ReLU digits models (examples/digits/relu_cnn.onnx, relu_resnet.onnx and the model
+zoo's ResNet-20, relu_resnet20.onnx, on a reduced grid: n = 1, 4, thresholds iterate) it runs the CLI
 `snnc eval MODEL --calib calib.npz --data test.npz --timesteps 2,4,8,16 --neuron
 multi-threshold:1,multi-threshold:4,multi-threshold:8 --thresholds iterate,percentile:99.9,max
 --coding C --json` in a subprocess, once per coding C (rate, differential), merges the two reports
@@ -16,9 +17,7 @@ Every number and every statement is computed from the JSON; nothing is typed.
 
 ``--target`` / ``--profile`` are passed to eval. ``--diff-state-bits N`` runs the differential
 coding on the target with its state width raised to N bits (a profile overlay written to a temporary
-file): while differential coding needs more than the 24 bits of the shipped profiles, the compiler
-refuses it there (refused settings are shown as such). Rate coding always runs on the target as
-given, so its weights are the ones that target would get.
+file), to see what a wider state buys. Rate coding always runs on the target as given.
 ``--quick`` (used by the test suite) runs a reduced grid on fewer samples.
 """
 
@@ -44,8 +43,10 @@ JSON_DIR = ROOT / "benchmarks/results/paper004"
 BEGIN, END = "<!-- paper004:begin -->", "<!-- paper004:end -->"
 CODINGS = ("rate", "differential")
 
-FULL = dict(models=("relu_cnn", "relu_resnet"), timesteps=(2, 4, 8, 16), n=(1, 4, 8),
+FULL = dict(models=("relu_cnn", "relu_resnet", "relu_resnet20"), timesteps=(2, 4, 8, 16), n=(1, 4, 8),
             thresholds=("iterate", "percentile:99.9", "max"), samples=None)
+# the zoo's ResNet-20 (19 ReLU layers): a reduced grid (its compiles with F chosen from data are slower)
+MODEL_GRIDS = {"relu_resnet20": dict(n=(1, 4), thresholds=("iterate",))}
 QUICK = dict(models=("relu_cnn",), timesteps=(2, 4), n=(1, 4), thresholds=("iterate", "percentile:99.9"), samples=40)
 
 log = logging.getLogger("paper004_results")
@@ -351,6 +352,8 @@ def main(argv=None) -> int:
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--json-dir", type=Path, default=JSON_DIR)
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--only", default=None,
+                   help="comma-separated models to run; the others are read from the JSON in --json-dir")
     p.add_argument("--from-json", action="store_true",
                    help="re-render the section from the JSON already in --json-dir (no eval runs)")
     args = p.parse_args(argv)
@@ -359,8 +362,14 @@ def main(argv=None) -> int:
     args.json_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     reports, plots = {}, {}
-    if args.from_json:
-        reports = {name: json.loads((args.json_dir / f"{name}.json").read_text()) for name in grid["models"]}
+    run_models = [] if args.from_json else list(grid["models"])
+    if args.only:
+        run_models = [m for m in args.only.split(",") if m]
+        unknown = sorted(set(run_models) - set(grid["models"]))
+        if unknown:
+            p.error(f"--only: unknown model(s) {unknown}; known: {list(grid['models'])}")
+    reports = {name: json.loads((args.json_dir / f"{name}.json").read_text())
+               for name in grid["models"] if name not in run_models}
     with tempfile.TemporaryDirectory() as tmp:
         diff_profile = args.profile
         if args.diff_state_bits:
@@ -368,16 +377,18 @@ def main(argv=None) -> int:
                 p.error("--diff-state-bits and --profile: give one")
             diff_profile = str(Path(tmp) / "wide_state.toml")
             Path(diff_profile).write_text(f"[numeric]\nstate_bits = {int(args.diff_state_bits)}\n")
-        for name in ([] if args.from_json else grid["models"]):
+        for name in run_models:
             per = {}
+            grid_m = grid if args.quick else {**grid, **MODEL_GRIDS.get(name, {})}
             for coding in CODINGS:
-                per[coding] = run_eval(DIGITS / f"{name}.onnx", coding, grid, args.target,
+                per[coding] = run_eval(DIGITS / f"{name}.onnx", coding, grid_m, args.target,
                                        diff_profile if coding == "differential" else args.profile, args.threshold_scale,
                                        args.frac_bits)
             rep = merge(per)
             reports[name] = rep
             (args.json_dir / f"{name}.json").write_text(json.dumps(rep, indent=1))
     seconds = time.perf_counter() - t0
+    reports = {name: reports[name] for name in grid["models"]}  # in the grid's order
     if args.from_json:  # keep the time of the run that made the JSON
         m = re.search(r"pipelined, (\d+) s\)", args.doc.read_text() if args.doc.exists() else "")
         seconds = float(m.group(1)) if m else float("nan")

@@ -121,8 +121,11 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     net = compile_to_file(model, out, cfg)
     n_neurons = sum(p.size for p in net.populations)
     n_syn = sum(p.num_synapses for p in net.projections)
+    mixed = net.metadata.get("mixed_levels")
+    lv = (f"mixed L {sorted(set(mixed.values()))}: each layer runs its own L steps, layerwise" if mixed
+          else f"L={net.metadata['levels']}")
     click.echo(f"compiled {model} -> {out}: {len(net.populations)} populations, {n_neurons} neurons, "
-               f"{n_syn} synapses, T={net.timesteps} (L={net.metadata['levels']}), neuron {cfg.neuron.value}"
+               f"{n_syn} synapses, T={net.timesteps} ({lv}), neuron {cfg.neuron.value}"
                + (f":{cfg.mt_n}, coding {cfg.coding.value}" if cfg.neuron is NeuronKind.MULTI_THRESHOLD else "")
                + f", v0 {cfg.v0.value}, target {cfg.target}")
     pl = net.metadata.get("placement")
@@ -187,6 +190,8 @@ def _inspect_dict(net, extras) -> dict:
         if isinstance(n, Population):
             d.update(neuron=type(n.neuron).__name__, threshold=_summ(n.threshold), v0=_summ(n.v0),
                      bias=_summ(n.bias), levels=n.levels, real_threshold=_summ(np.round(n.real_threshold, 6)))
+            if n.timesteps is not None:
+                d.update(timesteps=n.timesteps)
         if isinstance(n, Readout):
             d.update(v0=_summ(n.v0), bias=_summ(n.bias), scale=n.scale)
         nodes.append(d)
@@ -214,6 +219,9 @@ def inspect(bundle, as_json):
     click.echo(f"source model: {md.get('source_model', {}).get('path', '?')}  sha256 {md.get('source_model', {}).get('sha256', '?')[:16]}")
     L = md.get("levels")
     rel = "" if L is None else (" = L (exact)" if L == net.timesteps else f", L = {L}: rates rescaled, levels theta/T")
+    if net.mixed_steps:
+        rel = (f" = the largest L; mixed levels: each population runs its own L steps "
+               f"({', '.join(f'{k}: {v}' for k, v in net.mixed_steps.items())}), layerwise only (exact)")
     click.echo(f"timesteps T = {net.timesteps}{rel}; default schedule {cfg.get('schedule', '?')}; "
                f"neuron {cfg.get('neuron', '?')}; v0 {cfg.get('v0', '?')}")
     if cfg.get("neuron") == "multi-threshold":
@@ -271,6 +279,7 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
 
     net, extras = _load_bundle(bundle)
     sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
+    net.check_schedule(sched)  # mixed L: layerwise only, refused before any data is read
     backend = None if against == "ann" else get_backend(against)
     x, y, rnd = _inputs(net, data, samples)
     if against == "ann":
@@ -432,6 +441,7 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
     """Run the compiled SNN and report spike counts, predictions and accuracy."""
     net, _ = _load_bundle(bundle)
     sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
+    net.check_schedule(sched)  # mixed L: layerwise only, refused before any data is read
     be = get_backend(backend)
     x, y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "simulate")
@@ -459,7 +469,7 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
         "accuracy": None if y is None else float(np.mean(pred == y)),
         "spikes_per_sample": {k: v / len(x) for k, v in totals.items()},   # events of either sign
         "negative_spikes_per_sample": {k: v / len(x) for k, v in negs.items()},
-        "spike_rate": {p.name: totals[p.name] / (len(x) * p.size * net.timesteps) for p in net.populations},
+        "spike_rate": {p.name: totals[p.name] / (len(x) * p.size * net.steps(p)) for p in net.populations},
         "predictions": pred.tolist() if as_json else None,
     }
     if as_json:
@@ -491,6 +501,7 @@ def stats(bundle, data, energy, schedule, samples, as_json):
     net, _ = _load_bundle(bundle)
     em = load_energy_model(energy)
     sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
+    net.check_schedule(sched)  # mixed L: layerwise only, refused before any data is read
     x, _y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "stats")
     rep = compute_stats(net, x, sched, em, progress=bar.update)

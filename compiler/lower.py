@@ -109,6 +109,7 @@ class Source:
     lam: float      # lambda, for reports
     flat: bool = False  # an activation of a flattened conv map (only a Linear may read it)
     channel_scale: np.ndarray | None = None  # per-channel value of one count, (C,); then gamma is 1
+    levels: int | None = None  # an activation's L: its counts lie in 0..L (max pooling of them keeps L)
 
 
 class _Refuse(Exception):
@@ -460,6 +461,10 @@ def lower(
     ``timesteps`` None gives T = L. Any other T keeps the T = L parameters (the SNN's levels become
     theta/T; docs/conversion.md, "T != L"). ``neuron`` is the IR neuron model of every population,
     ``v0_mode`` auto | zero | half | full.
+
+    Mixed L (activations with different L; docs/conversion.md, "Mixed L"): T is the largest L and
+    every population gets ``timesteps`` = its own L (the layerwise schedule runs each layer for its
+    L steps, exact); an explicit ``timesteps`` is refused. With one L nothing changes.
     """
     if relu_thresholds is not None:
         return lower_relu(g, target, timesteps, input_range, neuron, relu_thresholds, coding)
@@ -470,12 +475,16 @@ def lower(
     if not acts:
         raise ConversionError("the model has no quantized clip activation: nothing to turn into spiking neurons")
     Ls = {a.name: a.levels for a in acts}
-    if len(set(Ls.values())) != 1:
+    mixed = len(set(Ls.values())) != 1
+    if mixed and timesteps is not None:
         raise ConversionError(
-            f"layers use different quantization levels L {Ls}; snnc needs one L for all layers (the SNN's "
-            "spikes of every layer are worth theta/T) — retrain with one L"
+            f"layers use different quantization levels L {Ls}; a network with mixed L runs each layer for its own "
+            f"L steps (layerwise schedule, exact), and --timesteps {timesteps} (the T != L rate rescaling) is defined "
+            "for one L only — compile without --timesteps"
         )
-    L = next(iter(Ls.values()))
+    # mixed L (docs/conversion.md, "Mixed L"): the network's T is the largest L (the input sends T*x_int,
+    # its count unit is scale/T); every population integrates its own L steps (Population.timesteps)
+    L = max(Ls.values())
     T = L if timesteps is None else int(timesteps)
     fmt = target.numeric
     neuron = neuron if neuron is not None else IFSoftReset()
@@ -509,13 +518,15 @@ def lower(
                 _finite(name, a.name, ws, a.alpha * b)
                 layer = RealLayer(name, tuple(e.shape), ws, [mk for _, _, mk in mats], a.alpha * b)
                 node, ps, ex = integerize_population(layer, a.mode, a.beta, a.levels, a.lam, T, fmt, by_name,
-                                                     neuron=neuron, v0_mode=v0_mode)
+                                                     neuron=neuron, v0_mode=v0_mode,
+                                                     steps=a.levels if mixed else None)
             except _Refuse as err:
                 problems.append(str(err))
                 lw.sources[a.name] = Source(f"<{a.name}>", tuple(lw.shapes[a.name]), a.gamma, a.lam)
                 continue
             add(node, ps)
-            lw.sources[a.name] = Source(name, tuple(e.shape), a.gamma, a.lam, e.flat and len(e.shape) > 1)
+            lw.sources[a.name] = Source(name, tuple(e.shape), a.gamma, a.lam, e.flat and len(e.shape) > 1,
+                                        levels=a.levels)
             linears = list(dict.fromkeys(o for t, _, _ in mats for o in t.ops))
             entry = {
                 "layer": name, "onnx_linear": linears[0] if linears else None, "onnx_activation": a.name,
@@ -533,7 +544,7 @@ def lower(
             try:
                 if lw.sources[op.input].node.startswith("<"):
                     raise _Refuse("")
-                ns, ps, entries = _lower_maxpool(op, lw, fresh, neuron, L)
+                ns, ps, entries = _lower_maxpool(op, lw, fresh, neuron, L, mixed)
             except _Refuse as err:
                 problems.append(str(err))
                 lw.sources[op.name] = Source(f"<{op.name}>", tuple(lw.shapes[op.name]), 1.0, 1.0)
@@ -551,7 +562,10 @@ def lower(
     if len(mats) > 1 or linears[1:]:
         entry.update(onnx_linears=linears, sources=[p.source for p in ps])
     report.append(entry)
-    return Network(nodes, projs, T), {"layers": report, "timesteps": T, "levels": L}
+    out = {"layers": report, "timesteps": T, "levels": L}
+    if mixed:
+        out["mixed_levels"] = Ls
+    return Network(nodes, projs, T), out
 
 
 def _readout_layer(lw: _Lowering, g: FGraph, problems: list[str]):
@@ -575,9 +589,12 @@ def _readout_layer(lw: _Lowering, g: FGraph, problems: list[str]):
 
 
 # ---- max pooling of counts ------------------------------------------------------------------------
-def _lower_maxpool(op: MaxPool, lw: _Lowering, fresh, neuron: NeuronModel, L: int):
-    """Populations computing the max over each window of a source's counts (module docstring)."""
+def _lower_maxpool(op: MaxPool, lw: _Lowering, fresh, neuron: NeuronModel, L: int, mixed: bool = False):
+    """Populations computing the max over each window of a source's counts (module docstring). The
+    source's counts lie in 0..L_s (its own L); with ``mixed`` levels the populations run L_s steps."""
     src = lw.sources[op.input]
+    L = src.levels if src.levels is not None else L
+    steps = L if mixed else None
     if src.node == "input":
         raise _Refuse(f"MaxPool node '{op.name}' pools the network input: the input's counts T*x_int exceed the "
                       "T spikes a population can fire — retrain with AveragePool (or pool after an activation)")
@@ -601,7 +618,7 @@ def _lower_maxpool(op: MaxPool, lw: _Lowering, fresh, neuron: NeuronModel, L: in
 
     def population(name):
         return Population(name, out_shape, neuron=neuron, threshold=np.array(1), v0=np.array(0),
-                          bias=np.array(0), levels=L, real_threshold=np.array(src.lam))
+                          bias=np.array(0), levels=L, real_threshold=np.array(src.lam), timesteps=steps)
 
     def connect(combo: dict, dst: str) -> list:
         """Integer projections of a combination {("sel", (i, j)) | ("pop", name): coefficient}."""
@@ -641,7 +658,7 @@ def _lower_maxpool(op: MaxPool, lw: _Lowering, fresh, neuron: NeuronModel, L: in
     nodes.append(population(base))
     projs.extend(connect(winner, base))
     entries.append(_pool_entry(base, op, "maxpool output", L, src.lam, out_shape))
-    lw.sources[op.name] = Source(base, out_shape, src.gamma, src.lam)
+    lw.sources[op.name] = Source(base, out_shape, src.gamma, src.lam, levels=src.levels)
     return nodes, projs, entries
 
 

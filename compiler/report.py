@@ -277,14 +277,17 @@ def plot_raster(path: Path, ctx: dict) -> str:
     T = net.timesteps
     pops = net.populations
     sel = _raster_selection([p.size for p in pops], MAX_RASTER_NEURONS)
-    t_max = max((res.phase.get(p.name, 0) + 1) * T for p in pops) if pops else T
+    # a population's train has its own number of steps (mixed L: tau_p; docs/ir.md "Mixed levels")
+    steps = {p.name: res.spikes[p.name].shape[0] for p in pops}
+    t_max = max((res.phase.get(p.name, 0) * T + steps[p.name] for p in pops), default=T)
     rows, bounds, ticks, labels = [], [], [], []
     offset = 0
     for p, idx in zip(pops, sel):
-        tr = res.spikes[p.name][:, 0].reshape(T, -1)[:, idx].T  # (k, T)
+        k = steps[p.name]
+        tr = np.sign(res.spikes[p.name][:, 0].reshape(k, -1)[:, idx].T)  # (neurons, k); graded messages by sign
         t0 = res.phase.get(p.name, 0) * T
-        block = np.zeros((len(idx), t_max), np.int8)   # -1: a dual-threshold neuron's negative spike
-        block[:, t0:t0 + T] = tr
+        block = np.zeros((len(idx), t_max), np.int8)   # -1: a negative spike or message (drawn red)
+        block[:, t0:t0 + k] = tr
         rows.append(block)
         ticks.append(offset + len(idx) / 2 - 0.5)
         labels.append(f"{p.name}\n({len(idx)} of {p.size})" if len(idx) < p.size else f"{p.name}\n({p.size})")

@@ -75,6 +75,8 @@ def _acc(pred, y):
 def network_levels(net: Network) -> int:
     """The matched ANN's L (stored by the compiler; else the populations' common L)."""
     L = net.metadata.get("levels")
+    if L is None and net.mixed_steps:  # mixed levels: the network's T is its largest L
+        L = net.timesteps
     if L is None:
         Ls = {p.levels for p in net.populations}
         if len(Ls) != 1:
@@ -117,6 +119,11 @@ def verify_against_ann(
     events = sops = 0
     pred_snn, pred_int = [], []
     state_bits = net.metadata.get("target", {}).get("numeric", {}).get("state_bits")
+    mixed = net.mixed_steps  # mixed L: each population's L and steps (T = max L), the ANN at tau_p = L_p
+    if mixed and L != T:
+        raise SnncError(f"network with mixed levels {mixed}: its T ({T}) must be its largest L ({L})")
+    Lp = {p.name: (p.levels if mixed else L) for p in pops}
+    Tp = {p.name: mixed.get(p.name, T) for p in pops}
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         ann = run_integer_ann(ref_net, xb, timesteps=L)
@@ -125,8 +132,8 @@ def verify_against_ann(
         for p in pops:
             M, N = ann.levels[p.name], snn.counts[p.name]
             compared[p.name] += M.size
-            mism[p.name] += int(np.count_nonzero(M * T != N * L))
-            d = np.abs(M / L - N / T)
+            mism[p.name] += int(np.count_nonzero(M * Tp[p.name] != N * Lp[p.name]))
+            d = np.abs(M / Lp[p.name] - N / Tp[p.name])
             lam = per_channel(p.real_threshold, p.shape)
             unev[p.name] += float(np.sum(lam * d))
             rate[p.name] += float(np.sum(d))

@@ -40,6 +40,8 @@ def _encode_obj(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> dict[st
     array_keys: dict[str, str] = {}
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
+        if v is None and f.default is None:
+            continue  # an optional field left unset is not written (it loads as its default)
         if isinstance(v, np.ndarray):
             key = f"{prefix}/{f.name}"
             arrays[key] = v

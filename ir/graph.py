@@ -147,6 +147,32 @@ class Network:
     def readouts(self) -> list[Readout]:
         return [n for n in self.ordered_nodes() if isinstance(n, Readout)]
 
+    def steps(self, node: Node | str) -> int:
+        """How many steps ``node`` integrates in the layerwise schedule: a population's own
+        ``timesteps`` when set (mixed quantization levels), else the network's T."""
+        n = self.node(node) if isinstance(node, str) else node
+        own = getattr(n, "timesteps", None) if isinstance(n, Population) else None
+        return self.timesteps if own is None else int(own)
+
+    @property
+    def mixed_steps(self) -> dict[str, int]:
+        """Population -> its steps, when some population runs a number of steps other than T (a network
+        with mixed quantization levels, layerwise only); {} otherwise."""
+        steps = {p.name: self.steps(p) for p in self.populations}
+        return steps if any(s != self.timesteps for s in steps.values()) else {}
+
+    def check_schedule(self, schedule: str) -> None:
+        """Refuse the pipelined schedule for a network with per-population steps (mixed L): per-step
+        spikes of layers with different L are worth different amounts (lambda/L), so no one spike
+        stream can feed a layer; only the layerwise schedule (counts) is exact."""
+        mixed = self.mixed_steps
+        if mixed and str(getattr(schedule, "value", schedule)) == "pipelined":
+            by = ", ".join(f"'{k}' L={v}" for k, v in mixed.items())
+            raise IRValidationError(next(k for k, v in mixed.items() if v != self.timesteps), "this network's layers have different quantization levels "
+                     f"(steps per layer: {by}; network T={self.timesteps}); a spike of a layer with L levels is "
+                     "worth lambda/L, so the pipelined schedule cannot run it — use the layerwise schedule "
+                     "(exact, each layer runs its own L steps)")
+
     def depth(self) -> dict[str, int]:
         """Longest path length from an input to each node (inputs have depth 0)."""
         d: dict[str, int] = {}

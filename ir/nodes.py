@@ -221,6 +221,10 @@ class Population(Node):
     channel (axis 0 of ``shape``). ``bias`` is the per-timestep constant current.
     ``levels`` is L, the most spikes the matched ANN activation can count (clip(.., 0, L)).
     ``real_threshold`` is the threshold in the float ANN's units (lambda, for reports).
+    ``timesteps``: how many steps this population integrates in the layerwise schedule (its own
+    tau_p; None: the network's T). Set by the compiler only for networks whose layers have different
+    quantization levels L (each layer runs T = its L, docs/ir.md "Mixed levels"); such a network runs
+    only in the layerwise schedule.
     """
 
     neuron: NeuronModel = field(default_factory=IFSoftReset)
@@ -229,9 +233,14 @@ class Population(Node):
     bias: np.ndarray = field(default_factory=lambda: np.array(0))
     levels: int = 1
     real_threshold: np.ndarray = field(default_factory=lambda: np.array(1.0))
+    timesteps: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.timesteps is not None:
+            if isinstance(self.timesteps, bool) or int(self.timesteps) != self.timesteps or self.timesteps < 1:
+                raise IRValidationError(self.name, f"timesteps must be None or an int >= 1, got {self.timesteps!r}")
+            self.timesteps = int(self.timesteps)
         if not isinstance(self.neuron, NeuronModel) or type(self.neuron) is NeuronModel:
             raise IRValidationError(
                 self.name, f"neuron must be one of {sorted(NEURON_MODELS)}, got {self.neuron!r}"

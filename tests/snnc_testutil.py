@@ -35,7 +35,8 @@ def qcfs_nodes(prefix: str, x: str, out: str, lam: float, L: int, mode: str = "r
 
 
 def make_mlp_onnx(seed=0, L=4, mode="round", hidden=(12, 8), n_in=6, n_out=3, const_nodes=False, opset=17) -> onnx.ModelProto:
-    """Input (N, n_in) -> [Gemm -> QCFS]* -> Gemm readout."""
+    """Input (N, n_in) -> [Gemm -> QCFS]* -> Gemm readout. ``L``: one L for every activation, or one per
+    hidden layer (mixed levels)."""
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
     prev, width = "x", n_in
@@ -44,7 +45,8 @@ def make_mlp_onnx(seed=0, L=4, mode="round", hidden=(12, 8), n_in=6, n_out=3, co
         b = rng.normal(0, 0.1, h).astype(np.float32)
         inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
         nodes.append(helper.make_node("Gemm", [prev, f"w{i}", f"b{i}"], [f"g{i}"], name=f"gemm{i}", transB=1))
-        qn, qi = qcfs_nodes(f"act{i}", f"g{i}", f"a{i}", lam=float(rng.uniform(0.5, 2.0)), L=L, mode=mode, const_nodes=const_nodes)
+        qn, qi = qcfs_nodes(f"act{i}", f"g{i}", f"a{i}", lam=float(rng.uniform(0.5, 2.0)),
+                            L=L[i] if isinstance(L, (tuple, list)) else L, mode=mode, const_nodes=const_nodes)
         nodes += qn
         inits += qi
         prev, width = f"a{i}", h

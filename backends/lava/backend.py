@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from snnc.backends.reference.simulator import Schedule, SimResult, as_int_inputs
+from snnc.backends.reference.simulator import Schedule, SimResult, as_int_inputs, layerwise_latency
 from snnc.ir import GradedMaxPool, Network, Population
 
 from .compat import ensure_lava
@@ -58,7 +58,8 @@ def readback(net: Network, lb, x_int: dict[str, np.ndarray], record: bool) -> Si
         nd = len(node.shape)
         if isinstance(node, (Population, GradedMaxPool)):
             s0 = lb.start[node.name] - 1
-            train = from_lava(rec[:, s0:s0 + T], nd)                   # (B, T, *shape)
+            n_t = net.steps(node) if lb.schedule is Schedule.LAYERWISE and isinstance(node, Population) else T
+            train = from_lava(rec[:, s0:s0 + n_t], nd)                 # (B, T, *shape); mixed L: its own steps
             counts[node.name] = train.sum(axis=1)
             big = isinstance(node, GradedMaxPool) or \
                 neuron_emitter(node, net.coding, lb.schedule)[0].message_max(node) > 127
@@ -71,8 +72,10 @@ def readback(net: Network, lb, x_int: dict[str, np.ndarray], record: bool) -> Si
         phase = {p.name: depth[p.name] - 1 for p in net.populations}
     else:
         phase = {p.name: 0 for p in net.populations}
+    mixed = net.mixed_steps if lb.schedule is Schedule.LAYERWISE else {}
     return SimResult(lb.schedule, T, counts, readout, spikes if record else None,
-                     final_v=final_v, phase=phase)
+                     final_v=final_v, phase=phase, steps=mixed,
+                     mixed_latency=layerwise_latency(net) if mixed else 0)
 
 
 class LavaBackend:

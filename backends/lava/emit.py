@@ -140,8 +140,8 @@ def _timing(net: Network, schedule: Schedule) -> tuple[dict[str, int], dict[str,
                 finish[node.name] = 1
                 continue
             start[node.name] = 1 + max(finish[p.source] for p in net.incoming(node.name))
-            if isinstance(node, Population):
-                finish[node.name] = end[node.name] = start[node.name] + T - 1
+            if isinstance(node, Population):  # its own steps (mixed L), else T
+                finish[node.name] = end[node.name] = start[node.name] + net.steps(node) - 1
             else:
                 end[node.name] = start[node.name]
     return start, end, max(end.values())
@@ -282,7 +282,8 @@ def coding_emitter(net: Network, schedule: Schedule) -> CodingEmitter:
 
 
 def _source_max(src, T: int, layerwise: bool, per_step: int = 1) -> int:
-    """Largest |value| a source sends in one message (``per_step``: a population's largest message)."""
+    """Largest |value| a source sends in one message (``per_step``: a population's largest message;
+    ``T``: the steps the source runs, its own for a population with mixed levels)."""
     if isinstance(src, Input):
         m = max(abs(src.qmin), abs(src.qmax))
         return m * T if layerwise else m   # layerwise sends T*x_int once; pipelined x_int per step
@@ -324,7 +325,7 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
             "symmetric Conv padding"
         )
     lava_w = np.transpose(kern, (0, 3, 2, 1)).astype(np.int64) << p.exponent   # (O, kw, kh, C/g)
-    smax = _source_max(src, net.timesteps, layerwise, per_step)
+    smax = _source_max(src, net.steps(src) if isinstance(src, Population) else net.timesteps, layerwise, per_step)
     worst = int(np.abs(lava_w).reshape(lava_w.shape[0], -1).sum(axis=1).max(initial=0)) * smax
     if worst > CONV_CURRENT_LIMIT:
         warnings.warn(
@@ -362,6 +363,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     ``SPARSE_DENSITY_THRESHOLD`` (else Lava ``Dense``); True / False forces Sparse / Dense for all.
     """
     schedule = Schedule(schedule)
+    net.check_schedule(schedule.value)  # mixed L: layerwise only (names the layers and their L)
     refuse_unmappable(net, schedule)
     x_int = as_int_inputs(net, x, quantized)
     T = net.timesteps
@@ -390,9 +392,13 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
         kw = dict(shape=shp, mode=mode, timesteps=T, start=start[node.name], period=period, name=node.name)
         if isinstance(node, Population):
             lp = emitters[node.name][1]
-            args = dict(thr=scale * _full(node, node.threshold), v_init=scale * _full(node, node.v0),
-                        bias=scale * _full(node, node.bias))
-            args.update(lp.extra(node, ctx))
+            pctx = ctx
+            if mode == LAYERWISE and net.steps(node) != T:  # mixed L: its own steps tau_p scale its state
+                pctx = EmitContext(net.coding, net.steps(node), net.steps(node))
+                kw["timesteps"] = pctx.timesteps
+            args = dict(thr=pctx.scale * _full(node, node.threshold), v_init=pctx.scale * _full(node, node.v0),
+                        bias=pctx.scale * _full(node, node.bias))
+            args.update(lp.extra(node, pctx))
             proc = lp.process(**args, **kw)
             out = proc.s_out
             sink = Sink(shape=shp, buffer=B * period)

@@ -11,6 +11,9 @@ evaluated level by level with exact integer arithmetic; the input counts tau*x_i
   negative spike under a constant current).
 * tau = L: the quantized ANN itself (levels 0..L), the reference a T != L network's firing rates
   are compared with (a = lambda*M/L against lambda*N/T).
+* mixed levels (populations with their own ``timesteps`` tau_p = their L): each population uses
+  its tau_p (bias tau_p*B, clip at tau_p), the input counts T*x_int; that is the quantized ANN and
+  the network the layerwise SNN equals at once (only tau = T is defined for such a network).
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ def run_integer_ann(net: Network, x, quantized: bool = False, timesteps: int | N
     tau = T if timesteps is None else int(timesteps)
     if tau < 1:
         raise ValueError(f"timesteps must be >= 1, got {tau}")
+    mixed = net.mixed_steps
+    if mixed and tau != T:
+        raise ValueError(f"a network with mixed levels (per-population steps {mixed}) defines its integer ANN at "
+                         f"tau = T = {T} only (each population at its own L), not tau = {tau}")
     x_int = as_int_inputs(net, x, quantized)
     levels, readout, pre = {}, {}, {}
     for node in net.ordered_nodes():
@@ -60,7 +67,8 @@ def run_integer_ann(net: Network, x, quantized: bool = False, timesteps: int | N
         if is_graded(node):  # graded max-pool unit: the max over each window of its source's levels
             levels[node.name] = window_max(levels[net.incoming(node.name)[0].source], node)
             continue
-        acc = tau * per_channel(node.bias, node.shape)
+        tau_p = mixed.get(node.name, tau)
+        acc = tau_p * per_channel(node.bias, node.shape)
         for p in net.incoming(node.name):
             acc = acc + apply_projection(p, levels[p.source])
         v0 = per_channel(node.v0, node.shape)
@@ -72,5 +80,5 @@ def run_integer_ann(net: Network, x, quantized: bool = False, timesteps: int | N
             raise TypeError(f"node '{node.name}': {type(node).__name__}")
         acc = acc + v0
         pre[node.name] = acc
-        levels[node.name] = np.clip(np.floor_divide(acc, per_channel(node.threshold, node.shape)), 0, tau)
+        levels[node.name] = np.clip(np.floor_divide(acc, per_channel(node.threshold, node.shape)), 0, tau_p)
     return IntegerANNResult(levels, readout, pre, tau)

@@ -38,6 +38,7 @@ class SimResult:
         (values 0/1, or -1/0/1 for dual-threshold neurons; counts are net counts; a graded unit's
         messages as int64) (only with ``record=True``). In ``layerwise`` a population at depth d runs global steps
         (d-1)*T+1 .. d*T; ``phase`` gives d-1 for each population (0 for every one in pipelined).
+        With mixed levels (``Population.timesteps``) a population's train has its own tau_p steps.
     final_v: population/readout -> (B, *shape) state after the last step (in the schedule's units).
     """
 
@@ -51,6 +52,8 @@ class SimResult:
     max_abs_state: dict[str, int] = field(default_factory=dict)
     ops: dict[str, "NodeOps"] | None = None
     encoded: dict[str, np.ndarray] | None = None  # differential coding: population -> sum_t msg_t * R_t
+    steps: dict[str, int] = field(default_factory=dict)  # population -> its steps when they differ from T (mixed L)
+    mixed_latency: int = 0  # mixed L, layerwise: steps until the last population finishes (longest path)
 
     def activation(self, net: Network, name: str) -> np.ndarray:
         """A population's value as the float ANN sees it: rate coding lambda*N/T per spike unit
@@ -59,7 +62,7 @@ class SimResult:
         unit = per_channel(pop.real_threshold, pop.shape) / getattr(pop.neuron, "unit_divisor", 1)
         if self.encoded is not None:
             return unit * self.encoded[name] / net.coding.one
-        return unit * self.counts[name] / self.timesteps
+        return unit * self.counts[name] / self.steps.get(name, self.timesteps)
 
     def predictions(self, readout: str | None = None) -> np.ndarray:
         name = readout or next(iter(self.readout))
@@ -69,6 +72,8 @@ class SimResult:
     @property
     def latency_steps(self) -> int:
         if self.schedule is Schedule.LAYERWISE:
+            if self.mixed_latency:  # mixed L: layers run back to back, each its own steps (longest path)
+                return self.mixed_latency
             return self.timesteps * (max(self.phase.values(), default=0) + 1)
         return self.timesteps
 
@@ -92,12 +97,14 @@ class NodeOps:
 class _OpCounter:
     def __init__(self, net: Network, B: int):
         T = net.timesteps
+        mixed = net.mixed_steps  # mixed L (layerwise only): a population updates over its own steps
+        K = max([T, *mixed.values()])
         self.out = {n.name: [(p.target, fanout(p).reshape(-1)) for p in net.outgoing(n.name)] for n in net.nodes}
-        self.ops = {n.name: NodeOps(np.zeros(T, np.int64), np.zeros(T, np.int64), np.zeros(T, np.int64), 0)
+        self.ops = {n.name: NodeOps(np.zeros(K, np.int64), np.zeros(K, np.int64), np.zeros(K, np.int64), 0)
                     for n in net.nodes}
         for n in net.nodes:
             if not isinstance(n, Input):
-                self.ops[n.name].updates = T * B * n.size
+                self.ops[n.name].updates = mixed.get(n.name, T) * B * n.size
 
     def add(self, name: str, t: int, events: np.ndarray) -> None:
         """``events``: (B, *shape) booleans: a spike of either sign, or a non-zero graded value."""
@@ -147,6 +154,7 @@ def simulate(
 ) -> SimResult:
     """Run ``net`` on a batch. ``x``: float inputs (B, *shape), or x_int when ``quantized``."""
     schedule = Schedule(schedule)
+    net.check_schedule(schedule.value)  # mixed L: layerwise only
     x_int = as_int_inputs(net, x, quantized)
     for pop in net.populations:  # unsupported neuron models fail before any work
         if schedule is Schedule.LAYERWISE:
@@ -273,12 +281,16 @@ def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
             readout[node.name] = final_v[node.name] = np.asarray(r, dtype=np.int64)
             maxabs[node.name] = int(np.abs(r).max(initial=0))
             continue
-        fire = check_layerwise(node, net.coding)(node, T)
-        v = np.broadcast_to(T * v0, (B,) + node.shape).astype(np.int64)
+        # the population's own steps tau (mixed L; else T): state, threshold and bias scaled by tau
+        tau = net.steps(node)
+        if tau != T:
+            cur = cur + (tau - T) * per_channel(node.bias, node.shape)
+        fire = check_layerwise(node, net.coding)(node, tau)
+        v = np.broadcast_to(tau * v0, (B,) + node.shape).astype(np.int64)
         n = np.zeros((B,) + node.shape, np.int64)
         m = int(np.abs(v).max(initial=0))
-        train = np.zeros((T, B) + node.shape, np.int8) if record else None
-        for t in range(T):
+        train = np.zeros((tau, B) + node.shape, np.int8) if record else None
+        for t in range(tau):
             v = v + cur
             m = max(m, int(np.abs(v).max(initial=0)))
             s, v = fire.step(v, n)
@@ -290,8 +302,20 @@ def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
         counts[node.name], final_v[node.name], maxabs[node.name] = n, v, m
         if record:
             trains[node.name] = train
+    mixed = net.mixed_steps
     phase = {p.name: depth[p.name] - 1 for p in net.populations}
     return SimResult(
         Schedule.LAYERWISE, T, counts, readout, trains if record else None,
-        final_v=final_v, phase=phase, max_abs_state=maxabs,
+        final_v=final_v, phase=phase, max_abs_state=maxabs, steps=mixed,
+        mixed_latency=layerwise_latency(net) if mixed else 0,
     )
+
+
+def layerwise_latency(net: Network) -> int:
+    """Steps of one layerwise inference: the longest input-to-output path of the populations' own
+    steps (T each without mixed levels: T * depth)."""
+    done: dict[str, int] = {}
+    for node in net.ordered_nodes():
+        start = max((done[p.source] for p in net.incoming(node.name)), default=0)
+        done[node.name] = start + (net.steps(node) if isinstance(node, Population) else 0)
+    return max(done.values(), default=0)

@@ -6,6 +6,7 @@ every source value in range: spikes 0/1, or -1/0/1 from dual-threshold neurons, 
 
     pipelined:  |v| <= |V0| + T * max(|I+ + B|, |I- + B|)
     layerwise:  |v| <= T*|V0| + T * max(|T I+|, |T I-|)     (counts are at most T times a step's value)
+                (mixed levels: tau_p instead of T for the population, tau_s for each source's count)
 
 and the layerwise threshold T*Theta must be representable too.
 
@@ -193,12 +194,51 @@ def _spiking_rate(bi: BoundInput) -> tuple[StateBound, Envelope]:
     v0 = np.abs(per_channel(target.v0, target.shape)[0])
     step = np.maximum(np.abs(lo + b), np.abs(hi + b))
     pipe = int((v0 + T * step).max())
+    steps = _steps(target, T), [_steps(bi.sources[p.source], T) for p in bi.incoming]
+    if steps[0] != T or any(s != T for s in steps[1]):  # mixed L: layerwise only, each with its own steps
+        return _spiking_rate_mixed(bi, v0, b), default_envelope(target, T, bi.coding)
     if isinstance(target, Population):
         lw = int((T * v0 + T * T * step).max())
         thr = int(T * np.max(target.threshold))
     else:
         lw, thr = pipe, 0
     return StateBound(target.name, pipe, lw, thr, {"v": pipe}), default_envelope(target, T, bi.coding)
+
+
+def _steps(node: Node, T: int) -> int:
+    """The steps a node integrates (and so the most its count can be, times its per-step value) in the
+    layerwise schedule: a population's own ``timesteps`` (mixed L), else T."""
+    own = getattr(node, "timesteps", None) if isinstance(node, Population) else None
+    return T if own is None else int(own)
+
+
+def _spiking_rate_mixed(bi: BoundInput, v0: np.ndarray, b: np.ndarray) -> StateBound:
+    """Layerwise bound of an IF / dual-threshold population or readout in a network with mixed levels
+    (docs/ir.md, "Mixed levels"): a source s sends its count, at most tau_s times its per-step range;
+    a population integrates tau_p steps of I = sum_s P_s(N_s) + tau_p*B from v(0) = tau_p*V0, so
+    |v| <= tau_p*|V0| + tau_p*max(|I-|, |I+|), and its threshold tau_p*Theta must fit. A readout holds
+    R0 + sum_s P_s(N_s) + T*B. Such a network has no pipelined schedule (refused), so no pipelined bound."""
+    target, T = bi.target, bi.T
+    shape = tuple(target.shape)
+    lo_tot, hi_tot = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    for p in bi.incoming:
+        src = bi.sources[p.source]
+        lo, hi = value_range(src)
+        k = _steps(src, T)
+        pos = irn.replace(p, weight=np.maximum(p.weight, 0))
+        neg = irn.replace(p, weight=np.minimum(p.weight, 0))
+        ones = np.ones((1,) + tuple(src.shape), np.int64)
+        hi_tot += (apply_projection(pos, k * hi * ones) + apply_projection(neg, k * lo * ones))[0].reshape(shape)
+        lo_tot += (apply_projection(pos, k * lo * ones) + apply_projection(neg, k * hi * ones))[0].reshape(shape)
+    if isinstance(target, Population):
+        tau = _steps(target, T)
+        cur = np.maximum(np.abs(lo_tot + tau * b), np.abs(hi_tot + tau * b))
+        lw = int((tau * v0 + tau * cur).max())
+        thr = int(tau * np.max(target.threshold))
+    else:
+        lw = int((v0 + np.maximum(np.abs(lo_tot + T * b), np.abs(hi_tot + T * b))).max())
+        thr = 0
+    return StateBound(target.name, 0, lw, thr, {"v": lw})
 
 
 def _mt_rate(bi: BoundInput) -> tuple[StateBound, Envelope]:

@@ -89,7 +89,7 @@ def compute_stats(net: Network, x: np.ndarray, schedule: Schedule | str = Schedu
         m = macs.get(node.name, 0)
         layers.append(LayerCost(
             node.name, m, spikes, sops, upd,
-            spikes / (node.size * T) if isinstance(node, Population) else 0.0,
+            spikes / (node.size * net.steps(node)) if isinstance(node, Population) else 0.0,  # own steps (mixed L)
             m * em.ann_energy_per_mac_j, e_snn,
             (o.events / n).tolist(), (o.sops_in / n).tolist(),
         ))

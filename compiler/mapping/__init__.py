@@ -33,7 +33,7 @@ def rates_from_counts(net: Network, counts: dict[str, np.ndarray]) -> dict[str, 
     out = {}
     for p in net.populations:
         c = np.abs(np.asarray(counts[p.name]))
-        out[p.name] = float(c.sum() / max(1, c.shape[0] * p.size * net.timesteps))
+        out[p.name] = float(c.sum() / max(1, c.shape[0] * p.size * net.steps(p)))  # its own steps (mixed L)
     return out
 
 

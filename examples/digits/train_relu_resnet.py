@@ -14,6 +14,10 @@ plain ReLUs and no quantized activation)::
                 -> BasicBlock(32->32)            identity shortcut                  4x4
                 -> AvgPool2d(4) (global average) -> Flatten -> Linear(32->10)
 
+``--arch resnet20`` trains instead the model zoo's CIFAR ResNet-20 (examples/models/resnet.py,
+``build_resnet20(activation="relu", in_channels=1, width=0.5)``: 3 stages x 3 blocks, 8-16-32
+channels, 19 ReLU layers) and writes ``relu_resnet20.onnx`` / ``relu_resnet20.json``.
+
 Every block is relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): the residual add before the
 second ReLU. Average pooling only (no max pool). Same data split, optimiser and schedule as
 train.py / train_relu.py (``fit``, ``load_split``, seed 0): the test split is examples/digits/test.npz
@@ -89,7 +93,7 @@ class ReluResNet(nn.Module):
 
 
 def count_blocks(model: nn.Module) -> dict:
-    blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
+    blocks = [m for m in model.modules() if hasattr(m, "shortcut")]  # this file's or the zoo's BasicBlock
     proj = sum(isinstance(b.shortcut, nn.Sequential) for b in blocks)
     return {"identity": len(blocks) - proj, "projection": proj}
 
@@ -122,6 +126,9 @@ def main(argv=None) -> int:
     p.add_argument("--out-dir", type=Path, default=HERE)
     p.add_argument("--calib", type=Path, default=HERE / "calib.npz", help="calibration .npz for the snnc check")
     p.add_argument("--no-check", action="store_true", help="skip the training-free snnc check")
+    p.add_argument("--arch", choices=("small", "resnet20"), default="small",
+                   help="small: ReluResNet (relu_resnet.onnx); resnet20: the zoo's ResNet-20 at width 0.5 "
+                        "with plain ReLUs (relu_resnet20.onnx)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     torch.manual_seed(args.seed)
@@ -129,17 +136,24 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     x_tr, x_te, y_tr, y_te = qtrain.load_shipped_split(args.seed)
     xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
-    model = ReluResNet()
+    if args.arch == "resnet20":
+        import resnet as zoo
+
+        model, stem, desc = zoo.build_resnet20(10, width=0.5, in_channels=1, activation="relu"), "relu_resnet20", \
+            "examples/models/resnet.py build_resnet20(width=0.5, in_channels=1, activation='relu')"
+    else:
+        model, stem, desc = ReluResNet(), "relu_resnet", \
+            "ReluResNet(widths=(16, 32), blocks=(1, 2), AvgPool2d head, plain ReLU)"
     secs = qtrain.fit(model, xt, yt, args.epochs, args.lr, args.batch_size, args.seed)
     acc = qtrain.accuracy(model, torch.from_numpy(x_te), torch.from_numpy(y_te))
     log.info("test accuracy %.4f (%.1f s)", acc, secs)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / "relu_resnet.onnx"
+    out = args.out_dir / f"{stem}.onnx"
     qcfs.export_onnx(model, out)
     import onnxruntime as ort
 
     logits = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"x": x_te})[0]
-    info = {"model": "ReluResNet(widths=(16, 32), blocks=(1, 2), AvgPool2d head, plain ReLU)", "blocks": count_blocks(model),
+    info = {"model": desc, "blocks": count_blocks(model),
             "parameters": int(sum(p.numel() for p in model.parameters())), "epochs": args.epochs, "seed": args.seed,
             "lr": args.lr, "batch_size": args.batch_size, "train_seconds": round(secs, 2),
             "test_accuracy": round(acc, 4),
@@ -148,8 +162,8 @@ def main(argv=None) -> int:
     if not args.no_check and args.calib.is_file():
         info["snnc"] = snnc_check(out, args.calib, x_te, y_te)
         log.info("snnc: %s", info["snnc"])
-    (args.out_dir / "relu_resnet.json").write_text(json.dumps(info, indent=2) + "\n")
-    log.info("wrote %s and relu_resnet.json", out)
+    (args.out_dir / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n")
+    log.info("wrote %s and %s.json", out, stem)
     return 0
 
 

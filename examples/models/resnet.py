@@ -14,7 +14,8 @@ Built the way the ANN->SNN conversion papers train them (QCFS, Bu et al. 2022): 
   pool (snnc converts a max pool of activations exactly, at the cost of extra layers).
 
 Head: global average pooling, Flatten, Linear. ``width`` scales every channel count (tests use
-narrow nets). ``make_*`` return random-weight networks calibrated on a few random inputs in [0, 1]
+narrow nets). ``activation="relu"`` builds the same network with plain ReLUs in place of every
+QuantClip (the float nets of paper 004's training-free conversion). ``make_*`` return random-weight networks calibrated on a few random inputs in [0, 1]
 so that activations are neither dead nor saturated (BatchNorm statistics from the batch, lambda at
 the 99th percentile of each activation's input, module by module in forward order); spike counts
 of such a network say nothing about a trained one.
@@ -35,19 +36,27 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qcfs import QuantClip, export_onnx  # noqa: E402,F401  (export_onnx re-exported for callers)
 
 
+def _activation(kind: str, levels: int, quantizer: str) -> nn.Module:
+    if kind == "qcfs":
+        return QuantClip(levels, quantizer, 1.0)
+    if kind == "relu":
+        return nn.ReLU()
+    raise ValueError(f"activation must be 'qcfs' or 'relu', got {kind!r}")
+
+
 class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, levels: int, quantizer: str) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, levels: int, quantizer: str, activation: str = "qcfs") -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
-        self.act1 = QuantClip(levels, quantizer, 1.0)
+        self.act1 = _activation(activation, levels, quantizer)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
         else:
             self.shortcut = nn.Identity()
-        self.act2 = QuantClip(levels, quantizer, 1.0)
+        self.act2 = _activation(activation, levels, quantizer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act1(self.bn1(self.conv1(x)))
@@ -67,6 +76,7 @@ class QCFSResNet(nn.Module):
         levels: int = 4,
         quantizer: str = "round",
         in_channels: int = 3,
+        activation: str = "qcfs",
     ) -> None:
         super().__init__()
         if stem not in ("cifar", "imagenet"):
@@ -75,15 +85,17 @@ class QCFSResNet(nn.Module):
             raise ValueError(f"stem_pool must be 'avg' or 'max', got {stem_pool!r}")
         w0 = int(widths[0])
         if stem == "cifar":
-            layers = [nn.Conv2d(in_channels, w0, 3, 1, 1, bias=False), nn.BatchNorm2d(w0), QuantClip(levels, quantizer)]
+            layers = [nn.Conv2d(in_channels, w0, 3, 1, 1, bias=False), nn.BatchNorm2d(w0),
+                      _activation(activation, levels, quantizer)]
         else:
-            layers = [nn.Conv2d(in_channels, w0, 7, 2, 3, bias=False), nn.BatchNorm2d(w0), QuantClip(levels, quantizer),
+            layers = [nn.Conv2d(in_channels, w0, 7, 2, 3, bias=False), nn.BatchNorm2d(w0),
+                      _activation(activation, levels, quantizer),
                       nn.AvgPool2d(2) if stem_pool == "avg" else nn.MaxPool2d(3, 2, 1)]
         self.stem = nn.Sequential(*layers)
         stages, cin = [], w0
         for i, (w, n) in enumerate(zip(widths, blocks)):
             for j in range(int(n)):
-                stages.append(BasicBlock(cin, int(w), 2 if (i > 0 and j == 0) else 1, levels, quantizer))
+                stages.append(BasicBlock(cin, int(w), 2 if (i > 0 and j == 0) else 1, levels, quantizer, activation))
                 cin = int(w)
         self.layers = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -106,10 +118,12 @@ def build_resnet18(num_classes: int = 10, input_size: int = 32, width: float = 1
     return QCFSResNet(_scaled((64, 128, 256, 512), width), (2, 2, 2, 2), num_classes, stem, stem_pool, levels, quantizer)
 
 
-def build_resnet20(num_classes: int = 10, width: float = 1.0, levels: int = 4, quantizer: str = "round") -> QCFSResNet:
+def build_resnet20(num_classes: int = 10, width: float = 1.0, levels: int = 4, quantizer: str = "round",
+                   in_channels: int = 3, activation: str = "qcfs") -> QCFSResNet:
     """CIFAR ResNet-20 (He et al. 2016, section 4.2): 3 stages x 3 BasicBlocks, 16-32-64 channels
     times ``width``, any input size (global average pooling)."""
-    return QCFSResNet(_scaled((16, 32, 64), width), (3, 3, 3), num_classes, "cifar", "avg", levels, quantizer)
+    return QCFSResNet(_scaled((16, 32, 64), width), (3, 3, 3), num_classes, "cifar", "avg", levels, quantizer,
+                      in_channels, activation)
 
 
 @torch.no_grad()

@@ -137,8 +137,17 @@ def test_plain_relu_and_mixed_levels_are_explained(tmp_path):
         if init.name == "act1_hi":
             init.CopyFrom(numpy_helper.from_array(np.array(2.0, np.float32), "act1_hi"))
     onnx.save(mixed, tmp_path / "mixed.onnx")
-    _assert_user_error(run("compile", tmp_path / "mixed.onnx", "-o", tmp_path / "o.snnc"), "different quantization levels")
+    # mixed L compiles (each layer runs its own L steps, layerwise); --timesteps and pipelined are refused by name
+    _assert_user_error(run("compile", tmp_path / "mixed.onnx", "-o", tmp_path / "o.snnc", "--timesteps", "4"),
+                       "different quantization levels", "--timesteps")
+    _assert_user_error(run("compile", tmp_path / "mixed.onnx", "-o", tmp_path / "o.snnc", "--schedule", "pipelined"),
+                       "different quantization levels", "'fc1' L=4", "'fc2' L=2", "layerwise")
     assert not (tmp_path / "o.snnc").exists()
+    r = run("compile", tmp_path / "mixed.onnx", "-o", tmp_path / "o.snnc")
+    assert r.exit_code == 0 and "mixed L [2, 4]" in r.output, r.output
+    r = run("inspect", tmp_path / "o.snnc")
+    assert r.exit_code == 0 and "fc2: 2" in r.output and "timesteps=2" in r.output, r.output
+    _assert_user_error(run("simulate", tmp_path / "o.snnc", "--schedule", "pipelined"), "'fc2' L=2")
 
 
 def test_compile_method_options_are_stored_and_shown(tmp_path):

@@ -136,3 +136,18 @@ def test_split_readouts_are_shown(bundle, tmp_path):
     text = _check_page(write_report(placed, tmp_path / "rep", samples=2).parent)
     core = text.split("<h2>Core utilization</h2>")[1].split("</section>")[0]
     assert "partial accumulators" in core and "<td>out</td>" in core and f"{k} values" in core
+
+
+def test_report_of_a_mixed_levels_network(tmp_path):
+    """Layers with their own L run their own number of steps: the raster takes each train's length."""
+    import onnx
+
+    from snnc.compiler.api import compile_to_file
+    from snnc_testutil import make_mlp_onnx
+
+    onnx.save(make_mlp_onnx(L=[8, 3]), tmp_path / "mix.onnx")
+    bundle = tmp_path / "mix.snnc"
+    net = compile_to_file(tmp_path / "mix.onnx", bundle)
+    assert net.mixed_steps
+    text = _check_page(write_report(bundle, tmp_path / "rep", samples=2).parent)
+    assert "raster" in text.lower()

@@ -45,8 +45,17 @@ def small_graded_net(T=3):
     return Network([i, pop, g, Readout("r", (3,))], [c, e, d], T)
 
 
+def small_mixed_net(T=5):
+    """Mixed quantization levels: populations with their own layerwise steps (Population.timesteps)."""
+    net = small_net(T)
+    nodes = [Population(n.name, n.shape, neuron=n.neuron, threshold=n.threshold, v0=n.v0, bias=n.bias, levels=L,
+                        real_threshold=n.real_threshold, timesteps=L) if isinstance(n, Population) else n
+             for n, L in zip(net.nodes, [None, 5, 2, None])]
+    return Network(nodes, net.projections, T, {"note": "mixed"})
+
+
 def test_round_trip_every_node_type(tmp_path):
-    nets = [small_net(), small_diff_net(), small_graded_net()]
+    nets = [small_net(), small_diff_net(), small_graded_net(), small_mixed_net()]
     types = {type(n).__name__ for net in nets for n in net.nodes + net.projections}
     assert types == set(NODE_TYPES) | set(PROJECTION_TYPES)  # the fixtures cover every registered type,
     assert {type(p.neuron).__name__ for net in nets for p in net.populations} == set(NEURON_MODELS)  # neuron
@@ -68,6 +77,29 @@ def _assert_same(net, back):
                 assert np.array_equal(v, w) and v.dtype == w.dtype, k
             else:
                 assert v == w, k
+
+
+def test_population_timesteps_is_optional_validated_and_not_written_when_unset(tmp_path):
+    import json
+
+    net = small_mixed_net()
+    assert [p.timesteps for p in net.populations] == [5, 2] and net.mixed_steps == {"c": 5, "p": 2}
+    assert net.steps("p") == 2 and small_net().mixed_steps == {} and small_net().steps("c") == 4
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(IRValidationError, match="timesteps"):
+            Population("q", (2,), timesteps=bad)
+    save(small_net(), tmp_path / "u.snnc")   # unset: no "timesteps" field at all (bundles as before)
+    h = json.loads(bytes(np.load(tmp_path / "u.snnc")[HEADER_KEY]).decode())
+    assert all("timesteps" not in e["fields"] for e in h["nodes"])
+    save(net, tmp_path / "m.snnc")           # set: written, loaded back
+    h = json.loads(bytes(np.load(tmp_path / "m.snnc")[HEADER_KEY]).decode())
+    assert [e["fields"].get("timesteps") for e in h["nodes"]] == [None, 5, 2, None]
+    assert [p.timesteps for p in load(tmp_path / "m.snnc").populations] == [5, 2]
+    assert [p.timesteps for p in load(tmp_path / "u.snnc").populations] == [None, None]
+    with pytest.raises(IRValidationError, match="'p' L=2.*layerwise"):
+        net.check_schedule("pipelined")
+    net.check_schedule("layerwise")
+    small_net().check_schedule("pipelined")
 
 
 def test_bundle_loads_with_numpy_alone(tmp_path):
