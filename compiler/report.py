@@ -67,6 +67,7 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     from .analysis.energy import load_energy_model
     from .data import load_data, random_inputs
     from .verify import verify_against_ann
+    from .verify_float import is_training_free, verify_training_free
 
     bundle_path, out_dir = Path(bundle_path), Path(out_dir)
     if samples is not None and samples < 1:
@@ -87,18 +88,27 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     if len(x) == 0:
         raise ReportError("no samples to report on")
 
+    scheds = supported_schedules(net, x[:1])
     default_sched = Schedule(net.metadata.get("config", {}).get("schedule", "layerwise"))
-    scheds = [Schedule.PIPELINED, Schedule.LAYERWISE]
-    ver = {s.value: verify_against_ann(net, x, y, s, None) for s in scheds}
+    if default_sched not in scheds:
+        default_sched = scheds[0]
+    training_free = is_training_free(net)
+    if training_free:  # no quantized ANN: measured against the float ANN (embedded model), pipelined
+        mb = bytes(extras["onnx_model"]) if "onnx_model" in extras else None
+        ver = {s.value: (None if mb is None else verify_training_free(net, x, y, mb).to_dict()) for s in scheds}
+    else:
+        ver = {s.value: verify_against_ann(net, x, y, s, None).to_dict() for s in scheds}
     stats = {s.value: compute_stats(net, x, s, em).to_dict() for s in scheds}
-    raster = simulate(net, x[:1], schedule=Schedule.PIPELINED, record=True)
-    layerwise_latency = simulate(net, x[:1], schedule=Schedule.LAYERWISE).latency_steps
+    raster_sched = scheds[0]
+    raster = simulate(net, x[:1], schedule=raster_sched, record=True)
+    latency = {s.value: simulate(net, x[:1], schedule=s).latency_steps for s in scheds}
 
     ctx = {
         "bundle": str(bundle_path), "net": net, "extras": sorted(extras), "data_desc": data_desc,
         "labels": y is not None, "energy": em, "default_schedule": default_sched.value,
-        "verify": {k: v.to_dict() for k, v in ver.items()}, "stats": stats, "raster": raster,
-        "samples": len(x), "layerwise_latency": layerwise_latency,
+        "verify": ver, "stats": stats, "raster": raster, "raster_schedule": raster_sched.value,
+        "samples": len(x), "latency": latency, "schedules": [s.value for s in scheds],
+        "training_free": training_free,
     }
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +123,23 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir / "index.html"
+
+
+def supported_schedules(net, x) -> list[Schedule]:
+    """The schedules this network runs in (pipelined first): multi-threshold neurons and graded units
+    run pipelined only, a network with mixed quantization levels layerwise only."""
+    from snnc.ir import IRError
+
+    out = []
+    for s in (Schedule.PIPELINED, Schedule.LAYERWISE):
+        try:
+            simulate(net, x, schedule=s)
+        except (NotImplementedError, IRError):
+            continue
+        out.append(s)
+    if not out:
+        raise ReportError("the network runs in neither schedule in the reference simulator")
+    return out
 
 
 def _check_destination(out_dir: Path) -> None:
@@ -207,7 +234,7 @@ def plot_spike_rates(path: Path, ctx: dict) -> None:
     net = ctx["net"]
     names = [p.name for p in net.populations]
     series = {}
-    for s in ("pipelined", "layerwise"):
+    for s in ctx["schedules"]:
         by = {L["name"]: L["spike_rate"] for L in ctx["stats"][s]["layers"]}
         series[s] = [by.get(n, 0.0) for n in names]
     fig, ax = _fig()
@@ -219,12 +246,22 @@ def plot_spike_rates(path: Path, ctx: dict) -> None:
 
 
 def plot_conversion_error(path: Path, ctx: dict) -> None:
-    names = [L["name"] for L in ctx["verify"]["pipelined"]["layers"]]
-    series = {s: [L["unevenness_error"] for L in ctx["verify"][s]["layers"]] for s in ("pipelined", "layerwise")}
+    vers = {s: v for s, v in ctx["verify"].items() if v is not None}
     fig, ax = _fig()
+    if not vers:
+        ax.text(0.5, 0.5, "no reference (the bundle does not embed its ONNX model)", ha="center", va="center")
+        _save(fig, path)
+        return
+    key = "mean_abs_error" if ctx["training_free"] else "unevenness_error"
+    names = [L["name"] for L in next(iter(vers.values()))["layers"]]
+    series = {s: [L[key] for L in v["layers"]] for s, v in vers.items()}
     _grouped(ax, names, series, _COLORS, fmt="{:.4f}")
-    ax.set_ylabel(r"mean $\lambda/T\cdot|M-N|$ per neuron")
-    ax.set_title("Conversion (unevenness) error per layer: SNN counts vs integer ANN levels")
+    if ctx["training_free"]:
+        ax.set_ylabel(r"mean $|a_{SNN} - a_{float}|/\theta$ per neuron")
+        ax.set_title("Conversion error per layer: SNN values vs the float ANN's ReLU activations")
+    else:
+        ax.set_ylabel(r"mean $\lambda/T\cdot|M-N|$ per neuron")
+        ax.set_title("Conversion (unevenness) error per layer: SNN counts vs integer ANN levels")
     ax.legend(title="schedule", fontsize=8)
     if max((v for vals in series.values() for v in vals), default=0) == 0:
         ax.set_ylim(0, 1)
@@ -314,7 +351,7 @@ def plot_raster(path: Path, ctx: dict) -> str:
     ax.set_xlabel("global timestep")
     ax.set_ylabel("neuron (stacked by population)")
     n_pos, n_neg = int(sum((r > 0).sum() for r in rows)), int(sum((r < 0).sum() for r in rows))
-    ax.set_title(f"Spike raster, sample 0, pipelined schedule ({n_pos} spikes"
+    ax.set_title(f"Spike raster, sample 0, {ctx.get('raster_schedule', 'pipelined')} schedule ({n_pos} spikes"
                  + (f", {n_neg} negative spikes in red)" if n_neg else ")"))
     _save(fig, path)
     shown, total = sum(len(i) for i in sel), sum(p.size for p in pops)
@@ -431,7 +468,9 @@ def render_html(ctx: dict) -> str:
         "target": f"{tgt.get('name', cfg.get('target', '?'))} — {tgt.get('description', '')}",
         "timesteps T": net.timesteps,
         "default schedule": ds,
-        "latency (steps)": f"pipelined {ctx['raster'].latency_steps}, layerwise {ctx['layerwise_latency']}",
+        "latency (steps)": ", ".join(f"{s} {v}" for s, v in ctx["latency"].items()),
+        "schedules": ", ".join(ctx["schedules"]) + ("" if len(ctx["schedules"]) == 2 else
+                                                     " (the only one this network runs in)"),
         "network": f"{len(net.populations)} populations, {n_neurons:,} neurons, {n_syn:,} synapses, "
                    f"{len(net.readouts)} readout(s)",
         "data": ctx["data_desc"],
@@ -442,48 +481,40 @@ def render_html(ctx: dict) -> str:
     parts.append(_section("Summary", f'<table class="kv"><tbody>{rows}</tbody></table>'))
 
     # Accuracy
-    acc_rows = []
-    for s in ("pipelined", "layerwise"):
-        v = ver[s]
-        exact = '<span class="ok">exact</span>' if v["exact"] else '<span class="bad">not exact</span>'
-        acc_rows.append([_e(s), _num(v["accuracy"]["snn"]), _num(v["accuracy"]["ann_int"]),
-                         _num(v["prediction_agreement"]["snn_vs_ann_int"]),
-                         f"{v['neurons_mismatched']:,} of {v['neurons_compared']:,}", exact])
-    body = _table(["schedule", "SNN accuracy", "integer ANN accuracy", "SNN vs integer ANN prediction agreement",
-                   "neuron counts that differ", "vs integer ANN"], acc_rows, num_cols=(1, 2, 3, 4))
+    scheds = ctx["schedules"]
+    if ctx["training_free"]:
+        body = _accuracy_training_free(ver)
+    else:
+        acc_rows = []
+        for s in scheds:
+            v = ver[s]
+            exact = '<span class="ok">exact</span>' if v["exact"] else '<span class="bad">not exact</span>'
+            acc_rows.append([_e(s), _num(v["accuracy"]["snn"]), _num(v["accuracy"]["ann_int"]),
+                             _num(v["prediction_agreement"]["snn_vs_ann_int"]),
+                             f"{v['neurons_mismatched']:,} of {v['neurons_compared']:,}", exact])
+        body = _table(["schedule", "SNN accuracy", "integer ANN accuracy", "SNN vs integer ANN prediction agreement",
+                       "neuron counts that differ", "vs integer ANN"], acc_rows, num_cols=(1, 2, 3, 4))
+        body += ("<p>Accuracy on the samples above. The float ANN is not run by the report "
+                 "(<code>snnc verify --against ann</code> does that with the embedded ONNX model).</p>")
     if not ctx["labels"]:
         body = '<p class="note">No labels in the data: accuracies are n/a; prediction agreement is still shown.</p>' + body
-    body += ("<p>Accuracy on the samples above. The float ANN is not run by the report "
-             "(<code>snnc verify --against ann</code> does that with the embedded ONNX model).</p>")
     parts.append(_section("Accuracy", body))
 
     # Spike rates
     rate_rows = []
     by = {s: {L["name"]: L for L in st_all[s]["layers"]} for s in st_all}
     for p in net.populations:
-        rate_rows.append([_e(p.name), _e("×".join(map(str, p.shape))), _num(p.size),
-                          _num(by["pipelined"][p.name]["spike_rate"]), _num(by["layerwise"][p.name]["spike_rate"]),
-                          _num(by[ds][p.name]["spikes_per_sample"], "{:,.1f}")])
+        rate_rows.append([_e(p.name), _e("×".join(map(str, p.shape))), _num(p.size)]
+                         + [_num(by[s][p.name]["spike_rate"]) for s in scheds]
+                         + [_num(by[ds][p.name]["spikes_per_sample"], "{:,.1f}")])
     body = (_img("spike_rates.png", "spike rate per layer") +
-            _table(["layer", "shape", "neurons", "rate (pipelined)", "rate (layerwise)", f"spikes/sample ({ds})"],
-                   rate_rows, num_cols=(2, 3, 4, 5)) +
+            _table(["layer", "shape", "neurons"] + [f"rate ({s})" for s in scheds] + [f"spikes/sample ({ds})"],
+                   rate_rows, num_cols=tuple(range(2, 4 + len(scheds)))) +
             "<p>Rate = spikes / (neurons · T), averaged over the samples. The readout does not spike.</p>")
     parts.append(_section("Spike rates", body))
 
     # Conversion error
-    err_rows = []
-    for Lp, Ll in zip(ver["pipelined"]["layers"], ver["layerwise"]["layers"]):
-        err_rows.append([_e(Lp["name"]), _num(Lp["unevenness_error"], "{:.5f}"), _num(Lp["mismatched"]),
-                         _num(Ll["unevenness_error"], "{:.5f}"), _num(Ll["mismatched"]), _num(Lp["compared"])])
-    body = (_img("conversion_error.png", "conversion error per layer") +
-            _table(["layer", "unevenness error (pipelined)", "counts differing (pipelined)",
-                    "unevenness error (layerwise)", "counts differing (layerwise)", "counts compared"],
-                   err_rows, num_cols=(1, 2, 3, 4, 5)) +
-            "<p>As in paper 003, Fig. 3: per layer, the mean over neurons and samples of λ/T · |M − N|, "
-            "where M is the integer ANN's level and N the SNN's spike count. The pipelined schedule "
-            "suffers unevenness error; the layerwise schedule is exact by construction (docs/ir.md), "
-            "so its bars are 0.</p>")
-    parts.append(_section("Conversion error", body))
+    parts.append(_section("Conversion error", _conversion_error_html(ctx)))
 
     # SOPs and energy
     e_rows = []
@@ -492,7 +523,7 @@ def render_html(ctx: dict) -> str:
                        _num(L["spikes_per_sample"], "{:,.1f}"), _num(L["energy_ann_j"], "{:.3e}"),
                        _num(L["energy_snn_j"], "{:.3e}")])
     tot_rows = []
-    for s in ("layerwise", "pipelined"):
+    for s in scheds:
         t = st_all[s]
         r = t["snn"].get("energy_ratio_ann_over_snn")
         if r is None and t["snn"]["energy_j"] > 0:
@@ -517,7 +548,9 @@ def render_html(ctx: dict) -> str:
 
     # Raster
     body = (_img("raster.png", "spike raster of sample 0") +
-            f"<p>Sample 0, pipelined schedule: every population steps every global timestep 1..{net.timesteps}. "
+            f"<p>Sample 0, {_e(ctx['raster_schedule'])} schedule"
+            + (f": every population steps every global timestep 1..{net.timesteps}. "
+               if ctx["raster_schedule"] == "pipelined" else ": each layer runs its steps after its sources. ") +
             f"Rows are neurons stacked by population (flattened C order), separated by the orange lines. "
             f"{_e(ctx.get('raster_note', ''))}</p>")
     parts.append(_section("Spike raster", body))
@@ -566,6 +599,50 @@ def render_html(ctx: dict) -> str:
         f"<h1>{_e(title)}</h1><p class=\"sub\">generated {when} by snnc {_e(md.get('snnc_version', ''))}</p>"
         f"<nav>{nav}</nav>\n" + "".join(parts) + "</main></body></html>\n"
     )
+
+
+def _accuracy_training_free(ver: dict) -> str:
+    v = next((v for v in ver.values() if v is not None), None)
+    if v is None:
+        return ('<p class="note">Training-free network: its reference is the float ANN, and this bundle does '
+                "not embed the ONNX model (compile with a smaller model or keep it embedded).</p>")
+    rows = [[_e(s), _num(r["accuracy"]["snn"]), _num(r["accuracy"]["ann_float"]),
+             _num(r["prediction_agreement"]["snn_vs_ann_float"])] for s, r in ver.items() if r is not None]
+    return (_table(["schedule", "SNN accuracy", "float ANN accuracy", "SNN vs float ANN prediction agreement"], rows,
+                   num_cols=(1, 2, 3)) +
+            "<p>A training-free network (paper 004: calibrated thresholds, multi-threshold neurons) has no "
+            "quantized ANN to be exact against: it is measured against the float ANN (the embedded ONNX model "
+            "run in float64), not proven equal.</p>")
+
+
+def _conversion_error_html(ctx: dict) -> str:
+    ver = {s: v for s, v in ctx["verify"].items() if v is not None}
+    if not ver:
+        return '<p class="note">No reference to compare with (the ONNX model is not embedded).</p>'
+    img = _img("conversion_error.png", "conversion error per layer")
+    if ctx["training_free"]:
+        rows = [[_e(L["name"]), _e(L["relu"]), _num(L["mean_abs_error"], "{:.5f}"), _num(L["rel_rms_error"], "{:.4f}"),
+                 _num(L["compared"])] for L in next(iter(ver.values()))["layers"]]
+        return (img + _table(["layer", "ReLU it replaces", "mean |a_SNN − a_float| / θ", "relative rms error",
+                              "values compared"], rows, num_cols=(2, 3, 4)) +
+                "<p>Per layer, the SNN's value as the float ANN sees it (rate coding θ/2^(n−1)·N/T, differential "
+                "coding the encoded value) against the float activation of the ReLU it replaced.</p>")
+    heads, cols = ["layer"], []
+    for s, v in ver.items():
+        heads += [f"unevenness error ({s})", f"counts differing ({s})"]
+        cols.append(v["layers"])
+    heads.append("counts compared")
+    rows = []
+    for layer_stats in zip(*cols):
+        row = [_e(layer_stats[0]["name"])]
+        for L in layer_stats:
+            row += [_num(L["unevenness_error"], "{:.5f}"), _num(L["mismatched"])]
+        rows.append(row + [_num(layer_stats[0]["compared"])])
+    return (img + _table(heads, rows, num_cols=tuple(range(1, len(heads)))) +
+            "<p>As in paper 003, Fig. 3: per layer, the mean over neurons and samples of λ/T · |M − N|, "
+            "where M is the integer ANN's level and N the SNN's spike count. The pipelined schedule "
+            "suffers unevenness error; the layerwise schedule is exact by construction (docs/ir.md), "
+            "so its bars are 0.</p>")
 
 
 def _is_mapped(placement) -> bool:

@@ -151,3 +151,22 @@ def test_report_of_a_mixed_levels_network(tmp_path):
     assert net.mixed_steps
     text = _check_page(write_report(bundle, tmp_path / "rep", samples=2).parent)
     assert "raster" in text.lower()
+
+
+def test_report_of_a_training_free_network(tmp_path):
+    """Multi-threshold neurons run pipelined only and have no quantized ANN: the report runs the one
+    schedule and measures against the embedded float ANN."""
+    from snnc.compiler.config import CompileConfig
+    from snnc_testutil import REPO
+
+    digits = REPO / "examples" / "digits"
+    bundle = tmp_path / "tf.snnc"
+    compile_to_file(digits / "relu_maxpool_cnn.onnx", bundle, CompileConfig(
+        neuron="multi-threshold", mt_n=4, coding="differential", timesteps=4,
+        calibration_data=str(digits / "calib.npz"), schedule="pipelined"))
+    text = _check_page(write_report(bundle, tmp_path / "rep", data=DIGITS_DATA, samples=24).parent)
+    acc = text.split("<h2>Accuracy</h2>")[1].split("</section>")[0]
+    assert "float ANN accuracy" in acc and "integer ANN" not in acc
+    assert "the only one this network runs in" in text
+    err = text.split("<h2>Conversion error</h2>")[1].split("</section>")[0]
+    assert "ReLU it replaces" in err
