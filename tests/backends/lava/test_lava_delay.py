@@ -107,15 +107,17 @@ def test_maxpool_tournament_runs_pipelined_on_lava_identically(tmp_path):
     assert_same_run(ref, got)
 
 
+@pytest.mark.parametrize("model", ["relu_resnet", "relu_resnet20"])
 @pytest.mark.parametrize("coding", ["rate", "differential"])
-def test_training_free_digits_resnet_is_identical_on_lava(coding):
-    """The plain-ReLU digits ResNet converted training-free (paper 004, MT-4, T = 4): residual joins
-    of multi-threshold populations, pipelined, both codings."""
+def test_training_free_digits_resnet_is_identical_on_lava(coding, model):
+    """The plain-ReLU digits ResNets converted training-free (paper 004, MT-4, T = 4): residual joins
+    of multi-threshold populations, pipelined, both codings; relu_resnet20 is the model zoo's
+    ResNet-20 (19 spiking layers, 9 residual joins)."""
     from snnc.compiler.api import compile_imported, import_model
     from snnc.compiler.config import CompileConfig
 
     digits = REPO / "examples" / "digits"
-    imp = import_model(digits / "relu_resnet.onnx")
+    imp = import_model(digits / f"{model}.onnx")
     net = compile_imported(imp, CompileConfig(neuron="multi-threshold", mt_n=4, coding=coding, timesteps=4,
                                               calibration_data=str(digits / "calib.npz"), schedule="pipelined"))
     depth = net.depth()
