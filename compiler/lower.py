@@ -178,6 +178,12 @@ class _Lowering:
         self.sources: dict[str, Source] = {}
         self.memo: dict[str, Expr] = {}
 
+    def refuse(self, name: str, err: Exception, problems: list[str]) -> None:
+        """Record why ``name`` could not be lowered and mark it unusable: what reads it is refused
+        silently (its own problem is already listed), so every problem is reported once, all at once."""
+        problems.append(str(err))
+        self.sources[name] = Source(f"<{name}>", tuple(self.shapes[name]), 1.0, 1.0)
+
     # -- expressions --------------------------------------------------------------------------
     def expr(self, name: str) -> Expr:
         if name in self.memo:
@@ -521,8 +527,7 @@ def lower(
                                                      neuron=neuron, v0_mode=v0_mode,
                                                      steps=a.levels if mixed else None)
             except _Refuse as err:
-                problems.append(str(err))
-                lw.sources[a.name] = Source(f"<{a.name}>", tuple(lw.shapes[a.name]), a.gamma, a.lam)
+                lw.refuse(a.name, err, problems)
                 continue
             add(node, ps)
             lw.sources[a.name] = Source(name, tuple(e.shape), a.gamma, a.lam, e.flat and len(e.shape) > 1,
@@ -546,8 +551,7 @@ def lower(
                     raise _Refuse("")
                 ns, ps, entries = _lower_maxpool(op, lw, fresh, neuron, L, mixed)
             except _Refuse as err:
-                problems.append(str(err))
-                lw.sources[op.name] = Source(f"<{op.name}>", tuple(lw.shapes[op.name]), 1.0, 1.0)
+                lw.refuse(op.name, err, problems)
                 continue
             for n in ns:
                 add(n, [])
@@ -735,8 +739,7 @@ def lower_relu(
             layer = RealLayer(name, tuple(e.shape), ws, [mk for _, _, mk in mats], b / theta)
             node, ps, ex = integerize_mt_population(layer, neuron, theta, T, fmt, by_name, coding)
         except _Refuse as err:
-            problems.append(str(err))
-            lw.sources[op.name] = Source(f"<{op.name}>", tuple(lw.shapes[op.name]), 1.0, 1.0)
+            lw.refuse(op.name, err, problems)
             continue
         nodes.append(node)
         by_name[name] = node
@@ -814,8 +817,7 @@ def _lower_graded_maxpool(op: MaxPool, lw: _Lowering, neuron: MultiThreshold, no
         edge = SumPool2d(f"{src.node}->{name}", src.node, name, np.array(1), 0, unit.in_shape, unit.shape,
                          kernel=unit.kernel, stride=unit.stride, padding=unit.padding)
     except _Refuse as err:
-        problems.append(str(err))
-        lw.sources[op.name] = Source(f"<{op.name}>", tuple(lw.shapes[op.name]), 1.0, 1.0)
+        lw.refuse(op.name, err, problems)
         return
     nodes.append(unit)
     by_name[name] = unit
