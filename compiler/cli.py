@@ -19,7 +19,7 @@ from snnc.backends import BackendError, get_backend
 from snnc.backends.reference import Schedule
 from snnc.ir import BundleError, DualThreshold, IRError, MultiThreshold, load_with_extras
 
-from .config import CodingKind, CompileConfig, NeuronKind, ThresholdScope, V0Mode
+from .config import CodingKind, CompileConfig, NeuronKind, ThresholdScope, V0Mode, parse_neuron_spec
 from .errors import SnncError
 from .targets import builtin_targets
 
@@ -106,7 +106,8 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     """Compile an ONNX MODEL into a spiking-network bundle."""
     from .api import compile_to_file
 
-    neuron, mt_n = parse_neuron(neuron)
+    kind, n = parse_neuron_spec(neuron)
+    neuron, mt_n = kind.value, (n or 4)
     if neuron == NeuronKind.MULTI_THRESHOLD.value and schedule == "layerwise":
         schedule = "pipelined"  # multi-threshold neurons run pipelined (docs/ir.md)
 
@@ -159,17 +160,6 @@ def _parse_input_range(text: str | None) -> tuple[float, float] | None:
     except ValueError:
         raise SnncError(f"--input-range must be 'lo,hi' (two numbers), got '{text}'") from None
     return lo, hi
-
-
-def parse_neuron(text: str) -> tuple[str, int]:
-    """'if' | 'dual-threshold' | 'multi-threshold:N' -> (kind, N); N defaults to 4."""
-    kind, _, n = text.partition(":")
-    if kind not in [k.value for k in NeuronKind] or (n and kind != NeuronKind.MULTI_THRESHOLD.value):
-        raise SnncError(f"--neuron '{text}' not understood; supported: if, dual-threshold, multi-threshold:N")
-    try:
-        return kind, int(n) if n else 4
-    except ValueError:
-        raise SnncError(f"--neuron '{text}': N in multi-threshold:N must be an integer") from None
 
 
 def _summ(a) -> str:
@@ -383,7 +373,7 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     the other kind are refused. The float ANN runs once (onnxruntime); one network is compiled per
     setting and T.
     """
-    from .evaluate import EvalGrid, evaluate, format_tables, parse_neuron_spec, plot_accuracy
+    from .evaluate import EvalGrid, evaluate, format_tables, plot_accuracy
 
     rng = _parse_input_range(input_range)
     neurons = None

@@ -7,11 +7,34 @@ from enum import Enum
 
 from snnc.backends.reference.simulator import Schedule
 
+from .errors import SnncError
+
 
 class NeuronKind(str, Enum):
     IF = "if"                          # integrate-and-fire with soft reset (papers 000 "SNN-alpha", 003)
     DUAL_THRESHOLD = "dual-threshold"  # paper 000's dual-threshold neuron ("SNN-beta")
     MULTI_THRESHOLD = "multi-threshold"  # paper 004's multi-threshold neuron (plain ReLU nets; mt_n thresholds)
+
+
+def parse_neuron_spec(text: str) -> tuple[NeuronKind, int | None]:
+    """'if' | 'dual-threshold' | 'multi-threshold[:N]' -> (kind, N); N is None except for
+    multi-threshold (default 4, as ``snnc compile``)."""
+    kind, sep, n = str(text).strip().partition(":")
+    try:
+        k = NeuronKind(kind)
+    except ValueError:
+        raise SnncError(f"neuron '{text}' not understood; supported: if, dual-threshold, multi-threshold:N") from None
+    if k is not NeuronKind.MULTI_THRESHOLD:
+        if sep:
+            raise SnncError(f"neuron '{text}': only multi-threshold takes a size (multi-threshold:N)")
+        return k, None
+    try:
+        N = int(n) if sep else 4
+    except ValueError:
+        raise SnncError(f"neuron '{text}': N in multi-threshold:N must be an integer") from None
+    if not 1 <= N <= 16:
+        raise SnncError(f"neuron '{text}': N in multi-threshold:N must be in 1..16")
+    return k, N
 
 
 class CodingKind(str, Enum):

@@ -30,7 +30,7 @@ import numpy as np
 from snnc.backends.reference import Schedule
 
 from .api import ImportedModel, compile_imported, import_model
-from .config import CodingKind, CompileConfig, NeuronKind, V0Mode
+from .config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron_spec  # noqa: F401 (re-exported)
 from .data import load_arrays, load_data
 from .errors import ConversionError, DataFileError, SnncError
 from .verify import float_ann_outputs, verify_against_ann
@@ -39,27 +39,6 @@ log = logging.getLogger(__name__)
 
 
 QUANTIZED, RELU = "quantized", "relu"  # model kinds (``model_kind``)
-
-
-def parse_neuron_spec(text: str) -> tuple[NeuronKind, int | None]:
-    """'if' | 'dual-threshold' | 'multi-threshold[:N]' -> (kind, N); N is None except for
-    multi-threshold (default 4, as ``snnc compile``)."""
-    kind, sep, n = str(text).strip().partition(":")
-    try:
-        k = NeuronKind(kind)
-    except ValueError:
-        raise SnncError(f"neuron '{text}' not understood; supported: if, dual-threshold, multi-threshold:N") from None
-    if k is not NeuronKind.MULTI_THRESHOLD:
-        if sep:
-            raise SnncError(f"neuron '{text}': only multi-threshold takes a size (multi-threshold:N)")
-        return k, None
-    try:
-        N = int(n) if sep else 4
-    except ValueError:
-        raise SnncError(f"neuron '{text}': N in multi-threshold:N must be an integer") from None
-    if not 1 <= N <= 16:
-        raise SnncError(f"neuron '{text}': N in multi-threshold:N must be in 1..16")
-    return k, N
 
 
 def neuron_label(kind: NeuronKind, n: int | None) -> str:
