@@ -90,3 +90,48 @@ DIGITS_ZOO = REPO / "examples" / "digits" / "zoo"
 def zoo_model(quantizer: str, L: int):
     """A trained digits model of the zoo (examples/digits/zoo/{quantizer}_L{L}.onnx)."""
     return DIGITS_ZOO / f"{quantizer}_L{L}.onnx"
+
+
+def brevitas_cnn(bits=(3, 3)):
+    """A small Brevitas CNN (QuantConv2d 4-bit weights, QuantReLU with ``bits`` per activation,
+    AvgPool, QuantLinear) on (N, 1, 8, 8), activation scales calibrated on a few random batches.
+    Returns (model in eval mode, torch). Skips the test when brevitas / onnxoptimizer are missing."""
+    import pytest
+
+    pytest.importorskip("brevitas")
+    pytest.importorskip("onnxoptimizer")
+    torch = pytest.importorskip("torch")
+    from brevitas.nn import QuantConv2d, QuantLinear, QuantReLU
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = QuantConv2d(1, 4, 3, weight_bit_width=4, bias=True, padding=1)
+            self.r1 = QuantReLU(bit_width=bits[0])
+            self.c2 = QuantConv2d(4, 6, 3, weight_bit_width=4, bias=True)
+            self.r2 = QuantReLU(bit_width=bits[1])
+            self.pool = torch.nn.AvgPool2d(2)
+            self.fc = QuantLinear(6 * 3 * 3, 5, bias=True, weight_bit_width=4)
+
+        def forward(self, x):
+            x = self.pool(self.r2(self.c2(self.r1(self.c1(x)))))
+            return self.fc(x.flatten(1))
+
+    torch.manual_seed(0)
+    net = Net()
+    with torch.no_grad():  # calibrate the activation scales a little, so levels are used
+        net.train()
+        for _ in range(3):
+            net(torch.randn(16, 1, 8, 8))
+    return net.eval(), torch
+
+
+def export_brevitas(net, torch, fmt: str, path) -> None:
+    """Brevitas' QONNX (``fmt="qonnx"``) or QCDQ (``"qcdq"``) export of ``net`` to ``path``."""
+    import warnings
+
+    from brevitas.export import export_onnx_qcdq, export_qonnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (export_qonnx if fmt == "qonnx" else export_onnx_qcdq)(net, torch.randn(2, 1, 8, 8), export_path=str(path))

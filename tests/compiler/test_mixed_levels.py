@@ -26,7 +26,7 @@ from snnc.compiler.mapping import rates_from_counts
 from snnc.compiler.verify import verify_against_ann
 from snnc.ir import Dense, DualThreshold, IFSoftReset, Input, IRValidationError, Network, Population, Readout, load
 
-from snnc_testutil import REPO, make_mlp_onnx
+from snnc_testutil import REPO, brevitas_cnn, export_brevitas, make_mlp_onnx
 
 MIXES = [(8, 3), (3, 8), (2, 5, 3)]
 
@@ -232,39 +232,8 @@ def test_mixed_cnn_levels_match_the_float_graph(mixed_cnn, wide):
 # ---- a Brevitas mixed-precision export ------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["qonnx", "qcdq"])
 def test_brevitas_mixed_bit_widths_verify_exact(tmp_path, fmt):
-    pytest.importorskip("brevitas")
-    pytest.importorskip("onnxoptimizer")
-    torch = pytest.importorskip("torch")
-    import warnings
-
-    from brevitas.export import export_onnx_qcdq, export_qonnx
-    from brevitas.nn import QuantConv2d, QuantLinear, QuantReLU
-
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c1 = QuantConv2d(1, 4, 3, weight_bit_width=4, bias=True, padding=1)
-            self.r1 = QuantReLU(bit_width=4)     # L = 15
-            self.c2 = QuantConv2d(4, 6, 3, weight_bit_width=4, bias=True)
-            self.r2 = QuantReLU(bit_width=2)     # L = 3
-            self.pool = torch.nn.AvgPool2d(2)
-            self.fc = QuantLinear(6 * 3 * 3, 5, bias=True, weight_bit_width=4)
-
-        def forward(self, x):
-            x = self.pool(self.r2(self.c2(self.r1(self.c1(x)))))
-            return self.fc(x.flatten(1))
-
-    torch.manual_seed(0)
-    model = Net()
-    with torch.no_grad():
-        model.train()
-        for _ in range(3):
-            model(torch.randn(16, 1, 8, 8))
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        (export_qonnx if fmt == "qonnx" else export_onnx_qcdq)(model, torch.randn(2, 1, 8, 8),
-                                                               export_path=str(tmp_path / "m.onnx"))
+    model, torch = brevitas_cnn((4, 2))   # L = 15, then L = 3
+    export_brevitas(model, torch, fmt, tmp_path / "m.onnx")
     imp = import_model(tmp_path / "m.onnx")
     net = compile_imported(imp)
     assert [L["levels"] for L in net.metadata["layers"][:-1]] == [15, 3]

@@ -18,6 +18,7 @@ from snnc.compiler.frontend.onnx_loader import import_onnx
 from snnc.compiler.graph import QuantAct
 from snnc.compiler.passes import default_passes, run_passes
 from snnc.compiler.verify import verify_against_ann
+from snnc_testutil import brevitas_cnn, export_brevitas
 
 QONNX = "qonnx.custom_op.general"
 
@@ -283,45 +284,13 @@ def test_half_even_rounding_differs_from_round_only_on_ties():
 # ---- Brevitas exports ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def brevitas_net():
-    pytest.importorskip("brevitas")
-    pytest.importorskip("onnxoptimizer")
-    torch = pytest.importorskip("torch")
-    from brevitas.nn import QuantConv2d, QuantLinear, QuantReLU
-
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c1 = QuantConv2d(1, 4, 3, weight_bit_width=4, bias=True, padding=1)
-            self.r1 = QuantReLU(bit_width=3)
-            self.c2 = QuantConv2d(4, 6, 3, weight_bit_width=4, bias=True)
-            self.r2 = QuantReLU(bit_width=3)  # snnc needs one L for all layers
-            self.pool = torch.nn.AvgPool2d(2)
-            self.fc = QuantLinear(6 * 3 * 3, 5, bias=True, weight_bit_width=4)
-
-        def forward(self, x):
-            x = self.pool(self.r2(self.c2(self.r1(self.c1(x)))))
-            return self.fc(x.flatten(1))
-
-    torch.manual_seed(0)
-    net = Net()
-    with torch.no_grad():  # calibrate the activation scales a little, so levels are used
-        net.train()
-        for _ in range(3):
-            net(torch.randn(16, 1, 8, 8))
-    return net.eval(), torch
+    return brevitas_cnn((3, 3))
 
 
 @pytest.mark.parametrize("fmt", ["qonnx", "qcdq"])
 def test_brevitas_export_verifies_exact(tmp_path, brevitas_net, fmt):
-    import warnings
-
-    from brevitas.export import export_onnx_qcdq, export_qonnx
-
     net, torch = brevitas_net
-    x = torch.randn(2, 1, 8, 8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        (export_qonnx if fmt == "qonnx" else export_onnx_qcdq)(net, x, export_path=str(tmp_path / "m.onnx"))
+    export_brevitas(net, torch, fmt, tmp_path / "m.onnx")
     xs = np.random.default_rng(5).normal(size=(40, 1, 8, 8)).astype(np.float32)
     fg, _ = import_onnx(tmp_path / "m.onnx")
     with torch.no_grad():
