@@ -35,9 +35,9 @@ class ImportedModel:
     graph: FGraph
     raw: bytes                 # the model's self-contained bytes (external data inlined)
     macs: dict[str, int]       # ANN multiply-accumulates per ONNX linear op, before any folding
-    # ReLU pre-activation statistics per calibration file (path, size, mtime): one float-graph pass per
-    # file however many configs are compiled from this import (snnc eval's grid)
-    calib_stats: dict = field(default_factory=dict, repr=False, compare=False)
+    # calibration inputs and their ReLU pre-activation statistics per file (path, size, mtime): one read
+    # and one float-graph pass per file however many configs are compiled from this import (eval's grid)
+    calib_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -96,9 +96,8 @@ def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str
     ``config.thresholds`` = max | percentile:q | iterate, with N = 2^n T levels for the threshold
     iteration (docs/calibration.md), times ``config.threshold_scale``; one per output channel
     (``config.threshold_scope`` = channel, shape (C,)) or one per layer (shape ())."""
-    from .calibration import collect_relu_stats, compute_thresholds, parse_threshold_method, quantization_levels
+    from .calibration import compute_thresholds, parse_threshold_method, quantization_levels
     from .config import ThresholdScope
-    from .data import load_arrays
     from .errors import DataFileError
 
     if config.calibration_data is None:
@@ -108,16 +107,7 @@ def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str
         from .errors import ConversionError
 
         raise ConversionError("a plain ReLU network has no quantization levels L to take T from: give --timesteps")
-    try:
-        st_file = os.stat(config.calibration_data)
-    except OSError:  # let the data loader name the problem
-        load_arrays(config.calibration_data, tuple(imported.graph.input_shape))
-        raise
-    key = (os.path.abspath(config.calibration_data), st_file.st_size, st_file.st_mtime_ns)
-    if key not in imported.calib_stats:
-        x, _ = load_arrays(config.calibration_data, tuple(imported.graph.input_shape))
-        imported.calib_stats[key] = collect_relu_stats(imported.graph, x)
-    stats = imported.calib_stats[key]
+    _, stats = _calibration(imported, config.calibration_data)
     spec = parse_threshold_method(config.thresholds, scale=config.threshold_scale)
     N = quantization_levels(config.timesteps, config.mt_n)
     per_channel = config.threshold_scope is ThresholdScope.CHANNEL
@@ -131,16 +121,31 @@ def _relu_thresholds(imported: ImportedModel, config: CompileConfig) -> dict[str
     return out
 
 
+def _calibration(imported: ImportedModel, path) -> tuple[np.ndarray, dict]:
+    """(inputs x, ReLU pre-activation statistics) of the calibration file, read and collected once per
+    file (path, size, mtime) per import."""
+    from .calibration import collect_relu_stats
+    from .data import load_arrays
+
+    try:
+        st = os.stat(path)
+    except OSError:  # let the data loader name the problem
+        load_arrays(path, tuple(imported.graph.input_shape))
+        raise
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in imported.calib_cache:
+        x, _ = load_arrays(path, tuple(imported.graph.input_shape))
+        imported.calib_cache[key] = (x, collect_relu_stats(imported.graph, x))
+    return imported.calib_cache[key]
+
+
 def _calibration_output_error(imported: ImportedModel, config: CompileConfig):
     """``net -> error``: the relative rms difference between the SNN's real-valued outputs
     (readout value times its scale) and the float ANN's, on the first ``calibration_samples`` inputs
     of the calibration data (``frac_bits = auto`` picks the F with the smallest)."""
     from snnc.backends.reference.simulator import simulate
 
-    from .data import load_arrays
-
-    x, _ = load_arrays(config.calibration_data, tuple(imported.graph.input_shape))
-    x = x[:config.calibration_samples]
+    x = _calibration(imported, config.calibration_data)[0][:config.calibration_samples]
     ref = imported.graph.run(x)[imported.graph.output].reshape(len(x), -1)
     norm = float(np.sqrt(np.mean(ref * ref))) or 1.0
 
