@@ -88,7 +88,8 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     if len(x) == 0:
         raise ReportError("no samples to report on")
 
-    scheds = supported_schedules(net, x[:1])
+    first = supported_schedules(net, x[:1])   # sample 0 in every schedule the network runs in
+    scheds = list(first)
     default_sched = Schedule(net.metadata.get("config", {}).get("schedule", "layerwise"))
     if default_sched not in scheds:
         default_sched = scheds[0]
@@ -100,8 +101,8 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
         ver = {s.value: verify_against_ann(net, x, y, s, None).to_dict() for s in scheds}
     stats = {s.value: compute_stats(net, x, s, em).to_dict() for s in scheds}
     raster_sched = scheds[0]
-    raster = simulate(net, x[:1], schedule=raster_sched, record=True)
-    latency = {s.value: simulate(net, x[:1], schedule=s).latency_steps for s in scheds}
+    raster = first[raster_sched]
+    latency = {s.value: r.latency_steps for s, r in first.items()}
 
     ctx = {
         "bundle": str(bundle_path), "net": net, "extras": sorted(extras), "data_desc": data_desc,
@@ -125,18 +126,17 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     return out_dir / "index.html"
 
 
-def supported_schedules(net, x) -> list[Schedule]:
-    """The schedules this network runs in (pipelined first): multi-threshold neurons and graded units
-    run pipelined only, a network with mixed quantization levels layerwise only."""
+def supported_schedules(net, x) -> dict:
+    """{schedule: its recorded run on ``x``} for the schedules this network runs in (pipelined first):
+    multi-threshold neurons and graded units run pipelined only, mixed quantization levels layerwise only."""
     from snnc.ir import IRError
 
-    out = []
+    out = {}
     for s in (Schedule.PIPELINED, Schedule.LAYERWISE):
         try:
-            simulate(net, x, schedule=s)
+            out[s] = simulate(net, x, schedule=s, record=True)
         except (NotImplementedError, IRError):
             continue
-        out.append(s)
     if not out:
         raise ReportError("the network runs in neither schedule in the reference simulator")
     return out
