@@ -1,19 +1,33 @@
-"""One small interface for every backend, and a registry keyed by name.
+"""The backend contract: what every backend takes, what it returns, how it refuses; and the registry.
 
-A backend turns a compiled :class:`snnc.ir.Network` into something that runs and reports the same
-:class:`SimResult` as the reference simulator, so ``snnc verify --against <backend>`` can compare
-them. Backends with optional dependencies register a loader; importing this module never imports
-them.
+A backend turns a compiled :class:`snnc.ir.Network` into something that runs and reports a
+:class:`SimResult`, so ``snnc verify --against <backend>`` can compare it with the reference
+simulator spike for spike. The contract (docs/architecture.md, "How to add a backend"):
+
+* ``name``: the registry key (``snnc simulate --backend NAME``, ``snnc verify --against NAME``).
+* ``run(net, x, schedule, record=False) -> SimResult``: ``x`` are float inputs (B, *input shape),
+  quantized with ``snnc.ir.quantize_inputs`` (the IR's rounding, not the backend's own); ``schedule``
+  a :class:`snnc.ir.Schedule`. It fills at least ``schedule``, ``timesteps``, ``counts`` (every
+  population and input), ``readout`` (every readout's final value), ``phase`` and ``steps`` as the
+  reference does, and ``spikes`` when ``record`` is true (same shapes and dtypes as the reference).
+  Everything is exact integers: a backend equals the reference or it is wrong.
+* What it cannot run it refuses *before* any work with :class:`UnsupportedNetworkError` (one line
+  naming the node or population, what it is, and what does run: the schedules or the models it
+  supports). The CLI shows that line and exits with status 2.
+* Backends import nothing from each other (only ``snnc.ir`` and this module); one with optional
+  dependencies registers a ``"module:attribute"`` string, so importing this module never imports it,
+  and raises :class:`BackendUnavailableError` saying how to install them.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from snnc.ir import Network
+import numpy as np
 
-from .reference.simulator import Schedule, SimResult
+from snnc.ir import Network, Schedule, per_channel
 
 
 class BackendError(Exception):
@@ -29,25 +43,93 @@ class UnknownBackendError(BackendError, KeyError):
         return self.args[0]
 
 
+class UnsupportedNetworkError(BackendError, NotImplementedError):
+    """The backend cannot run this network (a neuron model, coding, node kind or schedule it has no
+    implementation of); the message names the node and what does run."""
+
+
+@dataclass
+class NodeOps:
+    """Operations a node caused over the batch, per step of its own T steps.
+
+    ``events``: spikes emitted (population) or non-zero graded values sent (input) per step;
+    ``sops_out``: synaptic operations its events caused per step (each event times the non-zero
+    synapses it reaches, conv borders counted); ``sops_in``: synaptic operations delivered into it
+    per step; ``updates``: neuron state updates over the run.
+    """
+
+    events: np.ndarray
+    sops_out: np.ndarray
+    sops_in: np.ndarray
+    updates: int
+
+
+@dataclass
+class SimResult:
+    """What a simulation produced.
+
+    counts: node -> (B, *shape) int64. Populations: the sum of the messages sent over the T steps
+        (spikes, net of negative ones; multi-threshold: graded values); inputs: T * x_int (rate) or
+        x_int (differential coding: presented at step 1 only); graded units (pipelined only): the sum
+        of their graded messages, = the max over each window of their source's sums (differential:
+        of its encoded values; then also in ``encoded``), docs/ir.md "Graded max-pool unit".
+    readout: readout node -> (B, *shape) int64 final accumulator value.
+    spikes: population -> (T, B, *shape) int8 spike trains over the population's own T steps
+        (values 0/1, or -1/0/1 for dual-threshold neurons; counts are net counts; a graded unit's
+        messages as int64) (only with ``record=True``). In ``layerwise`` a population at depth d runs global steps
+        (d-1)*T+1 .. d*T; ``phase`` gives d-1 for each population (0 for every one in pipelined).
+        With mixed levels (``Population.timesteps``) a population's train has its own tau_p steps.
+    final_v: population/readout -> (B, *shape) state after the last step (in the schedule's units).
+    """
+
+    schedule: Schedule
+    timesteps: int
+    counts: dict[str, np.ndarray]
+    readout: dict[str, np.ndarray]
+    spikes: dict[str, np.ndarray] | None = None
+    final_v: dict[str, np.ndarray] = field(default_factory=dict)
+    phase: dict[str, int] = field(default_factory=dict)
+    max_abs_state: dict[str, int] = field(default_factory=dict)
+    ops: dict[str, NodeOps] | None = None
+    encoded: dict[str, np.ndarray] | None = None  # differential coding: population -> sum_t msg_t * R_t
+    steps: dict[str, int] = field(default_factory=dict)  # population -> its steps when they differ from T (mixed L)
+    mixed_latency: int = 0  # mixed L, layerwise: steps until the last population finishes (longest path)
+
+    def activation(self, net: Network, name: str) -> np.ndarray:
+        """A population's value as the float ANN sees it: rate coding lambda*N/T per spike unit
+        (lambda/2^(n-1) for multi-threshold), differential coding the encoded sum_t x_t/t."""
+        pop = net.node(name)
+        unit = per_channel(pop.real_threshold, pop.shape) / getattr(pop.neuron, "unit_divisor", 1)
+        if self.encoded is not None:
+            return unit * self.encoded[name] / net.coding.one
+        return unit * self.counts[name] / self.steps.get(name, self.timesteps)
+
+    def predictions(self, readout: str | None = None) -> np.ndarray:
+        name = readout or next(iter(self.readout))
+        r = self.readout[name]
+        return r.reshape(r.shape[0], -1).argmax(axis=1)
+
+    @property
+    def latency_steps(self) -> int:
+        if self.schedule is Schedule.LAYERWISE:
+            if self.mixed_latency:  # mixed L: layers run back to back, each its own steps (longest path)
+                return self.mixed_latency
+            return self.timesteps * (max(self.phase.values(), default=0) + 1)
+        return self.timesteps
+
+
 class Backend(Protocol):
+    """What ``get_backend(name)`` returns (see the module docstring for the contract)."""
+
     name: str
 
     def run(self, net: Network, x, schedule: Schedule, record: bool = False) -> SimResult:
         """Simulate ``net`` on float inputs ``x`` (B, *input shape)."""
 
 
-class ReferenceBackend:
-    name = "reference"
-
-    def run(self, net: Network, x, schedule: Schedule, record: bool = False) -> SimResult:
-        from .reference import simulate
-
-        return simulate(net, x, schedule=schedule, record=record)
-
-
-# name -> "module:attribute" of a zero-argument factory, or an instance
+# name -> "module:attribute" of a zero-argument factory (imported on first use), or a factory
 _REGISTRY: dict[str, Callable[[], Backend] | str] = {
-    "reference": ReferenceBackend,
+    "reference": "snnc.backends.reference.backend:ReferenceBackend",
     "lava": "snnc.backends.lava.backend:LavaBackend",
 }
 

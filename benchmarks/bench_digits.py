@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from snnc import __version__
-from snnc.backends.reference import Schedule, simulate
+from snnc.ir import Schedule
+from snnc.backends.reference import simulate
 from snnc.compiler.api import compile_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.backends.reference import Schedule
+from snnc.ir import Schedule
 from snnc.compiler.analysis.cost import compute_stats
 from snnc.compiler.api import compile_model
 from snnc.compiler.verify import verify_against_ann

@@ -111,7 +111,7 @@ def run_one(name: str, size: int, samples: int, mem_bytes: int | None, queue) ->
     try:
         import torch
 
-        from snnc.backends.reference import Schedule
+        from snnc.ir import Schedule
         from snnc.compiler.api import compile_imported, import_model
         from snnc.compiler.config import CompileConfig
         from snnc.compiler.errors import SnncError

@@ -16,8 +16,7 @@ import numpy as np
 
 from snnc import __version__
 from snnc.backends import BackendError, get_backend
-from snnc.backends.reference import Schedule
-from snnc.ir import BundleError, DualThreshold, IRError, MultiThreshold, load_with_extras
+from snnc.ir import BundleError, DualThreshold, IRError, MultiThreshold, Schedule, load_with_extras
 
 from .config import CodingKind, CompileConfig, NeuronKind, ThresholdScope, V0Mode, parse_neuron_spec
 from .errors import SnncError

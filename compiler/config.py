@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
-from snnc.backends.reference.simulator import Schedule
+from snnc.ir import Schedule
 
 from .errors import SnncError
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from snnc.backends.reference import Schedule
+from snnc.ir import Schedule
 
 from .api import ImportedModel, compile_imported, import_model
 from .config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron_spec  # noqa: F401 (re-exported)

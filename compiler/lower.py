@@ -37,8 +37,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from snnc.ir import Coding, Conv2d, Dense, IFSoftReset, Input, Network, NeuronModel, Population, SumPool2d
-from snnc.ir.nodes import conv_output_size
+from snnc.ir import (Coding, Conv2d, Dense, IFSoftReset, Input, Network, NeuronModel, Population, SumPool2d,
+                     conv_output_size)
 
 from .errors import ConversionError
 from .graph import (

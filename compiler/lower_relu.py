@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from snnc.ir import Coding, DifferentialCoding, Input, MultiThreshold, Network, NeuronModel, Population, RateCoding, SumPool2d
-from snnc.ir.nodes import conv_output_size
+from snnc.ir import (Coding, DifferentialCoding, Input, MultiThreshold, Network, NeuronModel, Population, RateCoding,
+                     SumPool2d, conv_output_size)
 
 from .errors import ConversionError
 from .graph import Clamp, FGraph, MaxPool, QuantAct, Relu, Rounding

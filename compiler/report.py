@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.backends.reference import Schedule, simulate
-from snnc.ir import BundleError, load_with_extras
+from snnc.backends.reference import simulate
+from snnc.ir import BundleError, Schedule, load_with_extras
 
 from .errors import SnncError
 

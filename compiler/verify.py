@@ -9,9 +9,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from snnc.backends.reference import Schedule, run_integer_ann, simulate
-from snnc.backends.reference.ops import per_channel
-from snnc.ir import Network, nodes as irn
+from snnc.backends.reference import run_integer_ann, simulate
+from snnc.ir import Network, Schedule, per_channel, replace
 
 from .errors import SnncError
 
@@ -92,7 +91,7 @@ def reference_network(net: Network) -> Network:
     changed = {L["layer"]: L["matched_v0"] for L in net.metadata.get("layers", []) if "matched_v0" in L}
     if not changed:
         return net
-    nodes = [irn.replace(n, v0=np.asarray(changed[n.name], np.int64)) if n.name in changed else n for n in net.nodes]
+    nodes = [replace(n, v0=np.asarray(changed[n.name], np.int64)) if n.name in changed else n for n in net.nodes]
     return Network(nodes, net.projections, net.timesteps, net.metadata)
 
 

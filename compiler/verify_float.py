@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from snnc.backends.reference import Schedule, simulate
-from snnc.backends.reference.ops import per_channel
-from snnc.ir import MultiThreshold, Network
+from snnc.backends.reference import simulate
+from snnc.ir import MultiThreshold, Network, Schedule, per_channel
 
 from .errors import SnncError
 

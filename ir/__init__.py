@@ -1,29 +1,22 @@
-"""snnc.ir — the spiking graph IR (see docs/ir.md for its integer semantics)."""
+"""snnc.ir — the spiking graph IR (see docs/ir.md for its integer semantics).
 
+What a network *means* lives here: neuron models (``neurons``), nodes (``nodes``), projections
+(``projections``), codings (``coding``), the schedules (``schedule``) and the integer arithmetic of
+projections every backend and the compiler's bounds share (``arithmetic``). ``bundle`` reads and
+writes the ``.snnc`` file.
+"""
+
+from .arithmetic import (ProjectionRangeError, apply_projection, as_int_inputs, fanout, per_channel,
+                         quantize_inputs)
 from .bundle import FORMAT, VERSION, load, load_header, load_with_extras, save
 from .coding import CODINGS, Coding, DifferentialCoding, RateCoding
 from .errors import BundleError, IRError, IRValidationError
 from .graph import Network
-from .nodes import (
-    GRADED_UNITS,
-    NEURON_MODELS,
-    NODE_TYPES,
-    PROJECTION_TYPES,
-    Conv2d,
-    Dense,
-    DualThreshold,
-    GradedMaxPool,
-    IFSoftReset,
-    Input,
-    MultiThreshold,
-    NeuronModel,
-    Node,
-    Population,
-    Projection,
-    Readout,
-    SumPool2d,
-    graded_edge,
-)
+from .neurons import NEURON_MODELS, DualThreshold, IFSoftReset, MultiThreshold, NeuronModel
+from .nodes import GRADED_UNITS, NODE_TYPES, GradedMaxPool, Input, Node, Population, Readout, graded_edge
+from .projections import PROJECTION_TYPES, Conv2d, Dense, Projection, SumPool2d
+from .schedule import Schedule, layerwise_latency
+from .validation import conv_output_size, replace
 
 __all__ = [
     "FORMAT", "VERSION", "load", "load_header", "load_with_extras", "save",
@@ -32,4 +25,7 @@ __all__ = [
     "NEURON_MODELS", "NODE_TYPES", "PROJECTION_TYPES",
     "Conv2d", "Dense", "DualThreshold", "IFSoftReset", "Input", "NeuronModel", "Node", "Population", "Projection",
     "Readout", "SumPool2d", "GRADED_UNITS", "GradedMaxPool", "graded_edge",
+    "Schedule", "layerwise_latency",
+    "ProjectionRangeError", "apply_projection", "as_int_inputs", "fanout", "per_channel", "quantize_inputs",
+    "conv_output_size", "replace",
 ]

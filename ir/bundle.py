@@ -8,7 +8,7 @@ A bundle is a NumPy ``.npz`` archive, so it loads with numpy alone::
 ``header`` holds ``format`` ("snnc-bundle"), ``version``, the network's scalars, the metadata
 and, for every node and projection, ``{"type": class name, "fields": {...}, "arrays": {field: key}}``.
 Array fields live in the archive under ``key``. (De)serialization is generic, keyed by class name:
-a new node type only has to be registered in ``nodes.NODE_TYPES``/``PROJECTION_TYPES``.
+a new node type only has to be registered in ``nodes.NODE_TYPES``/``projections.PROJECTION_TYPES``.
 Writes are atomic (temporary file in the target folder, then rename).
 """
 
@@ -28,7 +28,9 @@ import numpy as np
 from .errors import BundleError, IRValidationError
 from .graph import Network
 from .coding import CODINGS, Coding, RateCoding
-from .nodes import NEURON_MODELS, NODE_TYPES, PROJECTION_TYPES, NeuronModel
+from .neurons import NEURON_MODELS, NeuronModel
+from .nodes import NODE_TYPES
+from .projections import PROJECTION_TYPES
 
 FORMAT = "snnc-bundle"
 VERSION = 1

@@ -9,7 +9,9 @@ import numpy as np
 
 from .coding import Coding, DifferentialCoding, RateCoding
 from .errors import IRValidationError
-from .nodes import Dense, Input, MultiThreshold, Node, Population, Projection, Readout
+from .neurons import MultiThreshold
+from .nodes import Input, Node, Population, Readout
+from .projections import Dense, Projection
 
 
 @dataclass

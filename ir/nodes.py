@@ -1,155 +1,29 @@
-"""Spiking graph IR: small typed dataclasses, validated on construction.
+"""Nodes of the spiking graph IR: small typed dataclasses, validated on construction.
 
 What a node *is* lives here; how a backend runs it lives in ``snnc.backends``. The integer
 semantics every backend must implement are stated as equations in ``docs/ir.md``.
 
-Node kinds
 - ``Input``: integer input x_int (one value per element, held constant over the T steps).
-- ``Population``: integrate-and-fire neurons with integer threshold, initial potential and bias.
+- ``Population``: spiking neurons (a neuron model of ``neurons.py``) with integer threshold,
+  initial potential and bias.
 - ``Readout``: a non-spiking accumulator (the network's output layer).
-- projections ``Dense``, ``Conv2d``, ``SumPool2d``: integer synaptic maps from a source node to a
-  target node, ``weight`` mantissas times ``2**exponent``.
+- graded units (``GradedMaxPool``): non-spiking nonlinear layers that send graded values.
 
-Neuron models are separate small dataclasses (``IFSoftReset``, ``DualThreshold``,
-``MultiThreshold``) so that a new model adds a class, not a string case.
+Projections (the synaptic maps between nodes) are in ``projections.py``; ``NODE_TYPES`` registers
+every node class by name for the bundle codec.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
 
 from .errors import IRValidationError
-
-INT_DTYPE = np.int64
-
-
-def _as_int_array(node: str, name: str, value, allow_shapes) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise IRValidationError(node, f"{name} contains NaN or Inf")
-        if not np.all(arr == np.round(arr)):
-            raise IRValidationError(node, f"{name} must be integer-valued, got non-integers")
-    elif arr.dtype.kind not in "iub":
-        raise IRValidationError(node, f"{name} must be an integer array, got dtype {arr.dtype}")
-    arr = arr.astype(INT_DTYPE)
-    if allow_shapes is not None and arr.shape not in allow_shapes:
-        raise IRValidationError(
-            node, f"{name} has shape {arr.shape}; expected one of {sorted(allow_shapes)}"
-        )
-    return arr
-
-
-def _check_name(kind: str, name: str) -> None:
-    if not isinstance(name, str) or not name:
-        raise IRValidationError(str(name), f"{kind} needs a non-empty string name")
-
-
-def _check_shape(node: str, shape) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in shape)
-    if not shape or any(s <= 0 for s in shape):
-        raise IRValidationError(node, f"shape must be a non-empty tuple of positive ints, got {shape}")
-    return shape
-
-
-def _per_channel_shapes(shape: tuple[int, ...]) -> set[tuple[int, ...]]:
-    """A per-node parameter is a scalar (per layer) or one value per channel (axis 0)."""
-    return {(), (shape[0],)}
-
-
-# --------------------------------------------------------------------------------------------
-# Neuron models
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NeuronModel:
-    """Base of neuron models. Subclasses are registered by class name for serialization."""
-
-    kind: ClassVar[str] = "abstract"
-
-
-@dataclass(frozen=True)
-class IFSoftReset(NeuronModel):
-    """Integrate-and-fire, no leak, spike when v >= threshold, reset by subtraction.
-
-    At most one spike per timestep (docs/ir.md, "Population").
-    """
-
-    kind: ClassVar[str] = "if_soft_reset"
-
-
-@dataclass(frozen=True)
-class DualThreshold(NeuronModel):
-    """Paper 000's dual-threshold neuron (Eq. 4-5) in integers, soft reset both ways.
-
-    Per step, after integrating: a positive spike (+1) when v >= Theta (v -= Theta); otherwise a
-    negative spike (-1) when v <= Theta_neg and the neuron's net count so far is >= 1 (v += Theta).
-    Theta_neg = -ceil(Theta / neg_divisor) is the integer form of the paper's theta' = -theta/1000:
-    the smallest integer at or below -theta/neg_divisor's ceiling, so always <= -1 (docs/ir.md).
-    Net counts stay in [0, T]; spikes carry their sign to the next layer.
-    """
-
-    kind: ClassVar[str] = "dual_threshold"
-    neg_divisor: int = 1000
-
-    def __post_init__(self) -> None:
-        if isinstance(self.neg_divisor, bool) or not isinstance(self.neg_divisor, (int, np.integer)):
-            raise IRValidationError("DualThreshold", f"neg_divisor must be an int >= 1, got {self.neg_divisor!r}")
-        if self.neg_divisor < 1:
-            raise IRValidationError("DualThreshold", f"neg_divisor must be >= 1, got {self.neg_divisor}")
-        object.__setattr__(self, "neg_divisor", int(self.neg_divisor))
-
-    def negative_threshold(self, threshold: np.ndarray) -> np.ndarray:
-        """Theta_neg = -ceil(Theta / neg_divisor), integer arithmetic only (Theta > 0)."""
-        th = np.asarray(threshold, dtype=INT_DTYPE)
-        return -((th + self.neg_divisor - 1) // self.neg_divisor)
-
-
-@dataclass(frozen=True)
-class MultiThreshold(NeuronModel):
-    """Paper 004's multi-threshold neuron (Eq. 1-6, App. J) with an optional ReLU on its input.
-
-    Thresholds Theta, Theta/2, ..., Theta/2^(n-1) and their negatives; per step it emits at most one
-    of them (or nothing): the candidate in {0, +-Theta/2^(i-1)} nearest to the membrane potential,
-    halves rounded away from zero. A spike is sent as the graded message +-2^(n-i) (the value in
-    units of the finest threshold Theta/2^(n-1)), so Theta must be a multiple of 2^(n-1).
-    ``relu``: the neuron encodes max(encoded input, 0) (a converted ReLU layer); else the identity.
-    Its dynamics depend on the network's coding (rate or differential; docs/ir.md).
-    """
-
-    kind: ClassVar[str] = "multi_threshold"
-    n: int = 1
-    relu: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or not 1 <= self.n <= 16:
-            raise IRValidationError("MultiThreshold", f"n (thresholds per sign) must be an int in 1..16, got {self.n!r}")
-        if not isinstance(self.relu, (bool, np.bool_)):
-            raise IRValidationError("MultiThreshold", f"relu must be a bool, got {self.relu!r}")
-        object.__setattr__(self, "n", int(self.n))
-        object.__setattr__(self, "relu", bool(self.relu))
-
-    @property
-    def unit_divisor(self) -> int:
-        """Theta / (finest threshold): messages are counted in units of Theta / 2^(n-1)."""
-        return 2 ** (self.n - 1)
-
-    def check_population(self, pop: "Population") -> None:
-        if np.any(pop.threshold % self.unit_divisor):
-            raise IRValidationError(
-                pop.name, f"multi-threshold neurons with n={self.n} need thresholds that are multiples of "
-                f"2^(n-1) = {self.unit_divisor}, so that every threshold Theta/2^(i-1) is an integer")
-
-
-NEURON_MODELS: dict[str, type[NeuronModel]] = {
-    "IFSoftReset": IFSoftReset, "DualThreshold": DualThreshold, "MultiThreshold": MultiThreshold,
-}
+from .neurons import NEURON_MODELS, IFSoftReset, NeuronModel
+from .projections import Projection, SumPool2d
+from .validation import INT_DTYPE, as_int_array, check_name, check_shape, conv_output_size, per_channel_shapes
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,8 +39,8 @@ class Node:
     shape: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        _check_name(type(self).__name__, self.name)
-        self.shape = _check_shape(self.name, self.shape)
+        check_name(type(self).__name__, self.name)
+        self.shape = check_shape(self.name, self.shape)
 
     @property
     def size(self) -> int:
@@ -245,10 +119,10 @@ class Population(Node):
             raise IRValidationError(
                 self.name, f"neuron must be one of {sorted(NEURON_MODELS)}, got {self.neuron!r}"
             )
-        shapes = _per_channel_shapes(self.shape)
-        self.threshold = _as_int_array(self.name, "threshold", self.threshold, shapes)
-        self.v0 = _as_int_array(self.name, "v0", self.v0, shapes)
-        self.bias = _as_int_array(self.name, "bias", self.bias, shapes)
+        shapes = per_channel_shapes(self.shape)
+        self.threshold = as_int_array(self.name, "threshold", self.threshold, shapes)
+        self.v0 = as_int_array(self.name, "v0", self.v0, shapes)
+        self.bias = as_int_array(self.name, "bias", self.bias, shapes)
         if np.any(self.threshold <= 0):
             raise IRValidationError(self.name, "threshold must be > 0 for every neuron")
         self.levels = int(self.levels)
@@ -277,201 +151,15 @@ class Readout(Node):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        shapes = _per_channel_shapes(self.shape)
-        self.v0 = _as_int_array(self.name, "v0", self.v0, shapes)
-        self.bias = _as_int_array(self.name, "bias", self.bias, shapes)
+        shapes = per_channel_shapes(self.shape)
+        self.v0 = as_int_array(self.name, "v0", self.v0, shapes)
+        self.bias = as_int_array(self.name, "bias", self.bias, shapes)
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise IRValidationError(self.name, f"readout scale must be finite and > 0, got {self.scale}")
         self.scale = float(self.scale)
 
 
 NODE_TYPES: dict[str, type[Node]] = {"Input": Input, "Population": Population, "Readout": Readout}
-
-
-# --------------------------------------------------------------------------------------------
-# Projections
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Projection:
-    """Base of synaptic projections: current = (linear_map(weight, source_values)) << exponent.
-
-    ``in_shape``/``out_shape`` are the shapes the map reads and writes; the network checks them
-    against the source and target nodes (a flattening dense projection reads a (C, H, W) source).
-    """
-
-    name: str
-    source: str
-    target: str
-    weight: np.ndarray
-    exponent: int = 0
-    in_shape: tuple[int, ...] = ()
-    out_shape: tuple[int, ...] = ()
-
-    weight_ndim: ClassVar[int] = 0
-
-    def __post_init__(self) -> None:
-        _check_name(type(self).__name__, self.name)
-        for attr in ("source", "target"):
-            if not isinstance(getattr(self, attr), str) or not getattr(self, attr):
-                raise IRValidationError(self.name, f"{attr} must name a node")
-        self.weight = _as_int_array(self.name, "weight", self.weight, None)
-        if self.weight.ndim != self.weight_ndim:
-            raise IRValidationError(
-                self.name, f"weight must have {self.weight_ndim} dims, got shape {self.weight.shape}"
-            )
-        self.exponent = int(self.exponent)
-        if self.exponent < 0:
-            raise IRValidationError(self.name, f"exponent must be >= 0 (a left shift), got {self.exponent}")
-        self.in_shape = _check_shape(self.name, self.in_shape)
-        self.out_shape = _check_shape(self.name, self.out_shape)
-        self._check_geometry()
-
-    def _check_geometry(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    @property
-    def num_synapses(self) -> int:
-        """Synapses with a non-zero weight (what a dense table would store is larger)."""
-        raise NotImplementedError
-
-    @cached_property
-    def max_abs_input_weight_sum(self) -> int:
-        """max over outputs of sum |w| over what one output reads: |current| <= this * max|source|."""
-        w = np.abs(self.weight)
-        if w.ndim == 0:  # sum-pool: one weight per window element
-            return int(w) * int(np.prod(getattr(self, "kernel", (1, 1))))
-        return int(w.reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0
-
-
-@dataclass
-class Dense(Projection):
-    """out[o] = sum_i weight[o, i] * flatten(source)[i] (C order)."""
-
-    weight_ndim: ClassVar[int] = 2
-
-    def _check_geometry(self) -> None:
-        n_out, n_in = self.weight.shape
-        if int(np.prod(self.in_shape)) != n_in:
-            raise IRValidationError(
-                self.name, f"weight has {n_in} inputs but in_shape {self.in_shape} has {int(np.prod(self.in_shape))}"
-            )
-        if int(np.prod(self.out_shape)) != n_out:
-            raise IRValidationError(
-                self.name, f"weight has {n_out} outputs but out_shape {self.out_shape} has {int(np.prod(self.out_shape))}"
-            )
-
-    @property
-    def num_synapses(self) -> int:
-        return int(np.count_nonzero(self.weight))
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dilation: int = 1) -> int:
-    return (size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) // stride + 1
-
-
-@dataclass
-class Conv2d(Projection):
-    """out[o, y, x] = sum_{c, i, j} weight[o, c, i, j] * pad(source)[g*Cg + c, y*sy + i*dy, x*sx + j*dx].
-
-    ``padding`` is (top, left, bottom, right) zeros; ``groups`` splits channels as in ONNX Conv.
-    """
-
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-
-    weight_ndim: ClassVar[int] = 4
-
-    def _check_geometry(self) -> None:
-        self.stride = tuple(int(s) for s in self.stride)
-        self.padding = tuple(int(p) for p in self.padding)
-        self.dilation = tuple(int(d) for d in self.dilation)
-        self.groups = int(self.groups)
-        if len(self.stride) != 2 or min(self.stride) < 1:
-            raise IRValidationError(self.name, f"stride must be two ints >= 1, got {self.stride}")
-        if len(self.dilation) != 2 or min(self.dilation) < 1:
-            raise IRValidationError(self.name, f"dilation must be two ints >= 1, got {self.dilation}")
-        if len(self.padding) != 4 or min(self.padding) < 0:
-            raise IRValidationError(self.name, f"padding must be 4 ints >= 0 (t, l, b, r), got {self.padding}")
-        if len(self.in_shape) != 3 or len(self.out_shape) != 3:
-            raise IRValidationError(self.name, "conv2d in_shape and out_shape must be (C, H, W)")
-        c_out, c_in_g, kh, kw = self.weight.shape
-        c_in, h, w = self.in_shape
-        if self.groups < 1 or c_in % self.groups or c_out % self.groups:
-            raise IRValidationError(self.name, f"groups={self.groups} must divide in ({c_in}) and out ({c_out}) channels")
-        if c_in // self.groups != c_in_g:
-            raise IRValidationError(
-                self.name, f"weight expects {c_in_g} channels per group, source has {c_in}/{self.groups}"
-            )
-        oh = conv_output_size(h, kh, self.stride[0], self.padding[0], self.padding[2], self.dilation[0])
-        ow = conv_output_size(w, kw, self.stride[1], self.padding[1], self.padding[3], self.dilation[1])
-        if (c_out, oh, ow) != tuple(self.out_shape):
-            raise IRValidationError(
-                self.name, f"conv geometry gives output {(c_out, oh, ow)}, out_shape is {self.out_shape}"
-            )
-
-    @property
-    def num_synapses(self) -> int:
-        return conv2d_synapses(self)
-
-
-@dataclass
-class SumPool2d(Projection):
-    """out[c, y, x] = weight * sum_{i<kh, j<kw} pad(source)[c, y*sy + i, x*sx + j]; weight is a scalar."""
-
-    kernel: tuple[int, int] = (2, 2)
-    stride: tuple[int, int] = (2, 2)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
-
-    weight_ndim: ClassVar[int] = 0
-
-    def _check_geometry(self) -> None:
-        self.kernel = tuple(int(k) for k in self.kernel)
-        self.stride = tuple(int(s) for s in self.stride)
-        self.padding = tuple(int(p) for p in self.padding)
-        if len(self.kernel) != 2 or min(self.kernel) < 1 or len(self.stride) != 2 or min(self.stride) < 1:
-            raise IRValidationError(self.name, "kernel and stride must be two ints >= 1")
-        if len(self.padding) != 4 or min(self.padding) < 0:
-            raise IRValidationError(self.name, "padding must be 4 ints >= 0 (t, l, b, r)")
-        if len(self.in_shape) != 3:
-            raise IRValidationError(self.name, "sum-pool in_shape must be (C, H, W)")
-        c, h, w = self.in_shape
-        oh = conv_output_size(h, self.kernel[0], self.stride[0], self.padding[0], self.padding[2])
-        ow = conv_output_size(w, self.kernel[1], self.stride[1], self.padding[1], self.padding[3])
-        if (c, oh, ow) != tuple(self.out_shape):
-            raise IRValidationError(self.name, f"pool geometry gives {(c, oh, ow)}, out_shape is {self.out_shape}")
-
-    @property
-    def num_synapses(self) -> int:
-        return int(np.prod(self.out_shape)) * self.kernel[0] * self.kernel[1] if self.weight != 0 else 0
-
-
-PROJECTION_TYPES: dict[str, type[Projection]] = {"Dense": Dense, "Conv2d": Conv2d, "SumPool2d": SumPool2d}
-
-
-def conv2d_synapses(p: Conv2d) -> int:
-    """Synapses a conv projection actually uses: non-zero weights at in-bounds input positions."""
-    c_out, c_in_g, kh, kw = p.weight.shape
-    _, h, w = p.in_shape
-    _, oh, ow = p.out_shape
-
-    def valid(n_out, size, k, s, pad, d):
-        pos = np.arange(n_out)[:, None] * s + np.arange(k)[None, :] * d - pad
-        return ((pos >= 0) & (pos < size)).sum(axis=0)  # per kernel offset: outputs that see real input
-
-    vy = valid(oh, h, kh, p.stride[0], p.padding[0], p.dilation[0])
-    vx = valid(ow, w, kw, p.stride[1], p.padding[1], p.dilation[1])
-    nz = (p.weight != 0).astype(np.int64)  # (O, Cg, kh, kw)
-    return int(np.einsum("ocij,i,j->", nz, vy, vx))
-
-
-def replace(obj, **changes):
-    """dataclasses.replace that re-runs validation (used by passes and tests)."""
-    return dataclasses.replace(obj, **changes)
-
 
 # --------------------------------------------------------------------------------------------
 # Graded units (non-spiking nonlinear layers; docs/ir.md, "Graded max-pool unit")
@@ -505,7 +193,7 @@ class GradedMaxPool(Node):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.in_shape = _check_shape(self.name, self.in_shape)
+        self.in_shape = check_shape(self.name, self.in_shape)
         self.kernel = tuple(int(k) for k in self.kernel)
         self.stride = tuple(int(s) for s in self.stride)
         self.padding = tuple(int(p) for p in self.padding)

@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
-from snnc.backends.reference.simulator import Schedule, SimResult, as_int_inputs, layerwise_latency
-from snnc.ir import GradedMaxPool, Network, Population
+from snnc.backends.base import SimResult
+from snnc.ir import GradedMaxPool, Network, Population, Schedule, as_int_inputs, layerwise_latency
 
 from .compat import ensure_lava
 

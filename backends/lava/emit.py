@@ -26,7 +26,7 @@ messages of a multi-threshold population (0, +-1, ..., +-2^(n-1)) use n + 1 (two
 Neuron models. ``NEURON_EMITTERS`` maps each IR neuron model class (``type(pop.neuron)``) to a
 ``NeuronEmitter``: per network coding class the Lava process and its extra constructor arguments,
 the message bits its per-step spikes need, and whether it runs layerwise; a model or model x coding
-missing there raises ``NotImplementedError`` naming the population and the supported combinations.
+missing there raises ``UnsupportedNetworkError`` naming the population and the supported combinations.
 ``CODING_EMITTERS`` maps the coding class to how the input is presented (every step / at the first
 step only) and which readout process accumulates it.
 """
@@ -40,11 +40,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from snnc.backends.reference.ops import per_channel
-from snnc.backends.reference.simulator import Schedule, as_int_inputs
+from snnc.backends.base import UnsupportedNetworkError
 from snnc.ir import (GRADED_UNITS, Coding, Conv2d, Dense, DifferentialCoding, DualThreshold, GradedMaxPool, IFSoftReset,
-                     Input, MultiThreshold, Network, Node, Population, Projection, RateCoding, Readout, SumPool2d,
-                     graded_edge)
+                     Input, MultiThreshold, Network, Node, Population, Projection, RateCoding, Readout, Schedule,
+                     SumPool2d, as_int_inputs, graded_edge, per_channel)
 
 from .compat import ensure_lava
 
@@ -251,18 +250,18 @@ def _supported() -> str:
 
 def neuron_emitter(pop: Population, coding: Coding | None = None,
                    schedule: Schedule = Schedule.PIPELINED) -> tuple[NeuronEmitter, LavaProcess]:
-    """The emitter of ``pop``'s neuron model and its process for ``coding``; NotImplementedError
+    """The emitter of ``pop``'s neuron model and its process for ``coding``; UnsupportedNetworkError
     naming the population for a model, coding or schedule Lava has no process for."""
     coding = RateCoding() if coding is None else coding
     em = NEURON_EMITTERS.get(type(pop.neuron))
     proc = None if em is None else em.codings.get(type(coding))
     if proc is None:
-        raise NotImplementedError(
+        raise UnsupportedNetworkError(
             f"population '{pop.name}': neuron model {type(pop.neuron).__name__} with {type(coding).__name__} has "
             f"no Lava process (supported: {_supported()})"
         )
     if schedule is Schedule.LAYERWISE and not em.layerwise:
-        raise NotImplementedError(
+        raise UnsupportedNetworkError(
             f"population '{pop.name}': {type(pop.neuron).__name__} neurons run only in the pipelined schedule "
             "(the layerwise schedule's constant-current theorem is for IF and dual-threshold neurons in rate coding)"
         )
@@ -272,11 +271,11 @@ def neuron_emitter(pop: Population, coding: Coding | None = None,
 def coding_emitter(net: Network, schedule: Schedule) -> CodingEmitter:
     ce = CODING_EMITTERS.get(type(net.coding))
     if ce is None:
-        raise NotImplementedError(f"network coding {type(net.coding).__name__} has no Lava emission "
+        raise UnsupportedNetworkError(f"network coding {type(net.coding).__name__} has no Lava emission "
                                   f"(supported: {sorted(c.__name__ for c in CODING_EMITTERS)})")
     if schedule is Schedule.LAYERWISE and not ce.layerwise:
         names = [n.name for n in net.readouts]
-        raise NotImplementedError(f"readout '{names[0]}': {type(net.coding).__name__} runs only in the pipelined "
+        raise UnsupportedNetworkError(f"readout '{names[0]}': {type(net.coding).__name__} runs only in the pipelined "
                                   "schedule")
     return ce
 
@@ -314,13 +313,13 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
         kern = np.full((c_in, 1) + tuple(p.kernel), int(p.weight), np.int64)
         stride, dil, groups = p.stride, (1, 1), c_in
     else:
-        raise NotImplementedError(f"projection '{p.name}': {type(p).__name__} has no Lava mapping")
+        raise UnsupportedNetworkError(f"projection '{p.name}': {type(p).__name__} has no Lava mapping")
     pad_t, pad_l, pad_b, pad_r = p.padding
     kh, kw = kern.shape[2:]
     oh = (h + 2 * pad_t - dil[0] * (kh - 1) - 1) // stride[0] + 1
     ow = (w_in + 2 * pad_l - dil[1] * (kw - 1) - 1) // stride[1] + 1
     if (oh, ow) != tuple(p.out_shape[1:]):
-        raise NotImplementedError(
+        raise UnsupportedNetworkError(
             f"projection '{p.name}': padding {p.padding} (t, l, b, r) is not expressible by Lava's "
             "symmetric Conv padding"
         )
@@ -344,13 +343,13 @@ def refuse_unmappable(net: Network, schedule: Schedule = Schedule.PIPELINED) -> 
     edge is a SumPool2d that is *not* emitted as a window sum: the source is wired to the unit)."""
     for node in net.ordered_nodes():
         if isinstance(node, GRADED_UNITS) and schedule is Schedule.LAYERWISE:
-            raise NotImplementedError(
+            raise UnsupportedNetworkError(
                 f"graded max-pool unit '{node.name}': graded units run only in the pipelined schedule (the "
                 "layerwise schedule's constant-current theorem is for IF and dual-threshold neurons)")
         if isinstance(node, GRADED_UNITS) and not isinstance(node, GradedMaxPool):
-            raise NotImplementedError(f"graded unit '{node.name}': {type(node).__name__} has no Lava process in snnc")
+            raise UnsupportedNetworkError(f"graded unit '{node.name}': {type(node).__name__} has no Lava process in snnc")
         if not isinstance(node, (Input, Population, Readout, GradedMaxPool)):
-            raise NotImplementedError(f"node '{node.name}': {type(node).__name__} has no Lava emission in snnc")
+            raise UnsupportedNetworkError(f"node '{node.name}': {type(node).__name__} has no Lava emission in snnc")
 
 
 def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quantized: bool = False,
@@ -418,7 +417,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
             out = proc.r_out
             sink = Int64Probe(shape=shp, buffer=B * period)   # readout values can exceed Lava's int32 sink
         else:  # pragma: no cover
-            raise NotImplementedError(f"node '{node.name}': {type(node).__name__}")
+            raise UnsupportedNetworkError(f"node '{node.name}': {type(node).__name__}")
         out.connect(sink.a_in)
         procs[node.name], probes[node.name] = proc, sink
     depth = net.depth()

@@ -60,6 +60,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.backends.base import UnsupportedNetworkError
+
 from .compat import ensure_lava
 
 ensure_lava()
@@ -182,7 +184,7 @@ class DifferentialAccumulator(Accumulator):
     def __init__(self, *, shape, v_init, bias, recip, mode: int, timesteps: int, start: int,
                  period: int, name: str | None = None) -> None:
         if mode != PIPELINED:
-            raise NotImplementedError(f"readout '{name}': differential coding runs only in the pipelined schedule")
+            raise UnsupportedNetworkError(f"readout '{name}': differential coding runs only in the pipelined schedule")
         if np.any(np.asarray(bias) != 0):
             raise ValueError(f"readout '{name}': differential coding has no per-step bias (got a nonzero one)")
         super().__init__(shape=shape, v_init=v_init, bias=bias, mode=mode, timesteps=timesteps, start=start,
@@ -240,7 +242,7 @@ class Int64Probe(AbstractProcess):
 
 def _pipelined_only(mode: int, name) -> None:
     if mode != PIPELINED:
-        raise NotImplementedError(
+        raise UnsupportedNetworkError(
             f"population '{name}': multi-threshold neurons run only in the pipelined schedule (the layerwise "
             "schedule's constant-current theorem is for IF and dual-threshold neurons in rate coding)")
 

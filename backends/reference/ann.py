@@ -22,11 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.ir import Input, Network, Population, Readout
+from snnc.ir import Input, Network, Population, Readout, apply_projection, as_int_inputs, per_channel
 
 from .graded import is_graded, window_max
-from .ops import apply_projection, per_channel
-from .simulator import as_int_inputs
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.backends.base import UnsupportedNetworkError
 from snnc.ir import (GRADED_UNITS, DifferentialCoding, GradedMaxPool, Network, Node, RateCoding,
                      graded_edge)
 
@@ -113,7 +114,7 @@ def graded_unit(node: Node, net: Network, batch: int) -> GradedUnit:
     cls = UNITS.get((type(node), type(net.coding)))
     if cls is None:
         supported = ", ".join(f"{n.__name__} with {c.__name__}" for n, c in UNITS)
-        raise NotImplementedError(f"graded unit '{node.name}': {type(node).__name__} with "
+        raise UnsupportedNetworkError(f"graded unit '{node.name}': {type(node).__name__} with "
                                   f"{type(net.coding).__name__} is not supported (supported: {supported})")
     return cls(node, net, batch)
 
@@ -124,7 +125,7 @@ def check_graded(net: Network, layerwise: bool) -> None:
         if not is_graded(node):
             continue
         if layerwise:
-            raise NotImplementedError(
+            raise UnsupportedNetworkError(
                 f"graded max-pool unit '{node.name}': graded units run only in the pipelined schedule (the "
                 "layerwise schedule's constant-current theorem is for IF and dual-threshold neurons)")
         graded_unit(node, net, 1)
@@ -143,7 +144,7 @@ def add_encoded(st: Stepper, enc, name: str) -> None:
     population's encoded state before its step; refuse a stepper that has no encoded state."""
     fn = ENCODED_INPUT.get(type(st))
     if fn is None:
-        raise NotImplementedError(f"population '{name}': {type(st).__name__} cannot read a graded unit's "
+        raise UnsupportedNetworkError(f"population '{name}': {type(st).__name__} cannot read a graded unit's "
                                   "differential messages (it has no encoded input state)")
     fn(st, enc)
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir import Coding, DifferentialCoding, DualThreshold, IFSoftReset, MultiThreshold, Population, RateCoding
-
-from .ops import per_channel
+from snnc.backends.base import UnsupportedNetworkError
+from snnc.ir import (Coding, DifferentialCoding, DualThreshold, IFSoftReset, MultiThreshold, Population, RateCoding,
+                     per_channel)
 
 
 class Firing:
@@ -178,7 +178,7 @@ def stepper(pop: Population, batch: int, coding: Coding) -> Stepper:
     cls = STEPPERS.get((type(pop.neuron), type(coding)))
     if cls is None:
         supported = ", ".join(f"{n.__name__} with {c.__name__}" for n, c in STEPPERS)
-        raise NotImplementedError(
+        raise UnsupportedNetworkError(
             f"population '{pop.name}': {type(pop.neuron).__name__} with {type(coding).__name__} is not supported "
             f"by the reference simulator's pipelined schedule (supported: {supported})")
     return cls(pop, batch, coding)
@@ -189,7 +189,7 @@ def check_layerwise(pop: Population, coding: Coding) -> Firing:
     neurons in rate coding; others are refused with a message naming the population."""
     cls = FIRING.get(type(pop.neuron))
     if cls is None or not isinstance(coding, RateCoding):
-        raise NotImplementedError(
+        raise UnsupportedNetworkError(
             f"population '{pop.name}': the layerwise schedule is defined for IF and dual-threshold neurons in rate "
             f"coding (the constant-current theorem); {type(pop.neuron).__name__} with {type(coding).__name__} "
             "runs in the pipelined schedule")

@@ -7,91 +7,18 @@ re-checks it at run time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-
 import numpy as np
 
-from snnc.ir import DifferentialCoding, Input, Network, Population, Readout
+from snnc.backends.base import NodeOps, SimResult
+from snnc.ir import (DifferentialCoding, Input, Network, Population, Readout, Schedule, apply_projection, as_int_inputs,
+                     fanout, layerwise_latency, per_channel)
 
 from .graded import add_encoded, check_graded, graded_unit, is_graded
 from .neurons import check_layerwise, stepper
-from .ops import SimulationError, apply_projection, fanout, per_channel
 
 
-class Schedule(str, Enum):
-    PIPELINED = "pipelined"
-    LAYERWISE = "layerwise"
-
-
-@dataclass
-class SimResult:
-    """What a simulation produced.
-
-    counts: node -> (B, *shape) int64. Populations: the sum of the messages sent over the T steps
-        (spikes, net of negative ones; multi-threshold: graded values); inputs: T * x_int (rate) or
-        x_int (differential coding: presented at step 1 only); graded units (pipelined only): the sum
-        of their graded messages, = the max over each window of their source's sums (differential:
-        of its encoded values; then also in ``encoded``), docs/ir.md "Graded max-pool unit".
-    readout: readout node -> (B, *shape) int64 final accumulator value.
-    spikes: population -> (T, B, *shape) int8 spike trains over the population's own T steps
-        (values 0/1, or -1/0/1 for dual-threshold neurons; counts are net counts; a graded unit's
-        messages as int64) (only with ``record=True``). In ``layerwise`` a population at depth d runs global steps
-        (d-1)*T+1 .. d*T; ``phase`` gives d-1 for each population (0 for every one in pipelined).
-        With mixed levels (``Population.timesteps``) a population's train has its own tau_p steps.
-    final_v: population/readout -> (B, *shape) state after the last step (in the schedule's units).
-    """
-
-    schedule: Schedule
-    timesteps: int
-    counts: dict[str, np.ndarray]
-    readout: dict[str, np.ndarray]
-    spikes: dict[str, np.ndarray] | None = None
-    final_v: dict[str, np.ndarray] = field(default_factory=dict)
-    phase: dict[str, int] = field(default_factory=dict)
-    max_abs_state: dict[str, int] = field(default_factory=dict)
-    ops: dict[str, "NodeOps"] | None = None
-    encoded: dict[str, np.ndarray] | None = None  # differential coding: population -> sum_t msg_t * R_t
-    steps: dict[str, int] = field(default_factory=dict)  # population -> its steps when they differ from T (mixed L)
-    mixed_latency: int = 0  # mixed L, layerwise: steps until the last population finishes (longest path)
-
-    def activation(self, net: Network, name: str) -> np.ndarray:
-        """A population's value as the float ANN sees it: rate coding lambda*N/T per spike unit
-        (lambda/2^(n-1) for multi-threshold), differential coding the encoded sum_t x_t/t."""
-        pop = net.node(name)
-        unit = per_channel(pop.real_threshold, pop.shape) / getattr(pop.neuron, "unit_divisor", 1)
-        if self.encoded is not None:
-            return unit * self.encoded[name] / net.coding.one
-        return unit * self.counts[name] / self.steps.get(name, self.timesteps)
-
-    def predictions(self, readout: str | None = None) -> np.ndarray:
-        name = readout or next(iter(self.readout))
-        r = self.readout[name]
-        return r.reshape(r.shape[0], -1).argmax(axis=1)
-
-    @property
-    def latency_steps(self) -> int:
-        if self.schedule is Schedule.LAYERWISE:
-            if self.mixed_latency:  # mixed L: layers run back to back, each its own steps (longest path)
-                return self.mixed_latency
-            return self.timesteps * (max(self.phase.values(), default=0) + 1)
-        return self.timesteps
-
-
-@dataclass
-class NodeOps:
-    """Operations a node caused over the batch, per step of its own T steps.
-
-    ``events``: spikes emitted (population) or non-zero graded values sent (input) per step;
-    ``sops_out``: synaptic operations its events caused per step (each event times the non-zero
-    synapses it reaches, conv borders counted); ``sops_in``: synaptic operations delivered into it
-    per step; ``updates``: neuron state updates over the run.
-    """
-
-    events: np.ndarray
-    sops_out: np.ndarray
-    sops_in: np.ndarray
-    updates: int
+class SimulationError(RuntimeError):
+    """A state left the width the run was asked to check (``state_bits``)."""
 
 
 class _OpCounter:
@@ -114,33 +41,6 @@ class _OpCounter:
             n = int(ev @ fan)
             self.ops[name].sops_out[t] += n
             self.ops[target].sops_in[t] += n
-
-
-def quantize_inputs(net: Network, x) -> dict[str, np.ndarray]:
-    """Map the float input(s) to x_int. ``x`` is an array (single input) or a dict by input name."""
-    inputs = net.inputs
-    if not isinstance(x, dict):
-        if len(inputs) != 1:
-            raise ValueError(f"network has {len(inputs)} inputs; pass a dict keyed by {[i.name for i in inputs]}")
-        x = {inputs[0].name: x}
-    out = {}
-    for node in inputs:
-        if node.name not in x:
-            raise ValueError(f"no data for input '{node.name}'")
-        xi = np.asarray(x[node.name])
-        if xi.shape[1:] != tuple(node.shape):
-            raise ValueError(f"input '{node.name}' expects samples of shape {node.shape}, got {xi.shape[1:]}")
-        out[node.name] = node.quantize(xi)
-    return out
-
-
-def as_int_inputs(net: Network, x, quantized: bool) -> dict[str, np.ndarray]:
-    """x_int by input name: quantize float inputs, or take already-quantized ones (array or dict)."""
-    if not quantized:
-        return quantize_inputs(net, x)
-    if not isinstance(x, dict):
-        x = {net.inputs[0].name: x}
-    return {k: np.asarray(v, dtype=np.int64) for k, v in x.items()}
 
 
 def simulate(
@@ -310,12 +210,3 @@ def _run_layerwise(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
         mixed_latency=layerwise_latency(net) if mixed else 0,
     )
 
-
-def layerwise_latency(net: Network) -> int:
-    """Steps of one layerwise inference: the longest input-to-output path of the populations' own
-    steps (T each without mixed levels: T * depth)."""
-    done: dict[str, int] = {}
-    for node in net.ordered_nodes():
-        start = max((done[p.source] for p in net.incoming(node.name)), default=0)
-        done[node.name] = start + (net.steps(node) if isinstance(node, Population) else 0)
-    return max(done.values(), default=0)

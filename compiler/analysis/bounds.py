@@ -25,9 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from snnc.backends.reference.ops import apply_projection, per_channel
-from snnc.ir import (Coding, DifferentialCoding, DualThreshold, IFSoftReset, Input, MultiThreshold, Network, Node,
-                     Population, Projection, RateCoding, Readout, nodes as irn)
+from snnc.ir import (Coding, DifferentialCoding, DualThreshold, GradedMaxPool, IFSoftReset, Input, MultiThreshold,
+                     Network, Node, Population, Projection, RateCoding, Readout, apply_projection, per_channel, replace)
 
 from ..errors import StateOverflowError
 
@@ -100,7 +99,7 @@ def value_range(node: Node) -> tuple[int, int]:
     (0/1; -1/0/1 for dual-threshold neurons, whose negative spikes carry their sign)."""
     if isinstance(node, Input):
         return node.qmin, node.qmax
-    if isinstance(node, irn.GradedMaxPool):  # increments of window maxima obey the source's bound (docs/ir.md);
+    if isinstance(node, GradedMaxPool):  # increments of window maxima obey the source's bound (docs/ir.md);
         return -node.max_message, node.max_message  # differential coding: d = what a source's msg*R_t adds
     if isinstance(node, Population) and isinstance(node.neuron, DualThreshold):
         return -1, 1
@@ -139,8 +138,8 @@ def project(bi: BoundInput, which: str) -> tuple[np.ndarray, np.ndarray]:
         src = bi.sources[p.source]
         env = bi.envelope(p.source)
         lo, hi = getattr(env, which + "_lo"), getattr(env, which + "_hi")
-        pos = irn.replace(p, weight=np.maximum(p.weight, 0))
-        neg = irn.replace(p, weight=np.minimum(p.weight, 0))
+        pos = replace(p, weight=np.maximum(p.weight, 0))
+        neg = replace(p, weight=np.minimum(p.weight, 0))
         if _is_uniform(lo) and _is_uniform(hi):  # P(c * 1) = c * P(1): one projection of ones
             ones = np.ones((1,) + tuple(src.shape), np.int64)
             pp = apply_projection(pos, ones)[0].reshape(shape)
@@ -163,8 +162,8 @@ def current_range(target: Node, incoming: list[Projection], sources: dict[str, N
     for p in incoming:
         src = sources[p.source]
         lo, hi = value_range(src)
-        pos = irn.replace(p, weight=np.maximum(p.weight, 0))
-        neg = irn.replace(p, weight=np.minimum(p.weight, 0))
+        pos = replace(p, weight=np.maximum(p.weight, 0))
+        neg = replace(p, weight=np.minimum(p.weight, 0))
         ones = np.ones((1,) + tuple(src.shape), np.int64)
         hi_tot += (apply_projection(pos, hi * ones) + apply_projection(neg, lo * ones))[0].reshape(target.shape)
         lo_tot += (apply_projection(pos, lo * ones) + apply_projection(neg, hi * ones))[0].reshape(target.shape)
@@ -225,8 +224,8 @@ def _spiking_rate_mixed(bi: BoundInput, v0: np.ndarray, b: np.ndarray) -> StateB
         src = bi.sources[p.source]
         lo, hi = value_range(src)
         k = _steps(src, T)
-        pos = irn.replace(p, weight=np.maximum(p.weight, 0))
-        neg = irn.replace(p, weight=np.minimum(p.weight, 0))
+        pos = replace(p, weight=np.maximum(p.weight, 0))
+        neg = replace(p, weight=np.minimum(p.weight, 0))
         ones = np.ones((1,) + tuple(src.shape), np.int64)
         hi_tot += (apply_projection(pos, k * hi * ones) + apply_projection(neg, k * lo * ones))[0].reshape(shape)
         lo_tot += (apply_projection(pos, k * lo * ones) + apply_projection(neg, k * hi * ones))[0].reshape(shape)
@@ -366,8 +365,8 @@ RULES: dict[tuple[type, type], Rule] = {
     (MultiThreshold, RateCoding): _mt_rate,
     (MultiThreshold, DifferentialCoding): _mt_differential,
     (Readout, DifferentialCoding): _readout_differential,
-    (irn.GradedMaxPool, RateCoding): _graded_max,
-    (irn.GradedMaxPool, DifferentialCoding): _graded_max,
+    (GradedMaxPool, RateCoding): _graded_max,
+    (GradedMaxPool, DifferentialCoding): _graded_max,
 }
 
 

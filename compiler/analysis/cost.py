@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from snnc.backends.reference import Schedule, simulate
-from snnc.ir import Input, Network, Population
+from snnc.backends.reference import simulate
+from snnc.ir import Input, Network, Population, Schedule
 
 from .energy import EnergyModel, load_energy_model
 

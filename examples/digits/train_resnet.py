@@ -53,7 +53,7 @@ def make_digits_resnet(quantizer: str = "round", levels: int = 4, lam_init: floa
 
 def snnc_check(path: Path, x: np.ndarray, y: np.ndarray) -> dict:
     """Compile for loihi, verify layerwise at T = L against the integer ANN, on the test split."""
-    from snnc.backends.reference import Schedule
+    from snnc.ir import Schedule
     from snnc.compiler.api import compile_model
     from snnc.compiler.verify import verify_against_ann
 

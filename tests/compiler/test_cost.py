@@ -7,7 +7,9 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from snnc.backends.reference import Schedule, apply_projection, fanout, simulate
+from snnc.ir import Schedule, apply_projection, fanout
+
+from snnc.backends.reference import simulate
 from snnc.compiler.analysis.cost import compute_stats
 from snnc.compiler.analysis.energy import EnergyModelError, builtin_energy_models, load_energy_model
 from snnc.compiler.api import compile_model, compile_to_file

@@ -4,7 +4,7 @@ for loihi and verify exact in the layerwise schedule; the integer ANN tracks onn
 import numpy as np
 import pytest
 
-from snnc.backends.reference import Schedule
+from snnc.ir import Schedule
 from snnc.compiler.api import compile_model
 from snnc.compiler.verify import verify_against_ann
 

@@ -12,7 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from snnc.backends.reference import Schedule, simulate
+from snnc.ir import Schedule
+
+from snnc.backends.reference import simulate
 from snnc.backends.reference.graded import window_max
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from snnc.backends.reference import Schedule, run_integer_ann, simulate
+from snnc.ir import Schedule
+
+from snnc.backends.reference import run_integer_ann, simulate
 from snnc.compiler.analysis.bounds import check_network, node_bound
 from snnc.compiler.errors import StateOverflowError
 from snnc.compiler.integerize import RealLayer, integerize_population, integerize_readout, resolve_v0_mode, v0_for

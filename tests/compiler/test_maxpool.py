@@ -16,7 +16,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from snnc.backends.reference import Schedule, simulate
+from snnc.ir import Schedule
+
+from snnc.backends.reference import simulate
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError

@@ -8,7 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from snnc.backends.reference import Schedule, run_integer_ann, simulate
+from snnc.ir import Schedule
+
+from snnc.backends.reference import run_integer_ann, simulate
 from snnc.compiler.analysis.bounds import check_network, value_range
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig, NeuronKind, V0Mode

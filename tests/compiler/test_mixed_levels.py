@@ -15,7 +15,9 @@ import numpy as np
 import onnx
 import pytest
 
-from snnc.backends.reference import Schedule, run_integer_ann, simulate
+from snnc.ir import Schedule
+
+from snnc.backends.reference import run_integer_ann, simulate
 from snnc.compiler.analysis.bounds import network_bounds
 from snnc.compiler.analysis.cost import compute_stats
 from snnc.compiler.api import compile_imported, compile_model, import_model

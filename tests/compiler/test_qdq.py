@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from snnc.backends.reference import Schedule
+from snnc.ir import Schedule
 from snnc.compiler.api import compile_model
 from snnc.compiler.errors import InvalidModelError
 from snnc.compiler.frontend.onnx_loader import import_onnx

@@ -16,7 +16,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from snnc.backends.reference import Schedule, run_integer_ann
+from snnc.ir import Schedule
+
+from snnc.backends.reference import run_integer_ann
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError

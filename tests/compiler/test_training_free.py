@@ -4,7 +4,9 @@ multi-threshold neurons, rate and differential coding. Runs the compiled network
 import numpy as np
 import pytest
 
-from snnc.backends.reference import Schedule, simulate
+from snnc.ir import Schedule
+
+from snnc.backends.reference import simulate
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError, DataFileError, StateOverflowError

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 from torch import nn  # noqa: E402
 
-from snnc.backends.reference import Schedule  # noqa: E402
+from snnc.ir import Schedule  # noqa: E402
 from snnc.compiler.api import compile_model  # noqa: E402
 from snnc.compiler.verify import verify_against_ann  # noqa: E402
 from snnc.ir import Conv2d  # noqa: E402

@@ -25,8 +25,8 @@ except BackendUnavailableError as e:  # pragma: no cover - depends on the enviro
 from snnc.backends.lava.backend import LavaBackend, readback, run_build  # noqa: E402
 from snnc.backends.lava.emit import build  # noqa: E402
 from snnc.backends.reference import simulate  # noqa: E402
-from snnc.backends.reference.ops import apply_projection  # noqa: E402
-from snnc.backends.reference.simulator import quantize_inputs  # noqa: E402
+from snnc.ir import apply_projection  # noqa: E402
+from snnc.ir import quantize_inputs  # noqa: E402
 from snnc.ir import Conv2d, Dense, Input, Network, Population, Readout, SumPool2d  # noqa: E402
 
 

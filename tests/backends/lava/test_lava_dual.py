@@ -33,9 +33,10 @@ from snnc.backends.lava import emit  # noqa: E402
 from snnc.backends.lava.backend import LavaBackend, readback, run_build  # noqa: E402
 from snnc.backends.lava.emit import GRADED_BITS, SIGNED_SPIKE_BITS, build  # noqa: E402
 from snnc.backends.lava.processes import DualThresholdNeuron  # noqa: E402
-from snnc.backends.reference import Schedule, simulate  # noqa: E402
-from snnc.backends.reference.ops import apply_projection  # noqa: E402
-from snnc.backends.reference.simulator import quantize_inputs  # noqa: E402
+from snnc.ir import Schedule  # noqa: E402
+from snnc.backends.reference import simulate  # noqa: E402
+from snnc.ir import apply_projection  # noqa: E402
+from snnc.ir import quantize_inputs  # noqa: E402
 from snnc.compiler.api import compile_model  # noqa: E402
 from snnc.compiler.config import CompileConfig  # noqa: E402
 from snnc.compiler.verify import verify_against_backend  # noqa: E402

@@ -26,7 +26,8 @@ except BackendUnavailableError as e:  # pragma: no cover - depends on the enviro
 
 from snnc.backends.lava.backend import LavaBackend  # noqa: E402
 from snnc.backends.lava.emit import build  # noqa: E402
-from snnc.backends.reference import Schedule, simulate  # noqa: E402
+from snnc.ir import Schedule  # noqa: E402
+from snnc.backends.reference import simulate  # noqa: E402
 from snnc.compiler.api import compile_imported, compile_model, import_model  # noqa: E402
 from snnc.compiler.config import CompileConfig  # noqa: E402
 from snnc.compiler.verify import verify_against_ann, verify_against_backend  # noqa: E402

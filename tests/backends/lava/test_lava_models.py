@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from snnc.backends import get_backend
-from snnc.backends.reference import Schedule
+from snnc.ir import Schedule
 from snnc.compiler.api import compile_model
 from snnc.compiler.verify import verify_against_backend
 

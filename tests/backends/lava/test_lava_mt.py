@@ -38,8 +38,8 @@ from snnc.backends.lava.emit import GRADED_BITS  # noqa: E402
 from snnc.backends.lava.processes import (DifferentialAccumulator, Int64Probe, MTDifferentialNeuron,  # noqa: E402
                                           MTRateNeuron)
 from snnc.backends.reference import simulate  # noqa: E402
-from snnc.backends.reference.ops import apply_projection  # noqa: E402
-from snnc.backends.reference.simulator import quantize_inputs  # noqa: E402
+from snnc.ir import apply_projection  # noqa: E402
+from snnc.ir import quantize_inputs  # noqa: E402
 from snnc.compiler.verify import verify_against_backend  # noqa: E402
 from snnc.ir import (Conv2d, Dense, DifferentialCoding, Input, MultiThreshold, Network, Population,  # noqa: E402
                      RateCoding, Readout, SumPool2d)

@@ -31,7 +31,7 @@ from lava.proc.sparse.process import Sparse as LavaSparse  # noqa: E402
 from snnc.backends.lava.backend import LavaBackend, readback, run_build  # noqa: E402
 from snnc.backends.lava.emit import SPARSE_DENSITY_THRESHOLD, build  # noqa: E402
 from snnc.backends.reference import simulate  # noqa: E402
-from snnc.backends.reference.simulator import quantize_inputs  # noqa: E402
+from snnc.ir import quantize_inputs  # noqa: E402
 from snnc.ir import Dense, Input, Network, Population, Readout  # noqa: E402
 
 

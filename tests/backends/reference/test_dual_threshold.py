@@ -4,7 +4,9 @@ paper 000's Eq. 4-5 in integers (docs/ir.md), on random dense networks (hypothes
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from snnc.backends.reference import Schedule, simulate
+from snnc.ir import Schedule
+
+from snnc.backends.reference import simulate
 from snnc.ir import Dense, DualThreshold, Input, Network, Population, Readout
 
 

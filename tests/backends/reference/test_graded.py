@@ -18,7 +18,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from snnc.backends.reference import Schedule, apply_projection, simulate
+from snnc.ir import Schedule, apply_projection
+
+from snnc.backends.reference import simulate
 from snnc.backends.reference.neurons import MTDifferentialStepper, MTRateStepper
 from snnc.ir import (Conv2d, Dense, DifferentialCoding, GradedMaxPool, IFSoftReset, Input, MultiThreshold, Network,
                      Population, RateCoding, Readout, SumPool2d)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from snnc.backends.reference import Schedule, simulate
+from snnc.ir import Schedule
+
+from snnc.backends.reference import simulate
 from snnc.backends.reference.neurons import mth
 from snnc.ir import (
     Dense, DifferentialCoding, IFSoftReset, Input, IRValidationError, MultiThreshold, Network, Population, RateCoding,

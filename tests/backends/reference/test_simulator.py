@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from snnc.backends.reference import Schedule, SimulationError, apply_projection, run_integer_ann, simulate
+from snnc.ir import Schedule, apply_projection
+
+from snnc.backends.reference import SimulationError, run_integer_ann, simulate
 from snnc.ir import Conv2d, Dense, Input, Network, Population, Readout, SumPool2d
 
 

@@ -14,7 +14,7 @@ from snnc.compiler.mapping.geometry import Tiling
 from snnc.compiler.mapping.report import core_entries
 from snnc.compiler.targets import CoreBudget, load_target
 from snnc.ir import Conv2d, Dense, Input, Network, Population, Readout, SumPool2d
-from snnc.ir.nodes import conv_output_size
+from snnc.ir import conv_output_size
 
 LOIHI = load_target("loihi")
 

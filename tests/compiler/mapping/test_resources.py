@@ -11,7 +11,7 @@ from snnc.compiler.mapping.geometry import Tiling, distinct_tiles, view3
 from snnc.compiler.mapping.resources import MemoryModel, ProjectionModel
 from snnc.compiler.targets import load_target
 from snnc.ir import Conv2d, Dense, SumPool2d
-from snnc.ir.nodes import conv_output_size
+from snnc.ir import conv_output_size
 
 LOIHI = load_target("loihi")
 MEM = MemoryModel.of(LOIHI)
