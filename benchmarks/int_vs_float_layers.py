@@ -20,7 +20,7 @@ import numpy as np
 from snnc.backends.reference import run_integer_ann
 from snnc.compiler.api import compile_model
 from snnc.compiler.frontend.onnx_loader import import_onnx
-from snnc.compiler.graph import QuantAct
+from snnc.compiler.frontend.float_graph import QuantAct
 from snnc.compiler.passes import default_passes, run_passes
 from snnc.compiler.verify import float_ann_outputs
 

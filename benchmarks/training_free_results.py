@@ -22,6 +22,7 @@ import onnxruntime as ort
 
 from snnc.backends.reference import simulate
 from snnc.compiler.analysis.bounds import network_bounds
+from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import StateOverflowError
@@ -53,7 +54,7 @@ def main() -> None:
     def run(coding: str, n: int, T: int, frac_bits, scope: str = "channel"):
         net = compile_imported(imp, CompileConfig(
             target=TARGET, neuron="multi-threshold", mt_n=n, coding=coding, timesteps=T, frac_bits=frac_bits,
-            calibration_data=str(DIGITS / "calib.npz"), schedule="pipelined", threshold_scope=scope))
+            calibration_data=str(DIGITS / "calib.npz"), schedule="pipelined", threshold_scope=scope), runner=reference_runner)
         r = simulate(net, x, "pipelined", state_bits=state_bits)   # raises if a state left the width
         bounds = network_bounds(net)
         assert all(r.max_abs_state[k] <= b.worst for k, b in bounds.items())

@@ -52,25 +52,17 @@ def build(name: str, size: int):
     return resnet.make_resnet20(num_classes=10, input_size=size)
 
 
-def _time_phases() -> dict:
-    """Seconds spent in lower() (lowering, integerization) and map_network() (placement on cores),
-    accumulated over this process's compiles."""
-    import snnc.compiler.api as api
+def compile_timed(imported, config, phases: dict):
+    """Compile ``imported`` under ``config`` through the pipeline; adds the seconds of its lowering and
+    integerize stages (``lower_integerize``) and of its mapping stage (``placement``) to ``phases``."""
+    from snnc.compiler.pipeline import CompileContext, Records, run_pipeline
 
-    phases: dict = {}
-    for attr, key in (("lower", "lower_integerize"), ("map_network", "placement")):
-        fn = getattr(api, attr, None)
-        if fn is None:
-            continue
-
-        def timed(*a, _fn=fn, _key=key, **k):
-            t0 = time.perf_counter()
-            try:
-                return _fn(*a, **k)
-            finally:
-                phases[_key] = phases.get(_key, 0.0) + time.perf_counter() - t0
-        setattr(api, attr, timed)
-    return phases
+    run = run_pipeline(CompileContext(config), "calibrate", "mapping", Records(model=imported))
+    for t in run.timings:
+        key = {"lowering": "lower_integerize", "integerize": "lower_integerize", "mapping": "placement"}.get(t.stage)
+        if key:
+            phases[key] = phases.get(key, 0.0) + t.seconds
+    return run.records.compiled.network
 
 
 def placement_summary(pl: dict) -> dict:
@@ -112,13 +104,14 @@ def run_one(name: str, size: int, samples: int, mem_bytes: int | None, queue) ->
         import torch
 
         from snnc.ir import Schedule
-        from snnc.compiler.api import compile_imported, import_model
+        from snnc.compiler.api import import_model
         from snnc.compiler.config import CompileConfig
+        from snnc.compiler.metadata import layer_records
         from snnc.compiler.errors import SnncError
         from snnc.compiler.verify import verify_against_ann
 
         torch.set_num_threads(max(1, os.cpu_count() or 1))
-        phases = _time_phases()
+        phases: dict = {}
         t0 = time.perf_counter()
         model = build(name, size)
         res["parameters"] = int(sum(p.numel() for p in model.parameters()))
@@ -137,12 +130,12 @@ def run_one(name: str, size: int, samples: int, mem_bytes: int | None, queue) ->
             t0 = time.perf_counter()
             res["target"] = "loihi"
             try:
-                net = compile_imported(imported)
+                net = compile_timed(imported, CompileConfig(), phases)
             except SnncError as e:  # e.g. a core too small for a fan-in: record it, try the larger target
                 res["loihi_error"] = f"{type(e).__name__}: {e}"
                 res["target"] = "loihi2"
                 t0 = time.perf_counter()
-                net = compile_imported(imported, CompileConfig(target="loihi2"))
+                net = compile_timed(imported, CompileConfig(target="loihi2"), phases)
             res["lower_integerize_map_seconds"] = time.perf_counter() - t0
             res["phases_seconds"] = dict(phases)
             res["compile_seconds"] = res["import_seconds"] + res["lower_integerize_map_seconds"]
@@ -150,7 +143,7 @@ def run_one(name: str, size: int, samples: int, mem_bytes: int | None, queue) ->
             res.update(populations=len(net.populations), projections=len(net.projections),
                        neurons=int(sum(p.size for p in net.populations)),
                        synapses=int(sum(p.num_synapses for p in net.projections)),
-                       residual_joins=sum(1 for L in net.metadata["layers"] if L.get("onnx_linears")),
+                       residual_joins=sum(1 for r in layer_records(net) if r.onnx_linears),
                        timesteps=net.timesteps)
             if samples:
                 x = np.random.default_rng(0).random((samples, 3, size, size)).astype(np.float32)

@@ -683,7 +683,7 @@ def collect_relu_stats(g, x: np.ndarray, batch_size: int = 64, *, keep_values: b
     in graph order. ``keep_values``/``max_values``/``seed`` are passed to :class:`ActivationStats`
     (memory: ``8 * C * min(count, max_values)`` bytes per ReLU, count = samples x spatial positions).
     """
-    from .graph import Relu
+    from .frontend.float_graph import Relu
 
     relus = [o for o in g.ops if isinstance(o, Relu)]
     if not relus:

@@ -20,6 +20,7 @@ from snnc.ir import BundleError, DualThreshold, IRError, MultiThreshold, Schedul
 
 from .config import CodingKind, CompileConfig, NeuronKind, ThresholdScope, V0Mode, parse_neuron_spec
 from .errors import SnncError
+from .metadata import Conversion, conversion_of, layer_records
 from .targets import builtin_targets
 
 log = logging.getLogger("snnc")
@@ -104,6 +105,7 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
             coding, frac_bits, neg_divisor, schedule, input_range, chips, system, profile):
     """Compile an ONNX MODEL into a spiking-network bundle."""
     from .api import compile_to_file
+    from .tools.runner import reference_runner
 
     kind, n = parse_neuron_spec(neuron)
     neuron, mt_n = kind.value, (n or 4)
@@ -118,7 +120,7 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     out = Path(output)
     if not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-    net = compile_to_file(model, out, cfg)
+    net = compile_to_file(model, out, cfg, runner=reference_runner)
     n_neurons = sum(p.size for p in net.populations)
     n_syn = sum(p.num_synapses for p in net.projections)
     mixed = net.metadata.get("mixed_levels")
@@ -213,7 +215,7 @@ def inspect(bundle, as_json):
                f"({', '.join(f'{k}: {v}' for k, v in net.mixed_steps.items())}), layerwise only (exact)")
     click.echo(f"timesteps T = {net.timesteps}{rel}; default schedule {cfg.get('schedule', '?')}; "
                f"neuron {cfg.get('neuron', '?')}; v0 {cfg.get('v0', '?')}")
-    if cfg.get("neuron") == "multi-threshold":
+    if conversion_of(net) is Conversion.TRAINING_FREE:
         from snnc.ir import DifferentialCoding
 
         coding = (f"differential, F = {net.coding.frac_bits} (frac_bits {cfg.get('frac_bits')})"
@@ -229,12 +231,13 @@ def inspect(bundle, as_json):
     for p in d["projections"]:
         click.echo(f"  {p['name']:<18} {p['type']:<9} W{tuple(p['weight_shape'])} in [{p['weight_range'][0]}, {p['weight_range'][1]}] "
                    f"<< {p['exponent']}, {p['synapses']} synapses")
-    if md.get("layers"):
+    records = layer_records(net)
+    if records:
         click.echo("\nlayers (from the ONNX model):")
-        for L in md["layers"]:
-            click.echo(f"  {L['layer']:<10} linear={L['onnx_linear']}  activation={L['onnx_activation']}  "
-                       f"Q={L['quantizer']}  L={L['levels']}  lambda={L['lambda'] if L['lambda'] is None else round(L['lambda'], 5)}"
-                       + (f"  V0={L['v0_mode']}{'' if L['v0_matched'] else ' (not matched to Q)'}" if L.get('v0_mode') else ""))
+        for r in records:
+            click.echo(f"  {r.layer:<10} linear={r.onnx_linear}  activation={r.onnx_activation}  "
+                       f"Q={r.quantizer}  L={r.levels}  lambda={r.lam if r.lam is None else round(r.lam, 5)}"
+                       + (f"  V0={r.v0_mode}{'' if r.v0_matched else ' (not matched to Q)'}" if r.v0_mode else ""))
 
 
 def _inputs(net, data, samples, seed=0):
@@ -264,7 +267,7 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
     unless a layerwise SNN differs from its own integer network.
     """
     from .verify import verify_against_ann, verify_against_backend
-    from .verify_float import is_training_free, verify_training_free
+    from .verify_float import verify_training_free
 
     net, extras = _load_bundle(bundle)
     sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
@@ -276,7 +279,7 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
         if mb is None:
             click.echo("warning: the source model is not embedded and --model was not given: float ANN skipped", err=True)
         bar = _progress(len(x), "verify")
-        if is_training_free(net):  # no quantized ANN: measured against the float ANN, not proven
+        if conversion_of(net) is Conversion.TRAINING_FREE:  # no quantized ANN: measured against the float ANN, not proven
             rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update)
             bar.close()
             _print_float_verify(bundle, rep, rnd, as_json)

@@ -1,6 +1,6 @@
 """``snnc eval``: sweep conversion settings over a data set (the ablations of papers 000, 003, 004).
 
-Two kinds of model, told apart by their activations (``model_kind``):
+Two kinds of model, told apart by their activations (``metadata.model_conversion``):
 
 * **quantized** (QCFS / quantized clip activations, papers 000 and 003): the grid is neuron model
   (if, dual-threshold) x V0 mode x schedule x T. One network is compiled per (neuron, V0, T) and
@@ -30,15 +30,17 @@ import numpy as np
 from snnc.ir import Schedule
 
 from .api import ImportedModel, compile_imported, import_model
+from .tools.runner import reference_runner
 from .config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron_spec  # noqa: F401 (re-exported)
 from .data import load_arrays, load_data
 from .errors import ConversionError, DataFileError, SnncError
+from .metadata import Conversion, layer_records, model_conversion
 from .verify import float_ann_outputs, verify_against_ann
 
 log = logging.getLogger(__name__)
 
 
-QUANTIZED, RELU = "quantized", "relu"  # model kinds (``model_kind``)
+QUANTIZED, RELU = "quantized", "relu"  # the report's model kinds (``kind_of``)
 
 
 def neuron_label(kind: NeuronKind, n: int | None) -> str:
@@ -236,7 +238,7 @@ class EvalReport:
     ann_int_accuracy: float | None     # the quantized ANN in integers (T = L compile, matched V0)
     grid: dict
     results: list
-    kind: str = QUANTIZED              # QUANTIZED | RELU (``model_kind``)
+    kind: str = QUANTIZED              # QUANTIZED | RELU (``kind_of``)
     calibration: str | None = None     # plain ReLU: the calibration .npz
     threshold_scale: float | None = None
     threshold_scope: str | None = None  # plain ReLU: channel | layer
@@ -292,16 +294,10 @@ class EvalReport:
         return self.lookup(*row, T)
 
 
-def model_kind(imported: ImportedModel) -> str:
-    """QUANTIZED if the model has quantized (clip) activations, RELU if it has plain ReLUs only."""
-    from .graph import QuantAct, Relu
-
-    ops = imported.graph.ops
-    if any(isinstance(o, QuantAct) for o in ops):
-        return QUANTIZED
-    if any(isinstance(o, Relu) for o in ops):
-        return RELU
-    return QUANTIZED  # neither: the quantized path's lowering explains what is missing
+def kind_of(imported: ImportedModel) -> str:
+    """The grid a model gets: RELU when it converts training-free (plain ReLUs only), else QUANTIZED
+    (quantized clip activations; neither: the quantized path's lowering explains what is missing)."""
+    return RELU if model_conversion(imported.graph) is Conversion.TRAINING_FREE else QUANTIZED
 
 
 def parameters_fingerprint(net) -> str:
@@ -347,12 +343,12 @@ def evaluate(
 ) -> EvalReport:
     """Run the grid. ``progress(n)`` is called after each grid point (n = 1).
 
-    Dispatches on the model's activations (``model_kind``): quantized models are measured against
+    Dispatches on the model's activations (``kind_of``): quantized models are measured against
     the quantized ANN, plain ReLU models (with ``base.calibration_data``) against the float ANN.
     """
     base = base or CompileConfig()
     imported = import_model(model_path)
-    kind = model_kind(imported)
+    kind = kind_of(imported)
     check_options(kind, base)
     grid = grid.resolve(kind)
     if kind == RELU:
@@ -363,7 +359,7 @@ def evaluate(
 def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: CompileConfig, samples, progress):
     # the T = L, matched-V0 network defines the data shape check and the integer ANN's accuracy
     ref_cfg = CompileConfig(**{**base.to_dict(), "timesteps": None, "v0": V0Mode.AUTO, "neuron": NeuronKind.IF})
-    ref_net = compile_imported(imported, ref_cfg)
+    ref_net = compile_imported(imported, ref_cfg, runner=reference_runner)
     x, y = load_data(data_path, ref_net, samples)
     if y is None:
         raise DataFileError(f"'{data_path}' has no labels 'y': eval measures accuracy and needs them")
@@ -375,15 +371,16 @@ def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: C
     for neuron, v0, T in itertools.product(grid.neurons, grid.v0s, grid.timesteps):
         cfg = CompileConfig(**{**base.to_dict(), "timesteps": T, "neuron": neuron, "v0": v0})
         t0 = time.perf_counter()
-        net = compile_imported(imported, cfg)
+        net = compile_imported(imported, cfg, runner=reference_runner)
         t_compile = time.perf_counter() - t0
-        layers = [d for d in net.metadata["layers"] if d.get("v0_mode")]
+        records = layer_records(net)
+        layers = [r for r in records if r.v0_mode]
         for schedule in grid.schedules:
             t1 = time.perf_counter()
             rep = verify_against_ann(net, x, y, schedule, None, float_predictions=pred_float)
             results.append(EvalResult(
-                neuron=neuron, v0=v0.value, v0_resolved=[d["v0_mode"] for d in layers],
-                v0_matched=all(d["v0_matched"] for d in layers), schedule=schedule.value, timesteps=T,
+                neuron=neuron, v0=v0.value, v0_resolved=[r.v0_mode for r in layers],
+                v0_matched=all(r.v0_matched for r in layers), schedule=schedule.value, timesteps=T,
                 accuracy=rep.accuracy["snn"], agreement_with_ann_int=rep.prediction_agreement["snn_vs_ann_int"],
                 exact=rep.exact, neurons_mismatched=rep.neurons_mismatched, neurons_compared=rep.neurons_compared,
                 rate_error=float(np.mean([lr.rate_error for lr in rep.layers])),
@@ -391,12 +388,12 @@ def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: C
                 layer_rate_error={lr.name: lr.rate_error for lr in rep.layers},
                 spikes_per_sample=rep.spikes_per_sample, sops_per_sample=rep.sops_per_sample,
                 compile_seconds=t_compile, run_seconds=time.perf_counter() - t1,
-                exponents=[int(d["exponent"]) for d in net.metadata["layers"]],
+                exponents=[int(r.exponent) for r in records],
                 parameters_sha256=parameters_fingerprint(net),
             ))
             if progress is not None:
                 progress(1)
-    quantizers = sorted({d["quantizer"] for d in ref_net.metadata["layers"] if d.get("quantizer")})
+    quantizers = sorted({r.quantizer for r in layer_records(ref_net) if r.quantizer})
     return EvalReport(
         model=str(model_path), sha256=imported.sha256, data=str(data_path), samples=len(x), levels=L,
         quantizers=quantizers, target=base.target, ann_float_accuracy=ref.accuracy["ann_float"],
@@ -453,7 +450,7 @@ def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: Compil
                      timesteps=T)
         t0 = time.perf_counter()
         try:
-            net = compile_imported(imported, cfg)
+            net = compile_imported(imported, cfg, runner=reference_runner)
         except ConversionError as e:  # e.g. a state bound the target cannot hold: record it, go on
             log.warning("%s: %s", neuron_label(NeuronKind.MULTI_THRESHOLD, n), e)
             results.append(TrainingFreeResult(**point, accuracy=None, agreement_with_ann_float=None,
@@ -482,7 +479,7 @@ def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: Compil
             layer_spikes_per_sample={p: run["events"][p] / n_s for p in pops},
             state_bits_needed=bits, fits_target=bits <= state_bits,
             compile_seconds=t_compile, run_seconds=time.perf_counter() - t1,
-            exponents=[int(d["exponent"]) for d in net.metadata["layers"]],
+            exponents=[int(r.exponent) for r in layer_records(net)],
             parameters_sha256=parameters_fingerprint(net),
             frac_bits=getattr(net.coding, "frac_bits", None),
         ))

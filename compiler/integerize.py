@@ -1,4 +1,5 @@
-"""Integerization: real effective weights in level units -> integer weights, thresholds, V0, bias.
+"""Integerization: the lowered network's real weights in level units -> integer weights, thresholds,
+V0 and bias, one layer after the other (the integerize stage: ``integerize_network``).
 
 For a population fed by source counts M_s, the matched ANN computes z = sum_s w'_s M_s + b' and
 M = clip(Q(z + beta), 0, L) (docs/conversion.md). Per output channel c we pick a threshold Theta_c
@@ -7,45 +8,76 @@ and a per-projection exponent e so that the largest weight of the channel uses t
     Theta_c = round(2^e * Wmax / max|w'_c|),   W = round(w' * Theta_c / 2^e),   B = round(b' Theta_c / L)
 
 V0 carries the quantizer (docs/ir.md table, docs/conversion.md "V0 modes"): matched, floor(beta*Theta)
-for floor and Theta - 1 + ceil(beta*Theta) for ceil; or a mode the user picks (zero, half, full). The exponent is the largest that passes the state bound check (analysis/bounds.py).
+for floor and Theta - 1 + ceil(beta*Theta) for ceil; or a mode the user picks (zero, half, full). The
+exponent is the largest that passes the state bound check (analysis/bounds.py).
+
+Everything a layer's choice depends on besides its own weights is in one explicit
+``IntegerizeContext``: the target's numeric format, the network's coding and T, the weight-bit floor
+(``frac_bits = auto:k``) and the envelopes of the layers integerized so far (what they can send, so a
+later layer's bound is tighter than from their value ranges alone).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Callable, TypeVar
 
 import numpy as np
 
-import contextlib
-import contextvars
-import weakref
-from typing import Callable, TypeVar
-
-from snnc.ir import (Coding, DifferentialCoding, IFSoftReset, MultiThreshold, NeuronModel, Node, Population, Projection,
-                     RateCoding, Readout)
+from snnc.ir import (Coding, DifferentialCoding, IFSoftReset, MultiThreshold, Network, NeuronModel, Node, Population,
+                     Projection, Readout)
 
 from .analysis.bounds import Envelope, bound_node
 from .errors import StateOverflowError
+from .lowering.plan import (FixedNodes, LoweredGraph, MultiThresholdPopulation, PlanItem, QuantizedPopulation,
+                            ReadoutPlan, RealLayer)
+from .metadata import Conversion, LayerRecord
+from .targets import NumericFormat
+
+log = logging.getLogger(__name__)
 
 _X = TypeVar("_X")
-# A floor on the weight bits the integerizer may shrink to (``weight_floor``; None: no floor).
-_WEIGHT_FLOOR: contextvars.ContextVar[int | None] = contextvars.ContextVar("min_weight_bits", default=None)
-from .targets import NumericFormat
 
 
 @dataclass
-class RealLayer:
-    """A layer in real arithmetic, in level units of its sources' counts.
+class IntegerizeContext:
+    """What integerizing one network shares across its layers (no other state is kept anywhere).
 
-    ``weights``: per incoming projection, real weights shaped like the IR projection's weight
-    (``make_projection(name, int_weight, exponent)`` builds the IR projection).
-    """
+    ``fmt``: the target's numeric format; ``coding``: the network's coding (the state bounds depend
+    on it: differential states are values times 2^F); ``timesteps``: the network's T (what the bounds
+    run over); ``min_weight_bits``: refuse (StateOverflowError) rather than shrink any layer's weights
+    below that many signed bits (None: shrink as far as needed); ``envelopes``: node name -> what the
+    node integerized so far can send (filled in as layers are integerized)."""
 
-    name: str
-    shape: tuple[int, ...]
-    weights: list[np.ndarray]
-    make_projection: list  # callables (int weight, exponent) -> Projection
-    bias: np.ndarray  # b' per channel (levels), or per output for readout (real units)
+    fmt: NumericFormat
+    coding: Coding
+    timesteps: int
+    min_weight_bits: int | None = None
+    envelopes: dict[str, Envelope] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.coding, Coding) or type(self.coding) is Coding:
+            raise ValueError(f"coding must be RateCoding or DifferentialCoding, got {self.coding!r}")
+        if isinstance(self.timesteps, bool) or int(self.timesteps) < 1:
+            raise ValueError(f"timesteps must be >= 1, got {self.timesteps!r}")
+        self.timesteps = int(self.timesteps)
+
+    @property
+    def differential(self) -> bool:
+        return isinstance(self.coding, DifferentialCoding)
+
+
+@dataclass
+class IntegerNetwork:
+    """The integerize stage's output: the integer network (no metadata yet), one record per layer,
+    the matched ANN's L (None: training-free) and each activation's L when they differ."""
+
+    network: Network
+    layers: list[LayerRecord]
+    levels: int | None
+    mixed_levels: dict[str, int]
+    conversion: Conversion
 
 
 def _scales(fmt: NumericFormat, min_weight_bits: int | None = None):
@@ -63,41 +95,13 @@ def _scales(fmt: NumericFormat, min_weight_bits: int | None = None):
         yield fmt.weight_exp_min, wtop
 
 
-# Envelopes (what a node sends, analysis/bounds.py) of the nodes integerized so far, so that a later
-# layer's bound uses its sources' tighter envelopes; keyed by id, checked against a weak reference.
-# Only a hint for choosing scales: check_network recomputes every bound from the finished network.
-_ENVELOPES: dict[int, tuple[weakref.ref, Envelope, Coding, int]] = {}
-
-
-def _remember(node: Node, env: Envelope, coding: Coding | None, T: int) -> None:
-    for k in [k for k, v in _ENVELOPES.items() if v[0]() is None]:
-        del _ENVELOPES[k]
-    _ENVELOPES[id(node)] = (weakref.ref(node), env, coding if coding is not None else RateCoding(), T)
-
-
-def _records(sources: dict[str, Node]) -> dict[str, tuple[Envelope, Coding, int]]:
-    out = {}
-    for name, node in sources.items():
-        hit = _ENVELOPES.get(id(node))
-        if hit is not None and hit[0]() is node:
-            out[name] = hit[1:]
-    return out
-
-
-def _known_envelopes(sources: dict[str, Node], coding: Coding | None, T: int) -> dict[str, Envelope]:
-    """Remembered envelopes of ``sources`` made under the same coding and T."""
-    coding = coding if coding is not None else RateCoding()
-    return {k: env for k, (env, c, t) in _records(sources).items() if c == coding and t == T}
-
-
-def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[str, Node],
-                   coding: Coding | None = None, min_weight_bits: int | None = None):
+def _first_fitting(build, name: str, ctx: IntegerizeContext, sources: dict[str, Node]):
     """Try the scales finest first; return (node, projections, exponent) of the first whose state
-    bound (analysis/bounds.py, for ``coding``) fits the target's width, else raise naming the layer."""
+    bound (analysis/bounds.py, for the context's coding and T) fits the target's width, and remember
+    its envelope in the context; else raise naming the layer."""
     worst = None
-    if min_weight_bits is None:
-        min_weight_bits = _WEIGHT_FLOOR.get()
-    envs = _known_envelopes(sources, coding, T)
+    fmt, T, coding, min_weight_bits = ctx.fmt, ctx.timesteps, ctx.coding, ctx.min_weight_bits
+    envs = {k: env for k, env in ctx.envelopes.items() if k in sources}
     bias_clipped = False
     for e, wtop in _scales(fmt, min_weight_bits):
         built = build(e, wtop)
@@ -107,7 +111,7 @@ def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[s
         node, projs = built
         b, env = bound_node(node, projs, sources, T, coding, envs)
         if b.worst <= fmt.state_max:
-            _remember(node, env, coding, T)
+            ctx.envelopes[node.name] = env
             return node, projs, e
         worst = b.worst
     floor = f" with weights of at least {min_weight_bits} bits" if min_weight_bits is not None else \
@@ -124,16 +128,6 @@ def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[s
         + (" (finer scales were also refused: their bias exceeds the bias register)" if bias_clipped else "")
     )
 
-
-@contextlib.contextmanager
-def weight_floor(bits: int | None):
-    """Within this block the integerizer raises StateOverflowError instead of shrinking any layer's
-    weights below ``bits`` signed bits (None: no floor)."""
-    token = _WEIGHT_FLOOR.set(bits)
-    try:
-        yield
-    finally:
-        _WEIGHT_FLOOR.reset(token)
 
 
 def layer_weight_precision(net) -> dict[str, float]:
@@ -162,15 +156,17 @@ def layer_weight_bits(net) -> dict[str, int]:
     return out
 
 
-def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: int, min_weight_bits: int | None = None,
+def choose_frac_bits(lower_at: Callable[[DifferentialCoding, int | None], _X], timesteps: int,
+                     min_weight_bits: int | None = None,
                      candidates=range(16, -1, -1), network_of=lambda r: r[0] if isinstance(r, tuple) else r,
                      error: Callable | None = None) -> tuple[DifferentialCoding, _X]:
     """``frac_bits = auto``: pick F for a differential network. Its states are values times 2^F, so F
     and the weight scale share the state width: a larger F makes the reciprocals R_t = round(2^F/t)
     finer and forces coarser weights (the integerizer shrinks a layer's weights until its bound fits).
 
-    ``lower_at(coding)`` lowers the network (raising StateOverflowError when it cannot fit);
-    ``network_of`` takes the Network out of its result.
+    ``lower_at(coding, min_weight_bits)`` integerizes the network in that coding with that weight-bit
+    floor (raising StateOverflowError when it cannot fit); ``network_of`` takes the Network out of its
+    result.
 
     * ``min_weight_bits`` = k: the largest F of ``candidates`` whose every layer keeps weights of at
       least k signed bits (``auto:k``).
@@ -190,7 +186,7 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: in
         for F in candidates:
             coding = DifferentialCoding(frac_bits=int(F))
             try:
-                res = lower_at(coding)
+                res = lower_at(coding, None)
             except StateOverflowError as e:
                 err = e
                 continue
@@ -206,8 +202,7 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: in
         if min_weight_bits is None and best is not None and pf <= best[0]:
             break  # a smaller F cannot beat the best score any more
         try:
-            with weight_floor(min_weight_bits):
-                res = lower_at(coding)
+            res = lower_at(coding, min_weight_bits)
         except StateOverflowError as e:
             err = e
             continue
@@ -221,13 +216,6 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding], _X], timesteps: in
         floor = f" with weights of at least {min_weight_bits} bits" if min_weight_bits is not None else ""
         raise StateOverflowError(f"differential coding: no F in {list(candidates)} fits{floor}: {err}")
     return best[1], best[2]
-
-
-def _as_coding(differential) -> Coding:
-    """``differential``: a Coding, or a bool (True: the default DifferentialCoding())."""
-    if isinstance(differential, Coding):
-        return differential
-    return DifferentialCoding() if differential else RateCoding()
 
 
 def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
@@ -277,15 +265,15 @@ def _channel_view(w: np.ndarray) -> tuple[int, ...]:
 
 
 def integerize_population(
-    layer: RealLayer, mode: str, beta: float, levels: int, real_threshold: float, T: int,
-    fmt: NumericFormat, sources: dict[str, Node], neuron: NeuronModel | None = None, v0_mode: str = "auto",
-    steps: int | None = None,
+    layer: RealLayer, mode: str, beta: float, levels: int, real_threshold: float, ctx: IntegerizeContext,
+    sources: dict[str, Node], neuron: NeuronModel | None = None, v0_mode: str = "auto", steps: int | None = None,
 ) -> tuple[Population, list[Projection], int]:
     """Integer population for one activation. The per-step bias spreads b' over the L steps of the
     matched ANN (B = round(b' Theta / L)); T only enters the state bound, so a T != L network has
     the same parameters as the T = L one and its levels are Theta/T (rate rescaling).
     ``steps``: the population's own layerwise steps (``Population.timesteps``; mixed L: its L)."""
     neuron = neuron if neuron is not None else IFSoftReset()
+    fmt = ctx.fmt
     resolved, r = resolve_v0_mode(v0_mode, mode, beta)
     C = layer.shape[0]
     wmax = np.max([_channel_max(w, C) for w in layer.weights], axis=0)
@@ -308,12 +296,11 @@ def integerize_population(
                          bias=bias, levels=levels, real_threshold=np.array(real_threshold), timesteps=steps)
         return pop, projs
 
-    return _first_fitting(build, layer.name, T, fmt, sources)
+    return _first_fitting(build, layer.name, ctx, sources)
 
 
 def integerize_mt_population(
-    layer: RealLayer, neuron: MultiThreshold, real_threshold: float, T: int, fmt: NumericFormat,
-    sources: dict[str, Node], differential: bool | Coding, min_weight_bits: int | None = None,
+    layer: RealLayer, neuron: MultiThreshold, real_threshold: float, ctx: IntegerizeContext, sources: dict[str, Node],
 ) -> tuple[Population, list[Projection], int]:
     """Integer multi-threshold population for a plain ReLU (paper 004; docs/conversion.md).
 
@@ -323,12 +310,10 @@ def integerize_mt_population(
     V0 = 0 (the nearest-threshold choice already rounds). Differential coding: the bias is the
     initial encoded value V0 = round(b' Theta) (Theorem 4.5), B = 0.
 
-    ``differential``: the network's Coding (a bool True means ``DifferentialCoding()``, F = 12): the
-    state bound that picks the scale depends on F (states are values times 2^F), so pass the coding.
-    ``min_weight_bits``: refuse (StateOverflowError) rather than shrink the weights below that many bits.
+    The population's levels are the context's T; the state bound that picks the scale depends on the
+    context's coding (differential states are values times 2^F) and its weight-bit floor.
     """
-    coding = _as_coding(differential)
-    differential = isinstance(coding, DifferentialCoding)
+    fmt, T, differential = ctx.fmt, ctx.timesteps, ctx.differential
     C = layer.shape[0]
     u = neuron.unit_divisor
     wmax = np.max([_channel_max(w, C) for w in layer.weights], axis=0)
@@ -353,26 +338,24 @@ def integerize_mt_population(
                          real_threshold=np.array(real_threshold))
         return pop, projs
 
-    return _first_fitting(build, layer.name, T, fmt, sources, coding, min_weight_bits)
+    return _first_fitting(build, layer.name, ctx, sources)
 
 
 def integerize_readout(
-    layer: RealLayer, T: int, fmt: NumericFormat, sources: dict[str, Node], levels: int | None = None,
-    coding: Coding | None = None, timesteps: int | None = None, min_weight_bits: int | None = None,
+    layer: RealLayer, ctx: IntegerizeContext, sources: dict[str, Node], levels: int | None = None,
+    steps: int | None = None,
 ) -> tuple[Readout, list[Projection], int]:
     """One scale S for all outputs (so argmax is preserved): W = round(w' S / 2^e), R0 = round(b S T / L).
 
     The weights act on source counts, which grow like T/L times the ANN's levels, so the offset R0
-    and the output scale follow: output = value * L / (S T). With T = L, R0 = round(b S).
-    ``coding`` and ``timesteps`` (the network's T, default ``T``) are what the state bound runs with
-    (a differential readout is lowered with T = L = 1 but accumulates over the network's T steps).
+    and the output scale follow: output = value * L / (S T). With T = L, R0 = round(b S). ``steps``
+    is the T of these formulas (default the context's T; a differential readout takes T = L = 1: it
+    accumulates the encoded value once), while the state bound runs over the context's T and coding.
     """
+    T = ctx.timesteps if steps is None else int(steps)
     L = T if levels is None else int(levels)
+    fmt = ctx.fmt
     wabs = max(float(np.abs(w).max()) if w.size else 0.0 for w in layer.weights) or 1.0
-    if coding is None:  # not given: the coding and T its differential sources were integerized with
-        diff = [(c, t) for _, c, t in _records(sources).values() if isinstance(c, DifferentialCoding)]
-        if diff:
-            coding, timesteps = diff[0][0], (diff[0][1] if timesteps is None else timesteps)
 
     def build(e, wtop):
         S = max(1, round((2**e) * wtop / wabs))
@@ -381,11 +364,84 @@ def integerize_readout(
         r0 = np.round(layer.bias * S * T / L).astype(np.int64)
         return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=L / (S * T)), projs
 
-    return _first_fitting(build, layer.name, T if timesteps is None else int(timesteps), fmt, sources, coding,
-                          min_weight_bits)
+    return _first_fitting(build, layer.name, ctx, sources)
 
 
 def weight_bits(projs: list[Projection]) -> int:
     """Signed bits the largest weight mantissa of ``projs`` uses (1 + bit length of max |W|)."""
     m = max((int(np.abs(p.weight).max(initial=0)) for p in projs), default=0)
     return 1 + m.bit_length()
+
+
+# ---- the integerize stage ----------------------------------------------------------------------------
+def _quantized(item: QuantizedPopulation, ctx: IntegerizeContext, sources: dict[str, Node]) -> FixedNodes:
+    node, projs, ex = integerize_population(item.layer, item.mode, item.beta, item.levels, item.lam, ctx, sources,
+                                            neuron=item.neuron, v0_mode=item.v0_mode, steps=item.steps)
+    resolved, r = resolve_v0_mode(item.v0_mode, item.mode, item.beta)
+    matched, _ = resolve_v0_mode("auto", item.mode, item.beta)
+    o = item.origin
+    record = LayerRecord(
+        item.layer.name, o.onnx_linear, o.activation, item.quantizer, item.levels, item.lam, ex, list(item.layer.shape),
+        ann_macs=o.ann_macs, onnx_linears=o.onnx_linears, sources=o.sources, v0_mode=resolved,
+        v0_matched=resolved == matched, neuron=type(node.neuron).__name__,
+        # the quantized ANN (verify's reference) keeps the quantizer's own V0
+        matched_v0=v0_for(matched, r, node.threshold).tolist() if resolved != matched else None)
+    return FixedNodes([node], projs, [record])
+
+
+def _multi_threshold(item: MultiThresholdPopulation, ctx: IntegerizeContext, sources: dict[str, Node]) -> FixedNodes:
+    node, projs, ex = integerize_mt_population(item.layer, item.neuron, item.theta, ctx, sources)
+    o = item.origin
+    record = LayerRecord(
+        item.layer.name, o.onnx_linear, o.activation, None, None, float(item.theta.max()), ex, list(item.layer.shape),
+        ann_macs=o.ann_macs, onnx_linears=o.onnx_linears, neuron=type(item.neuron).__name__,
+        threshold_real=item.theta.tolist(), threshold_scope="channel" if item.per_channel else "layer")
+    return FixedNodes([node], projs, [record])
+
+
+def _fixed(item: FixedNodes, ctx: IntegerizeContext, sources: dict[str, Node]) -> FixedNodes:
+    return item
+
+
+#: plan item type -> how its integers are chosen (a new plan item kind adds an entry)
+INTEGERIZERS: dict[type, Callable[[PlanItem, IntegerizeContext, dict[str, Node]], FixedNodes]] = {
+    QuantizedPopulation: _quantized,
+    MultiThresholdPopulation: _multi_threshold,
+    FixedNodes: _fixed,
+}
+
+
+def _readout(plan: ReadoutPlan, ctx: IntegerizeContext, sources: dict[str, Node]) -> FixedNodes:
+    # rate: the readout sums T per-step currents; differential: it accumulates the encoded value once
+    # (R0 = round(b S), the value scaled by 2^F in the simulator)
+    node, projs, ex = integerize_readout(plan.layer, ctx, sources, levels=plan.levels,
+                                         steps=1 if ctx.differential else None)
+    if ctx.differential:
+        node = replace(node, scale=node.scale / ctx.coding.one)
+    o = plan.origin
+    record = LayerRecord("readout", o.onnx_linear, None, None, None, None, ex, list(plan.layer.shape),
+                         ann_macs=o.ann_macs, onnx_linears=o.onnx_linears, sources=o.sources)
+    return FixedNodes([node], projs, [record])
+
+
+def integerize_network(lowered: LoweredGraph, ctx: IntegerizeContext) -> IntegerNetwork:
+    """Every plan item in order, then the readout, into one integer Network in ``ctx.coding``; each
+    layer's bound uses the envelopes of the layers before it (kept in ``ctx``)."""
+    if ctx.timesteps != lowered.timesteps:
+        raise ValueError(f"integerizing a network of T={lowered.timesteps} in a context of T={ctx.timesteps}")
+    nodes: list[Node] = [lowered.input]
+    projs: list[Projection] = []
+    records: list[LayerRecord] = []
+    sources: dict[str, Node] = {lowered.input.name: lowered.input}
+    for item in [*lowered.items, lowered.readout]:
+        fn = _readout if isinstance(item, ReadoutPlan) else INTEGERIZERS.get(type(item))
+        if fn is None:
+            raise TypeError(f"no integerizer for plan item {type(item).__name__}; known: "
+                            f"{sorted(c.__name__ for c in INTEGERIZERS)}")
+        done = fn(item, ctx, sources)
+        nodes.extend(done.nodes)
+        projs.extend(done.projections)
+        records.extend(done.records)
+        sources.update({n.name: n for n in done.nodes})
+    net = Network(nodes, projs, lowered.timesteps, coding=ctx.coding)
+    return IntegerNetwork(net, records, lowered.levels, dict(lowered.mixed_levels), lowered.conversion)

@@ -24,6 +24,7 @@ from snnc.backends.reference import simulate
 from snnc.ir import BundleError, Schedule, load_with_extras
 
 from .errors import SnncError
+from .metadata import layer_records
 
 
 #: Section headings of index.html, in page order (tests check them).
@@ -67,7 +68,8 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     from .analysis.energy import load_energy_model
     from .data import load_data, random_inputs
     from .verify import verify_against_ann
-    from .verify_float import is_training_free, verify_training_free
+    from .metadata import Conversion, conversion_of
+    from .verify_float import verify_training_free
 
     bundle_path, out_dir = Path(bundle_path), Path(out_dir)
     if samples is not None and samples < 1:
@@ -93,7 +95,7 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     default_sched = Schedule(net.metadata.get("config", {}).get("schedule", "layerwise"))
     if default_sched not in scheds:
         default_sched = scheds[0]
-    training_free = is_training_free(net)
+    training_free = conversion_of(net) is Conversion.TRAINING_FREE
     if training_free:  # no quantized ANN: measured against the float ANN (embedded model), pipelined
         mb = bytes(extras["onnx_model"]) if "onnx_model" in extras else None
         ver = {s.value: (None if mb is None else verify_training_free(net, x, y, mb).to_dict()) for s in scheds}
@@ -564,7 +566,7 @@ def render_html(ctx: dict) -> str:
             f"<div><h3>Target</h3>{_kv(tgt)}</div>"
             f"<div><h3>Source model</h3>{_kv(src)}</div></div>")
     body += f"<p>Embedded in the bundle: {_e(', '.join(ctx['extras']) or 'nothing')}.</p>"
-    layers = md.get("layers") or []
+    layers = [r.to_dict() for r in layer_records(ctx["net"])]
     if layers:
         cols = ["layer", "shape", "onnx_linear", "onnx_activation", "quantizer", "levels", "lambda", "exponent", "ann_macs"]
         extra = sorted({k for L in layers for k in L} - set(cols))
@@ -584,7 +586,8 @@ def render_html(ctx: dict) -> str:
             rows.append(row)
         idx = [i for i, c in enumerate(cols + extra) if c in ("levels", "lambda", "exponent", "ann_macs")]
         body += "<h3>Layers (from the ONNX model)</h3>" + _table(cols + extra, rows, num_cols=idx)
-    other = {k: v for k, v in md.items() if k not in ("config", "target", "source_model", "layers", "placement")}
+    other = {k: v for k, v in md.items()
+             if k not in ("config", "target", "source_model", "layers", "layers_version", "placement")}
     if other:
         body += "<h3>Other</h3>" + _kv(other)
     parts.append(_section("Bundle metadata", body))

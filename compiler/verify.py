@@ -13,6 +13,7 @@ from snnc.backends.reference import run_integer_ann, simulate
 from snnc.ir import Network, Schedule, per_channel, replace
 
 from .errors import SnncError
+from .metadata import layer_records
 
 
 @dataclass
@@ -88,7 +89,7 @@ def reference_network(net: Network) -> Network:
     """The network whose integer ANN at tau = L is the quantized ANN: ``net`` with every population's
     V0 put back to the one matched to its quantizer (the compiler records it when ``--v0`` chose
     another). Neuron models do not matter there: the integer ANN has none."""
-    changed = {L["layer"]: L["matched_v0"] for L in net.metadata.get("layers", []) if "matched_v0" in L}
+    changed = {r.layer: r.matched_v0 for r in layer_records(net) if r.matched_v0 is not None}
     if not changed:
         return net
     nodes = [replace(n, v0=np.asarray(changed[n.name], np.int64)) if n.name in changed else n for n in net.nodes]

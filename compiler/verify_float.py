@@ -17,14 +17,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from snnc.backends.reference import simulate
-from snnc.ir import MultiThreshold, Network, Schedule, per_channel
+from snnc.ir import Network, Schedule, per_channel
 
 from .errors import SnncError
-
-
-def is_training_free(net: Network) -> bool:
-    """A network lowered from a plain ReLU net (multi-threshold populations, no quantizer levels)."""
-    return net.metadata.get("levels", 0) is None or any(isinstance(p.neuron, MultiThreshold) for p in net.populations)
+from .metadata import layer_records
 
 
 @dataclass
@@ -80,8 +76,8 @@ def verify_training_free(net: Network, x: np.ndarray, y: np.ndarray | None, mode
         raise SnncError("a training-free network is verified against its float ANN: the bundle does not embed the "
                         "ONNX model, give --model FILE.onnx")
     g = _float_graph(model_bytes)
-    pops = {d["layer"]: d["onnx_activation"] for d in net.metadata.get("layers", [])
-            if d.get("onnx_activation") and d["layer"] in {p.name for p in net.populations}}
+    pops = {r.layer: r.onnx_activation for r in layer_records(net)
+            if r.onnx_activation and r.layer in {p.name for p in net.populations}}
     missing = [r for r in pops.values() if r not in {o.name for o in g.ops}]
     if missing:
         raise SnncError(f"the ONNX model does not match the bundle: ReLU node(s) {missing} not found in it")

@@ -135,3 +135,21 @@ def export_brevitas(net, torch, fmt: str, path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         (export_qonnx if fmt == "qonnx" else export_onnx_qcdq)(net, torch.randn(2, 1, 8, 8), export_path=str(path))
+
+
+def lower_to_network(g, target, timesteps, input_range=(0.0, 1.0), neuron=None, v0_mode="auto",
+                     relu_thresholds=None, coding=None):
+    """A passed float graph lowered (``lowering.lower_graph``) and integerized (``integerize_network``)
+    under one explicit coding: the lowering and integerize stages without the pipeline around them.
+    Training-free when ``relu_thresholds`` are given, else quantized."""
+    from snnc.compiler.integerize import IntegerizeContext, integerize_network
+    from snnc.compiler.lowering import LoweringOptions, lower_graph
+    from snnc.compiler.metadata import Conversion
+    from snnc.ir import IFSoftReset, RateCoding
+
+    conversion = Conversion.QUANTIZED if relu_thresholds is None else Conversion.TRAINING_FREE
+    options = LoweringOptions(target.numeric.input_bits, timesteps, input_range,
+                              IFSoftReset() if neuron is None else neuron, v0_mode, relu_thresholds)
+    lowered = lower_graph(g, conversion, options)
+    ctx = IntegerizeContext(target.numeric, RateCoding() if coding is None else coding, lowered.timesteps)
+    return integerize_network(lowered, ctx).network

@@ -20,6 +20,7 @@ import numpy as np
 from snnc.backends.reference import simulate
 from snnc.ir import Input, Network, Population, Schedule
 
+from ..metadata import layer_records
 from .energy import EnergyModel, load_energy_model
 
 
@@ -53,7 +54,7 @@ class StatsReport:
 
 
 def layer_macs(net: Network) -> dict[str, int]:
-    return {L["layer"]: int(L.get("ann_macs", 0)) for L in net.metadata.get("layers", [])}
+    return {r.layer: int(r.ann_macs or 0) for r in layer_records(net)}
 
 
 def compute_stats(net: Network, x: np.ndarray, schedule: Schedule | str = Schedule.LAYERWISE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Conv, FGraph, Linear
+from ..frontend.float_graph import Conv, FGraph, Linear
 
 
 def macs_per_op(g: FGraph) -> dict[str, int]:

@@ -15,7 +15,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import InvalidModelError, ModelLoadError, UnsupportedOperatorError
-from ..graph import (
+from .float_graph import (
     Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Identity, Linear, MaxPool, Relu, Rounding,
     ScalarAffine,
 )

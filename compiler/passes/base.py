@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from ..graph import FGraph
+from ..frontend.float_graph import FGraph
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import copy
 
 import numpy as np
 
-from ..graph import AvgPool, BatchNorm, Clamp, FGraph, MaxPool, QuantAct, Relu, Rounding, ScalarAffine
+from ..frontend.float_graph import AvgPool, BatchNorm, Clamp, FGraph, MaxPool, QuantAct, Relu, Rounding, ScalarAffine
 from .base import Pass
 
 

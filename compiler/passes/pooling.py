@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import AvgPool, Conv, FGraph, Flatten, Linear
+from ..frontend.float_graph import AvgPool, Conv, FGraph, Flatten, Linear
 from .base import Pass
 
 

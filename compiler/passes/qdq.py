@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Clamp, FGraph, Relu, Rounding, ScalarAffine
+from ..frontend.float_graph import Clamp, FGraph, Relu, Rounding, ScalarAffine
 from .base import Pass
 
 _CHAIN = (ScalarAffine, Clamp, Relu)

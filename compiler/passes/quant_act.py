@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ConversionError
-from ..graph import Clamp, FGraph, QuantAct, Relu, Rounding, ScalarAffine
+from ..frontend.float_graph import Clamp, FGraph, QuantAct, Relu, Rounding, ScalarAffine
 from .base import Pass
 
 _CHAIN = (ScalarAffine, Clamp, Relu)

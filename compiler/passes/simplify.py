@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..graph import AvgPool, BatchNorm, Conv, FGraph, Identity, Linear, MaxPool, ScalarAffine
+from ..frontend.float_graph import AvgPool, BatchNorm, Conv, FGraph, Identity, Linear, MaxPool, ScalarAffine
 from .base import Pass
 
 

@@ -58,6 +58,7 @@ def measure(model_path: Path, Ts=(2, 4, 8)) -> list[dict]:
 
     from snnc.backends.reference import simulate
     from snnc.compiler.analysis.bounds import network_bounds
+    from snnc.compiler.tools.runner import reference_runner
     from snnc.compiler.api import compile_imported, import_model
     from snnc.compiler.config import CompileConfig
     from snnc.compiler.errors import StateOverflowError
@@ -77,7 +78,7 @@ def measure(model_path: Path, Ts=(2, 4, 8)) -> list[dict]:
                                     calibration_data=str(HERE / "calib.npz"), thresholds="iterate",
                                     schedule="pipelined", profile=profile)
                 try:
-                    net = compile_imported(imported, cfg)
+                    net = compile_imported(imported, cfg, runner=reference_runner)
                 except StateOverflowError as e:   # loihi's 24-bit state too narrow
                     print(f"{coding:12s} T={T}: does not fit ({e})")
                     continue

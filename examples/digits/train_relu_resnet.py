@@ -103,12 +103,13 @@ def snnc_check(path: Path, calib: Path, x: np.ndarray, y: np.ndarray, T: int = 4
     pipelined) and its accuracy on the test split, in the reference simulator."""
     from snnc.backends.reference import simulate
     from snnc.compiler.api import compile_imported, import_model
+    from snnc.compiler.tools.runner import reference_runner
     from snnc.compiler.config import CompileConfig
 
     t0 = time.perf_counter()
     net = compile_imported(import_model(path), CompileConfig(
         neuron="multi-threshold", mt_n=n, coding="rate", timesteps=T, calibration_data=str(calib),
-        schedule="pipelined"))
+        schedule="pipelined"), runner=reference_runner)
     t_compile = time.perf_counter() - t0
     acc = float(np.mean(simulate(net, x, "pipelined").predictions() == y))
     return {"setting": f"--calib calib.npz --thresholds iterate --neuron multi-threshold:{n} --coding rate "

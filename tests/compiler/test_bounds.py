@@ -11,8 +11,10 @@ from snnc.backends.reference import simulate
 from snnc.compiler.analysis.bounds import check_network, network_bounds, node_bound
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import StateOverflowError
-from snnc.compiler.integerize import (RealLayer, choose_frac_bits, integerize_mt_population, integerize_readout,
-                                     layer_weight_bits, weight_floor)
+from snnc.compiler.integerize import (IntegerizeContext, choose_frac_bits, integerize_mt_population,
+                                     integerize_readout, layer_weight_bits)
+from snnc.compiler.lowering import RealLayer
+from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.targets import load_target
 from snnc.ir import Conv2d, Dense, DifferentialCoding, Input, MultiThreshold, Network, Population, RateCoding, Readout
 
@@ -105,7 +107,7 @@ def test_digits_net_bound_holds_in_both_codings(coding, tmp_path):
     wide.write_text("[numeric]\nstate_bits = 40\n")
     net = compile_imported(import_model(root / "relu_cnn.onnx"), CompileConfig(
         neuron="multi-threshold", mt_n=4, coding=coding, timesteps=4, calibration_data=str(root / "calib.npz"),
-        schedule="pipelined", profile=str(wide), frac_bits=12))
+        schedule="pipelined", profile=str(wide), frac_bits=12), runner=reference_runner)
     x_int = net.inputs[0].quantize(np.load(root / "test.npz")["x"][:120])
     codes = [RateCoding()] if coding == "rate" else [DifferentialCoding(frac_bits=F) for F in (4, 8, 12)]
     for code in codes:
@@ -129,17 +131,17 @@ def test_integerizer_fits_the_differential_bound_and_names_the_layer_when_it_can
     bits = {}
     for F in (0, 4, 8):
         code = DifferentialCoding(frac_bits=F)
-        pop, projs, e = integerize_mt_population(_mt_layer(w, np.array([0.1, -0.2])), neuron, 1.0, 4, FMT,
-                                                 {"x": inp}, code)
+        pop, projs, e = integerize_mt_population(_mt_layer(w, np.array([0.1, -0.2])), neuron, 1.0,
+                                                 IntegerizeContext(FMT, code, 4), {"x": inp})
         assert node_bound(pop, projs, {"x": inp}, 4, code).worst <= FMT.state_max
         bits[F] = int(np.abs(projs[0].weight).max() << e)
     assert bits[0] >= bits[4] >= bits[8] and bits[0] > bits[8]  # F takes state bits from the weight scale
     with pytest.raises(StateOverflowError, match="layer 'h'.*at least 8 bits"):
-        integerize_mt_population(_mt_layer(w, np.zeros(2)), neuron, 1.0, 4, FMT, {"x": inp},
-                                 DifferentialCoding(frac_bits=8), min_weight_bits=8)
+        integerize_mt_population(_mt_layer(w, np.zeros(2)), neuron, 1.0,
+                                 IntegerizeContext(FMT, DifferentialCoding(frac_bits=8), 4, min_weight_bits=8), {"x": inp})
     with pytest.raises(StateOverflowError, match="layer 'h'.*smallest weight scale.*F = 12"):
-        integerize_mt_population(_mt_layer(w, np.zeros(2)), neuron, 1.0, 4, FMT, {"x": inp},
-                                 DifferentialCoding(frac_bits=12))
+        integerize_mt_population(_mt_layer(w, np.zeros(2)), neuron, 1.0,
+                                 IntegerizeContext(FMT, DifferentialCoding(frac_bits=12), 4), {"x": inp})
 
 
 def test_readout_bound_follows_the_coding_and_T():
@@ -149,8 +151,8 @@ def test_readout_bound_follows_the_coding_and_T():
 
     def mk(wi, e):
         return Dense("x->r", "x", "r", wi, e, (3,), (1,))
-    ro, projs, e = integerize_readout(RealLayer("r", (1,), [w], [mk], np.zeros(1)), 1, FMT, {"x": inp}, levels=1,
-                                      coding=code, timesteps=8)
+    ro, projs, e = integerize_readout(RealLayer("r", (1,), [w], [mk], np.zeros(1)), IntegerizeContext(FMT, code, 8),
+                                      {"x": inp}, levels=1, steps=1)
     assert node_bound(ro, projs, {"x": inp}, 8, code).worst <= FMT.state_max
     assert node_bound(ro, projs, {"x": inp}, 8, code).worst > node_bound(ro, projs, {"x": inp}, 8).worst
 
@@ -159,14 +161,15 @@ def _toy_lowering(T=4):
     inp = Input("x", (3,), scale=1.0, qmin=0, qmax=255)
     w = np.array([[0.5, -0.25, 0.125], [0.05, 0.3, -0.2]])
 
-    def lower_at(code):
-        pop, projs, _ = integerize_mt_population(_mt_layer(w, np.zeros(2)), MultiThreshold(4, True), 1.0, T, FMT,
-                                                 {"x": inp}, code)
+    def lower_at(code, min_weight_bits=None):
+        ctx = IntegerizeContext(FMT, code, T, min_weight_bits)   # one context: the readout sees h's envelope
+        pop, projs, _ = integerize_mt_population(_mt_layer(w, np.zeros(2)), MultiThreshold(4, True), 1.0, ctx,
+                                                 {"x": inp})
 
         def mk(wi, e):
             return Dense("h->r", "h", "r", wi, e, (2,), (1,))
-        ro, rp, _ = integerize_readout(RealLayer("r", (1,), [np.array([[1.0, -0.5]])], [mk], np.zeros(1)), 1, FMT,
-                                       {"x": inp, "h": pop}, levels=1, coding=code, timesteps=T)
+        ro, rp, _ = integerize_readout(RealLayer("r", (1,), [np.array([[1.0, -0.5]])], [mk], np.zeros(1)), ctx,
+                                       {"x": inp, "h": pop}, levels=1, steps=1)
         return Network([inp, pop, ro], projs + rp, T, coding=code)
     return lower_at
 
@@ -175,8 +178,8 @@ def test_choose_frac_bits_keeps_the_weight_floor_or_balances():
     lower_at = _toy_lowering()
     code, net = choose_frac_bits(lower_at, timesteps=4, min_weight_bits=6)
     assert min(layer_weight_bits(net).values()) >= 6 and check_network(net, FMT.state_bits)
-    with weight_floor(6), pytest.raises(StateOverflowError):   # the next F does not keep 6 bits
-        lower_at(DifferentialCoding(frac_bits=code.frac_bits + 1))
+    with pytest.raises(StateOverflowError):   # the next F does not keep 6 bits
+        lower_at(DifferentialCoding(frac_bits=code.frac_bits + 1), 6)
     code_b, net_b = choose_frac_bits(lower_at, timesteps=4)
     k = min(layer_weight_bits(net_b).values())
     score = min(code_b.frac_bits + 1 - 2, k - 1)
@@ -187,7 +190,7 @@ def test_choose_frac_bits_keeps_the_weight_floor_or_balances():
             continue
         assert min(F + 1 - 2, min(layer_weight_bits(other).values()) - 1) <= score
     with pytest.raises(StateOverflowError):
-        choose_frac_bits(lambda c: (_ for _ in ()).throw(StateOverflowError("no")), timesteps=4)
+        choose_frac_bits(lambda c, k: (_ for _ in ()).throw(StateOverflowError("no")), timesteps=4)
 
 
 def test_frac_bits_config_accepts_auto():

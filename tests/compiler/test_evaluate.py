@@ -212,10 +212,10 @@ def test_refused_settings_are_recorded_not_fatal(monkeypatch):
 
     real = ev.compile_imported
 
-    def compile_imported(imported, cfg):
+    def compile_imported(imported, cfg, runner=None):
         if cfg.timesteps == 4:
             raise StateOverflowError("state could overflow the 24-bit width: layer 'readout'")
-        return real(imported, cfg)
+        return real(imported, cfg, runner=runner)
 
     monkeypatch.setattr(ev, "compile_imported", compile_imported)
     rep = evaluate(RELU, DIGITS_DATA, EvalGrid(timesteps=[2, 4], codings=["rate"]),

@@ -17,6 +17,7 @@ from snnc.ir import Schedule
 from snnc.backends.reference import simulate
 from snnc.backends.reference.graded import window_max
 from snnc.compiler.api import compile_imported, import_model
+from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError
 from snnc.ir import GradedMaxPool, Population, SumPool2d, graded_edge, load, save
@@ -54,7 +55,7 @@ def _cfg(coding, T, profile=None, **kw):
 
 
 def test_lowering_makes_graded_units_with_the_sources_scale(imported):
-    net = compile_imported(imported, _cfg("rate", 4))
+    net = compile_imported(imported, _cfg("rate", 4), runner=reference_runner)
     units = [n for n in net.nodes if isinstance(n, GradedMaxPool)]
     assert [u.name for u in units] == ["gmaxpool1", "gmaxpool2"]
     assert [type(n).__name__ for n in net.nodes] == ["Input", "Population", "GradedMaxPool", "Population",
@@ -75,7 +76,7 @@ def test_pool_output_keeps_the_per_channel_scale(imported, data, scope):
     """Decoded unit values (count * theta_c / 2^(n-1) / T) track the float graph's MaxPool output."""
     x = data[0][:64]
     T = 8
-    net = compile_imported(imported, _cfg("rate", T, threshold_scope=scope))
+    net = compile_imported(imported, _cfg("rate", T, threshold_scope=scope), runner=reference_runner)
     r = simulate(net, x, Schedule.PIPELINED)
     floats = imported.graph.run(x)
     for unit, src in (("gmaxpool1", "conv1"), ("gmaxpool2", "conv2")):
@@ -97,13 +98,13 @@ def test_snn_with_graded_units_matches_the_float_ann(imported, data, state48):
     x, y = data
     float_acc = float(np.mean(ort.InferenceSession(str(MODEL)).run(None, {"x": x})[0].argmax(1) == y))
     for coding, profile in (("rate", None), ("differential", None), ("differential", state48)):
-        net = compile_imported(imported, _cfg(coding, 4, profile))
+        net = compile_imported(imported, _cfg(coding, 4, profile), runner=reference_runner)
         acc = float(np.mean(simulate(net, x, Schedule.PIPELINED).predictions() == y))
         assert acc >= float_acc - 0.01, (coding, profile, acc, float_acc)
 
 
 def test_differential_unit_is_exact_on_the_compiled_net(imported, data, state48, tmp_path):
-    net = compile_imported(imported, _cfg("differential", 4, state48))
+    net = compile_imported(imported, _cfg("differential", 4, state48), runner=reference_runner)
     back = load(save(net, tmp_path / "g.snnc"))
     x = data[0][:32]
     r, r2 = simulate(net, x, Schedule.PIPELINED), simulate(back, x, Schedule.PIPELINED)
@@ -149,7 +150,7 @@ def _compile_tiny(tmp_path, order, calib):
     path = tmp_path / "tiny.onnx"
     onnx.save(_tiny(order), path)
     return compile_imported(import_model(path), CompileConfig(neuron="multi-threshold", mt_n=2, timesteps=4,
-                                                              calibration_data=calib))
+                                                              calibration_data=calib), runner=reference_runner)
 
 
 @pytest.mark.parametrize("order, node, where", [
@@ -183,7 +184,7 @@ def test_lava_refuses_the_graded_unit_in_the_layerwise_schedule(imported, data):
         from snnc.backends.lava.emit import build
     except BackendUnavailableError as e:  # pragma: no cover - depends on the environment
         pytest.skip(f"lava-nc not available: {e}")
-    net = compile_imported(imported, _cfg("rate", 4))
+    net = compile_imported(imported, _cfg("rate", 4), runner=reference_runner)
     with pytest.raises(NotImplementedError, match="graded max-pool unit 'gmaxpool1': graded units run only in the "
                                                   "pipelined schedule"):
         build(net, data[0][:2], "layerwise")

@@ -6,9 +6,11 @@ from snnc.ir import Schedule
 from snnc.backends.reference import run_integer_ann, simulate
 from snnc.compiler.analysis.bounds import check_network, node_bound
 from snnc.compiler.errors import StateOverflowError
-from snnc.compiler.integerize import RealLayer, integerize_population, integerize_readout, resolve_v0_mode, v0_for
+from snnc.compiler.integerize import (IntegerizeContext, integerize_population, integerize_readout, resolve_v0_mode,
+                                     v0_for)
+from snnc.compiler.lowering import RealLayer
 from snnc.compiler.targets import load_target
-from snnc.ir import Dense, Input, Network, Population, Readout
+from snnc.ir import Dense, Input, Network, Population, RateCoding, Readout
 
 FMT = load_target("loihi").numeric
 
@@ -48,6 +50,10 @@ def _inp():
     return Input("x", (3,), scale=1 / 255, qmin=0, qmax=255)
 
 
+def _ctx(fmt, T):
+    return IntegerizeContext(fmt, RateCoding(), T)
+
+
 def _layer(w, b):
     def mk(wi, e):
         return Dense("x->h", "x", "h", wi, e, (3,), (w.shape[0],))
@@ -57,7 +63,7 @@ def _layer(w, b):
 def test_integerized_weights_use_the_mantissa_and_track_the_reals():
     w = np.array([[0.01, -0.02, 0.005], [0.3, 0.1, -0.2]]) / 4
     b = np.array([0.7, -1.2])
-    pop, (proj,), e = integerize_population(_layer(w, b), "floor", 0.5, 4, 2.0, 4, FMT, {"x": _inp()})
+    pop, (proj,), e = integerize_population(_layer(w, b), "floor", 0.5, 4, 2.0, _ctx(FMT, 4), {"x": _inp()})
     assert np.abs(proj.weight).max(axis=1).tolist() == [127, 127]  # per-channel full range
     real = proj.weight * 2**e / pop.threshold[:, None]
     np.testing.assert_allclose(real, w, rtol=0.01, atol=1e-6)
@@ -67,17 +73,17 @@ def test_integerized_weights_use_the_mantissa_and_track_the_reals():
 
 def test_exponent_backs_off_to_fit_the_state_and_errors_when_it_cannot():
     w = np.array([[1.0, 0.5, 1.0]]) * 1e-4  # tiny weights want a huge threshold
-    pop, (proj,), e = integerize_population(_layer(w, np.zeros(1)), "floor", 0.0, 64, 1.0, 64, FMT, {"x": _inp()})
+    pop, (proj,), e = integerize_population(_layer(w, np.zeros(1)), "floor", 0.0, 64, 1.0, _ctx(FMT, 64), {"x": _inp()})
     assert 64 * pop.threshold.max() <= FMT.state_max and e == 0 and 1 <= np.abs(proj.weight).max() < 127
     big = np.array([[1.0, -1.0, 1.0]])
     tiny_state = type(FMT)(**{**vars(FMT), "state_bits": 12})
     with pytest.raises(StateOverflowError, match="layer 'h'"):
-        integerize_population(_layer(big, np.zeros(1)), "floor", 0.0, 64, 1.0, 64, tiny_state, {"x": _inp()})
+        integerize_population(_layer(big, np.zeros(1)), "floor", 0.0, 64, 1.0, _ctx(tiny_state, 64), {"x": _inp()})
 
 
 def test_readout_uses_one_scale_so_argmax_survives():
     w = np.array([[0.5, 0.1, 0.0], [0.05, 0.0, 0.01]])
-    ro, (proj,), e = integerize_readout(_layer(w, np.array([0.2, -0.1])), 4, FMT, {"x": _inp()})
+    ro, (proj,), e = integerize_readout(_layer(w, np.array([0.2, -0.1])), _ctx(FMT, 4), {"x": _inp()})
     ratio = proj.weight[0, 0] / proj.weight[1, 0]
     assert abs(ratio - 10) < 0.5  # same scale for both outputs
 
@@ -117,9 +123,9 @@ def test_a_bias_the_bias_register_cannot_hold_makes_the_scale_coarser_not_clippe
     w = np.array([[0.01, -0.02, 0.005]])
     b = np.array([40.0])                               # b' / L = 10 thresholds per step
     wide = type(FMT)(**{**vars(FMT), "state_bits": 48})  # the state bound alone would allow a huge Theta
-    pop, (proj,), e = integerize_population(_layer(w, b), "floor", 0.5, 4, 2.0, 4, wide, {"x": _inp()})
+    pop, (proj,), e = integerize_population(_layer(w, b), "floor", 0.5, 4, 2.0, _ctx(wide, 4), {"x": _inp()})
     assert abs(pop.bias[0]) <= FMT.bias_max
     np.testing.assert_allclose(4 * pop.bias / pop.threshold, b, rtol=1e-3)
     never = type(FMT)(**{**vars(FMT), "bias_mant_bits": 2, "bias_exp_max": 0})  # |B| <= 1
     with pytest.raises(StateOverflowError, match="layer 'h'.*bias register"):
-        integerize_population(_layer(w, b * 1e6), "floor", 0.5, 4, 2.0, 4, never, {"x": _inp()})
+        integerize_population(_layer(w, b * 1e6), "floor", 0.5, 4, 2.0, _ctx(never, 4), {"x": _inp()})

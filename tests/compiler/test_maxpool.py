@@ -23,7 +23,7 @@ from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError
 from snnc.compiler.frontend.onnx_loader import import_onnx
-from snnc.compiler.graph import BatchNorm, Conv, FGraph, MaxPool, QuantAct, ScalarAffine
+from snnc.compiler.frontend.float_graph import BatchNorm, Conv, FGraph, MaxPool, QuantAct, ScalarAffine
 from snnc.compiler.passes import SwapMaxPoolMonotone, run_passes
 from snnc.compiler.verify import verify_against_ann
 
@@ -147,21 +147,14 @@ def test_max_of_counts_is_exact_for_any_T(tmp_path, T):
 def test_tournament_computes_the_max_of_any_counts(kh, kw, stride, pad, T, seed):
     """Random counts in [0, T] on a source population (Theta = 1 and identity weights make the source
     count its input), any window: the max population equals numpy's max."""
-    from snnc.compiler.lower import _Lowering, _lower_maxpool, Source
+    from snnc.compiler.lowering import Source, count_maxpool
     from snnc.ir import Conv2d, IFSoftReset, Input, Network, Population, Readout
 
     pad = min(pad, kh - 1, kw - 1)
     C, H, W = 2, 5, 6
     g = FGraph("x", (C, H, W), [QuantAct("q", "x", levels=T, gamma=1.0), MaxPool("m", "q", (kh, kw), (stride, stride), (pad,) * 4)], "m")
-    lw = _Lowering(g)
-    lw.sources["q"] = Source("src", (C, H, W), 1.0, 1.0)
-    counter = {}
-
-    def fresh(kind):
-        counter[kind] = counter.get(kind, 0) + 1
-        return f"{kind}{counter[kind]}"
-
-    nodes, projs, _ = _lower_maxpool(g.ops[1], lw, fresh, IFSoftReset(), T)
+    pool = count_maxpool(g.ops[1], Source("src", (C, H, W), 1.0, 1.0), "mpool1", IFSoftReset(), T)
+    nodes, projs = pool.nodes, pool.projections
     inp = Input("input", (C, H, W), scale=1.0, qmin=0, qmax=T)
     src = Population("src", (C, H, W), threshold=np.array(T), levels=T)  # counts = x_int (input current T*x_int per layer)
     p_in = Conv2d("input->src", "input", "src", np.full((C, 1, 1, 1), 1), 0, (C, H, W), (C, H, W), groups=C)

@@ -23,7 +23,7 @@ from snnc.compiler.analysis.cost import compute_stats
 from snnc.compiler.api import compile_imported, compile_model, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError
-from snnc.compiler.graph import QuantAct
+from snnc.compiler.frontend.float_graph import QuantAct
 from snnc.compiler.mapping import rates_from_counts
 from snnc.compiler.verify import verify_against_ann
 from snnc.ir import Dense, DualThreshold, IFSoftReset, Input, IRValidationError, Network, Population, Readout, load

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from snnc.compiler.errors import ConversionError
-from snnc.compiler.graph import (
+from snnc.compiler.frontend.float_graph import (
     AvgPool, BatchNorm, Clamp, Conv, FGraph, Flatten, Identity, Linear, QuantAct, Relu, Rounding, ScalarAffine,
 )
 from snnc.compiler.passes import (

@@ -15,7 +15,7 @@ from snnc.ir import Schedule
 from snnc.compiler.api import compile_model
 from snnc.compiler.errors import InvalidModelError
 from snnc.compiler.frontend.onnx_loader import import_onnx
-from snnc.compiler.graph import QuantAct
+from snnc.compiler.frontend.float_graph import QuantAct
 from snnc.compiler.passes import default_passes, run_passes
 from snnc.compiler.verify import verify_against_ann
 from snnc_testutil import brevitas_cnn, export_brevitas
@@ -274,7 +274,7 @@ def test_qonnx_mlp_matches_numpy_reference_and_verifies_exact(tmp_path, bits, mo
 
 
 def test_half_even_rounding_differs_from_round_only_on_ties():
-    from snnc.compiler.graph import Rounding
+    from snnc.compiler.frontend.float_graph import Rounding
 
     v = np.array([0.5, 1.5, 2.5, 0.49, 1.51, 2.2, 3.7])
     even, up = Rounding("r", "x", "half_even")(v), Rounding("r", "x", "half_up")(v)

@@ -6,6 +6,7 @@ import pytest
 
 import snnc.compiler.report as report
 from snnc.compiler.api import compile_to_file
+from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.report import FIGURES, PLACEMENT_FIGURES, SECTIONS, ReportError, write_report
 from snnc.ir import load_with_extras, save
 
@@ -15,7 +16,7 @@ from snnc_testutil import DIGITS_DATA, DIGITS_MODEL
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     p = tmp_path_factory.mktemp("bundle") / "digits.snnc"
-    compile_to_file(DIGITS_MODEL, p)
+    compile_to_file(DIGITS_MODEL, p, runner=reference_runner)
     return p
 
 
@@ -147,7 +148,7 @@ def test_report_of_a_mixed_levels_network(tmp_path):
 
     onnx.save(make_mlp_onnx(L=[8, 3]), tmp_path / "mix.onnx")
     bundle = tmp_path / "mix.snnc"
-    net = compile_to_file(tmp_path / "mix.onnx", bundle)
+    net = compile_to_file(tmp_path / "mix.onnx", bundle, runner=reference_runner)
     assert net.mixed_steps
     text = _check_page(write_report(bundle, tmp_path / "rep", samples=2).parent)
     assert "raster" in text.lower()
@@ -163,7 +164,7 @@ def test_report_of_a_training_free_network(tmp_path):
     bundle = tmp_path / "tf.snnc"
     compile_to_file(digits / "relu_maxpool_cnn.onnx", bundle, CompileConfig(
         neuron="multi-threshold", mt_n=4, coding="differential", timesteps=4,
-        calibration_data=str(digits / "calib.npz"), schedule="pipelined"))
+        calibration_data=str(digits / "calib.npz"), schedule="pipelined"), runner=reference_runner)
     text = _check_page(write_report(bundle, tmp_path / "rep", data=DIGITS_DATA, samples=24).parent)
     acc = text.split("<h2>Accuracy</h2>")[1].split("</section>")[0]
     assert "float ANN accuracy" in acc and "integer ANN" not in acc

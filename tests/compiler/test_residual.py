@@ -23,7 +23,7 @@ from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError
 from snnc.compiler.frontend.onnx_loader import import_onnx
-from snnc.compiler.graph import Add, AvgPool, Concat, Conv, FGraph, Flatten, Linear, QuantAct
+from snnc.compiler.frontend.float_graph import Add, AvgPool, Concat, Conv, FGraph, Flatten, Linear, QuantAct
 from snnc.compiler.passes import DuplicateSharedPool, FoldPoolIntoConv, default_passes, run_passes
 from snnc.compiler.verify import verify_against_ann
 from snnc.ir import Conv2d
@@ -389,11 +389,11 @@ def test_concat_along_space_and_broadcast_add_are_refused(tmp_path):
                                 QuantAct("q", "c", levels=4, gamma=0.25),
                                 AvgPool("gp", "q", (2, 2), (2, 2)), Add("j", "gp", "x"), Flatten("f", "j"),
                                 Linear("fc", "f", np.ones((2, 32)), np.zeros(2))], "fc")
-    from snnc.compiler.lower import lower
     from snnc.compiler.targets import load_target
+    from snnc_testutil import lower_to_network
 
     with pytest.raises(ConversionError, match="Add node 'j' joins tensors of shapes"):
-        lower(g, load_target("loihi"), None, (0.0, 1.0))
+        lower_to_network(g, load_target("loihi"), None, (0.0, 1.0))
 
 
 def test_mul_of_two_tensors_is_named(tmp_path):

@@ -17,11 +17,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 from snnc.backends.reference import simulate
 from snnc.compiler.api import compile_imported, import_model
+from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.config import CompileConfig
-from snnc.compiler.lower import lower
 from snnc.compiler.targets import load_target
 from snnc.ir import DifferentialCoding, MultiThreshold, RateCoding
-from snnc_testutil import REPO
+from snnc_testutil import REPO, lower_to_network
 
 
 def _net(rng, scale1=None, scale3=None):
@@ -83,8 +83,8 @@ def test_channel_rescaling_gives_the_same_integer_network(tmp_path, coding):
     th_s = {"relu1": th["relu1"] * a1, "relu2": th["relu2"], "relu3": th["relu3"] * a3}
     target = load_target("loihi")
     neuron = MultiThreshold(n=4, relu=True)
-    net_a, _ = lower(base.graph, target, 4, (0.0, 1.0), neuron, "auto", th, coding)
-    net_b, _ = lower(scaled.graph, target, 4, (0.0, 1.0), neuron, "auto", th_s, coding)
+    net_a = lower_to_network(base.graph, target, 4, (0.0, 1.0), neuron, "auto", th, coding)
+    net_b = lower_to_network(scaled.graph, target, 4, (0.0, 1.0), neuron, "auto", th_s, coding)
     pa, pb = _params(net_a), _params(net_b)
     assert pa.keys() == pb.keys()
     for k in pa:
@@ -98,8 +98,8 @@ def test_uniform_channel_thresholds_equal_the_layer_network(tmp_path):
     target, neuron = load_target("loihi"), MultiThreshold(n=2, relu=True)
     per_layer = {"relu1": 1.25, "relu2": 1.5, "relu3": 2.0}
     per_channel = {"relu1": np.full(4, 1.25), "relu2": np.full(6, 1.5), "relu3": np.full(5, 2.0)}
-    a, _ = lower(imp.graph, target, 8, (0.0, 1.0), neuron, "auto", per_layer, RateCoding())
-    b, _ = lower(imp.graph, target, 8, (0.0, 1.0), neuron, "auto", per_channel, RateCoding())
+    a = lower_to_network(imp.graph, target, 8, (0.0, 1.0), neuron, "auto", per_layer, RateCoding())
+    b = lower_to_network(imp.graph, target, 8, (0.0, 1.0), neuron, "auto", per_channel, RateCoding())
     assert _params(a) == _params(b)
 
 
@@ -109,7 +109,8 @@ def test_wrong_number_of_channel_thresholds_is_named(tmp_path):
     imp = _imported(tmp_path, "base", _net(np.random.default_rng(5)))
     th = {"relu1": np.ones(3), "relu2": np.ones(6), "relu3": np.ones(5)}
     with pytest.raises(ConversionError, match="relu1.*3 calibrated thresholds for 4 channels"):
-        lower(imp.graph, load_target("loihi"), 4, (0.0, 1.0), MultiThreshold(n=4, relu=True), "auto", th, RateCoding())
+        lower_to_network(imp.graph, load_target("loihi"), 4, (0.0, 1.0), MultiThreshold(n=4, relu=True), "auto", th,
+                         RateCoding())
 
 
 def test_digits_channel_scope_compiles_per_channel_and_tracks_the_float_ann():
@@ -121,7 +122,7 @@ def test_digits_channel_scope_compiles_per_channel_and_tracks_the_float_ann():
     x, y = z["x"], z["y"]
     cfg = CompileConfig(neuron="multi-threshold", mt_n=4, timesteps=8, calibration_data=str(digits / "calib.npz"),
                         schedule="pipelined", threshold_scope="channel")
-    net = compile_imported(imp, cfg)
+    net = compile_imported(imp, cfg, runner=reference_runner)
     for pop in net.populations:
         rt = np.asarray(pop.real_threshold)
         assert rt.shape == (pop.shape[0],) and len(set(rt.tolist())) > 1, pop.name

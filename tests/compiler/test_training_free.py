@@ -8,6 +8,7 @@ from snnc.ir import Schedule
 
 from snnc.backends.reference import simulate
 from snnc.compiler.api import compile_imported, import_model
+from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError, DataFileError, StateOverflowError
 from snnc.ir import DifferentialCoding, MultiThreshold, RateCoding
@@ -45,7 +46,7 @@ def test_float_relu_digits_net_within_one_point_at_t_le_8(imported, data):
         for T in (2, 4, 8):
             cfg = CompileConfig(neuron="multi-threshold", mt_n=4, coding=coding, timesteps=T,
                                 calibration_data=str(CALIB), schedule="pipelined")
-            net = compile_imported(imported, cfg)
+            net = compile_imported(imported, cfg, runner=reference_runner)
             assert all(isinstance(p.neuron, MultiThreshold) and p.neuron.n == 4 for p in net.populations)
             assert isinstance(net.coding, DifferentialCoding if coding == "differential" else RateCoding)
             best[coding] = max(best.get(coding, 0.0), _acc(net, x, y))
@@ -57,24 +58,24 @@ def test_threshold_methods_and_scale_change_the_thresholds(imported):
     th = {}
     for method in ("max", "percentile:99.9", "iterate"):
         cfg = CompileConfig(neuron="multi-threshold", timesteps=4, calibration_data=str(CALIB), thresholds=method)
-        net = compile_imported(imported, cfg)
+        net = compile_imported(imported, cfg, runner=reference_runner)
         th[method] = np.concatenate([np.ravel(p.real_threshold) for p in net.populations])
     assert not np.allclose(th["max"], th["iterate"]) and np.all(th["max"] >= th["percentile:99.9"])
     scaled = compile_imported(imported, CompileConfig(neuron="multi-threshold", timesteps=4, calibration_data=str(CALIB),
-                                                      threshold_scale=2.0))
+                                                      threshold_scale=2.0), runner=reference_runner)
     assert np.allclose(np.concatenate([np.ravel(p.real_threshold) for p in scaled.populations]), 2 * th["iterate"])
 
 
 def test_training_free_errors(imported, tmp_path):
     with pytest.raises(DataFileError, match="needs calibration data"):
-        compile_imported(imported, CompileConfig(neuron="multi-threshold", timesteps=4))
+        compile_imported(imported, CompileConfig(neuron="multi-threshold", timesteps=4), runner=reference_runner)
     with pytest.raises(ConversionError, match="give --timesteps"):
-        compile_imported(imported, CompileConfig(neuron="multi-threshold", calibration_data=str(CALIB)))
+        compile_imported(imported, CompileConfig(neuron="multi-threshold", calibration_data=str(CALIB)), runner=reference_runner)
     np.savez(tmp_path / "bad.npz", x=np.zeros((4, 1, 7, 7), np.float32))
     with pytest.raises(DataFileError, match="expects \\(N, 1, 8, 8\\)"):
-        compile_imported(imported, CompileConfig(neuron="multi-threshold", timesteps=4, calibration_data=str(tmp_path / "bad.npz")))
+        compile_imported(imported, CompileConfig(neuron="multi-threshold", timesteps=4, calibration_data=str(tmp_path / "bad.npz")), runner=reference_runner)
     with pytest.raises(ConversionError, match="--calib FILE.npz --neuron multi-threshold:N"):
-        compile_imported(imported, CompileConfig())
+        compile_imported(imported, CompileConfig(), runner=reference_runner)
     with pytest.raises(ValueError, match="differential coding needs --neuron multi-threshold"):
         CompileConfig(coding="differential")
 
@@ -85,7 +86,7 @@ def test_frac_bits_auto_does_not_starve_a_wide_layer(imported, data, n, T):
     weights (a criterion on the largest mantissa alone picked F = 14 / 10 here: 17 % / 12 %)."""
     x, y = data
     net = compile_imported(imported, CompileConfig(neuron="multi-threshold", mt_n=n, coding="differential",
-                                                   timesteps=T, calibration_data=str(CALIB), schedule="pipelined"))
+                                                   timesteps=T, calibration_data=str(CALIB), schedule="pipelined"), runner=reference_runner)
     acc = float(np.mean(simulate(net, x, "pipelined", state_bits=24).predictions() == y))
     assert acc >= 0.96, (net.coding.frac_bits, acc)
 
@@ -93,7 +94,7 @@ def test_frac_bits_auto_does_not_starve_a_wide_layer(imported, data, n, T):
 def test_calibration_statistics_are_collected_once_per_file(tmp_path, monkeypatch):
     import shutil
 
-    import snnc.compiler.calibration as cal
+    import snnc.compiler.calibrate as cal   # the calibrate stage calls collect_relu_stats
 
     calls = []
     real = cal.collect_relu_stats
@@ -104,11 +105,11 @@ def test_calibration_statistics_are_collected_once_per_file(tmp_path, monkeypatc
     for T in (2, 4):
         for method in ("iterate", "max"):
             compile_imported(imp, CompileConfig(neuron="multi-threshold", timesteps=T, calibration_data=str(calib),
-                                                thresholds=method))
+                                                thresholds=method), runner=reference_runner)
     assert len(calls) == 1
     z = dict(np.load(calib))
     np.savez(calib, x=z["x"][:64])  # another file content: collected again
-    compile_imported(imp, CompileConfig(neuron="multi-threshold", timesteps=2, calibration_data=str(calib)))
+    compile_imported(imp, CompileConfig(neuron="multi-threshold", timesteps=2, calibration_data=str(calib)), runner=reference_runner)
     assert len(calls) == 2
 
 
@@ -120,7 +121,7 @@ def test_frac_bits_auto_is_chosen_by_the_calibration_error():
 
     calls = []
 
-    def lower_at(coding):
+    def lower_at(coding, min_weight_bits=None):
         calls.append(coding.frac_bits)
         if coding.frac_bits > 9:
             raise StateOverflowError("does not fit")
@@ -133,6 +134,6 @@ def test_frac_bits_auto_is_chosen_by_the_calibration_error():
     imp = import_model(REPO / "examples" / "digits" / "relu_resnet.onnx")
     z = np.load(REPO / "examples" / "digits" / "test.npz")
     net = compile_imported(imp, CompileConfig(neuron="multi-threshold", mt_n=8, coding="differential", timesteps=16,
-                                              calibration_data=str(CALIB), schedule="pipelined"))
+                                              calibration_data=str(CALIB), schedule="pipelined"), runner=reference_runner)
     acc = float(np.mean(simulate(net, z["x"][:200], "pipelined", state_bits=24).predictions() == z["y"][:200]))
     assert acc >= 0.96, (net.coding.frac_bits, acc)

@@ -11,9 +11,11 @@ from click.testing import CliRunner
 
 from snnc.backends.reference import simulate
 from snnc.compiler.api import compile_to_file
+from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.cli import cli
 from snnc.compiler.config import CompileConfig
-from snnc.compiler.verify_float import is_training_free, verify_training_free
+from snnc.compiler.metadata import Conversion, conversion_of
+from snnc.compiler.verify_float import verify_training_free
 from snnc.ir import load_with_extras
 from snnc_testutil import DIGITS_MODEL, REPO
 
@@ -25,13 +27,13 @@ def bundle(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("tf") / f"{request.param}.snnc"
     compile_to_file(DIGITS / "relu_cnn.onnx", out, CompileConfig(
         neuron="multi-threshold", mt_n=4, coding=request.param, timesteps=4,
-        calibration_data=str(DIGITS / "calib.npz"), schedule="pipelined"))
+        calibration_data=str(DIGITS / "calib.npz"), schedule="pipelined"), runner=reference_runner)
     return out
 
 
 def test_verify_compares_every_layer_with_the_float_relu(bundle):
     net, extras = load_with_extras(bundle)
-    assert is_training_free(net)
+    assert conversion_of(net) is Conversion.TRAINING_FREE
     z = np.load(DIGITS / "test.npz")
     x, y = z["x"][:120], z["y"][:120]
     rep = verify_training_free(net, x, y, bytes(extras["onnx_model"]))
@@ -48,8 +50,8 @@ def test_verify_compares_every_layer_with_the_float_relu(bundle):
 
 def test_a_qcfs_bundle_is_still_verified_exactly(tmp_path):
     out = tmp_path / "q.snnc"
-    compile_to_file(DIGITS_MODEL, out)
-    assert not is_training_free(load_with_extras(out)[0])
+    compile_to_file(DIGITS_MODEL, out, runner=reference_runner)
+    assert conversion_of(load_with_extras(out)[0]) is not Conversion.TRAINING_FREE
 
 
 def test_simulate_counts_graded_messages_as_events(bundle):

@@ -41,9 +41,10 @@ def test_shipped_model_matches_its_recorded_accuracy_and_converts_training_free(
     # the training-free conversion (residual joins included) keeps the accuracy
     from snnc.backends.reference import simulate
     from snnc.compiler.api import compile_imported, import_model
+    from snnc.compiler.tools.runner import reference_runner
     from snnc.compiler.config import CompileConfig
 
     net = compile_imported(import_model(HERE / "relu_resnet.onnx"), CompileConfig(
-        neuron="multi-threshold", mt_n=4, timesteps=4, calibration_data=str(HERE / "calib.npz"), schedule="pipelined"))
+        neuron="multi-threshold", mt_n=4, timesteps=4, calibration_data=str(HERE / "calib.npz"), schedule="pipelined"), runner=reference_runner)
     acc = float(np.mean(simulate(net, z["x"][:120], "pipelined").predictions() == z["y"][:120]))
     assert acc >= 0.95, acc

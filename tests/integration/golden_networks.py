@@ -155,10 +155,11 @@ def cases(tmp: Path):
 def compute(tmp: Path) -> dict:
     from snnc.compiler.api import compile_model
     from snnc.compiler.config import CompileConfig
+    from snnc.compiler.tools.runner import reference_runner
 
     res = {}
     for name, path, kw in cases(tmp):
-        net, _ = compile_model(path, CompileConfig(**kw))
+        net, _ = compile_model(path, CompileConfig(**kw), runner=reference_runner)
         res[name] = digest(net)
     return res
 

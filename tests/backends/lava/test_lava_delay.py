@@ -115,11 +115,12 @@ def test_training_free_digits_resnet_is_identical_on_lava(coding, model):
     ResNet-20 (19 spiking layers, 9 residual joins)."""
     from snnc.compiler.api import compile_imported, import_model
     from snnc.compiler.config import CompileConfig
+    from snnc.compiler.tools.runner import reference_runner
 
     digits = REPO / "examples" / "digits"
     imp = import_model(digits / f"{model}.onnx")
     net = compile_imported(imp, CompileConfig(neuron="multi-threshold", mt_n=4, coding=coding, timesteps=4,
-                                              calibration_data=str(digits / "calib.npz"), schedule="pipelined"))
+                                              calibration_data=str(digits / "calib.npz"), schedule="pipelined"), runner=reference_runner)
     depth = net.depth()
     assert any(depth[p.target] - 1 > depth[p.source] for p in net.projections)  # it has skip connections
     x = np.load(digits / "test.npz")["x"][:2]

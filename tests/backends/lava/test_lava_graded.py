@@ -50,12 +50,13 @@ def test_graded_units_match_the_reference(coding, kernel, stride, padding, consu
 @pytest.mark.parametrize("coding", ["rate", "differential"])
 def test_maxpool_digits_cnn_is_identical_on_lava(coding):
     from snnc.compiler.api import compile_imported, import_model
+    from snnc.compiler.tools.runner import reference_runner
     from snnc.compiler.config import CompileConfig
 
     digits = REPO / "examples" / "digits"
     net = compile_imported(import_model(digits / "relu_maxpool_cnn.onnx"), CompileConfig(
         neuron="multi-threshold", mt_n=4, coding=coding, timesteps=4, calibration_data=str(digits / "calib.npz"),
-        schedule="pipelined"))
+        schedule="pipelined"), runner=reference_runner)
     assert sum(type(n).__name__ == "GradedMaxPool" for n in net.nodes) == 2
     x = np.load(digits / "test.npz")["x"][:3]
     ref = simulate(net, x, "pipelined", record=True)

@@ -41,6 +41,7 @@ from snnc.backends.reference import simulate  # noqa: E402
 from snnc.ir import apply_projection  # noqa: E402
 from snnc.ir import quantize_inputs  # noqa: E402
 from snnc.compiler.verify import verify_against_backend  # noqa: E402
+from snnc.compiler.tools.runner import reference_runner
 from snnc.ir import (Conv2d, Dense, DifferentialCoding, Input, MultiThreshold, Network, Population,  # noqa: E402
                      RateCoding, Readout, SumPool2d)
 
@@ -319,7 +320,7 @@ def test_compiled_training_free_digits_net_is_identical_on_lava(lava, coding):
     digits = REPO / "examples" / "digits"
     net = compile_imported(import_model(digits / "relu_cnn.onnx"), CompileConfig(
         neuron="multi-threshold", mt_n=4, coding=coding, timesteps=4, calibration_data=str(digits / "calib.npz"),
-        schedule="pipelined"))
+        schedule="pipelined"), runner=reference_runner)
     x = np.load(DIGITS_DATA)["x"][:2]
     ref, _ = _verify(net, x, lava)
     assert any(np.any(t < 0) for t in ref.spikes.values())  # negative graded messages travel too

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from snnc.compiler.api import compile_imported, import_model
+from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.cli import cli
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import MappingError
@@ -84,7 +85,8 @@ def test_systems_and_targets(digits):
 
 
 def test_calibration_rates_weight_the_traffic(digits):
-    net = compile_imported(digits, CompileConfig(calibration_data=str(DIGITS_DATA), calibration_samples=8))
+    net = compile_imported(digits, CompileConfig(calibration_data=str(DIGITS_DATA), calibration_samples=8),
+                           runner=reference_runner)
     pl = net.metadata["placement"]
     assert pl["traffic_basis"] == "rates"
     fan = compile_imported(digits, CompileConfig()).metadata["placement"]
