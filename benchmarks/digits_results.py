@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from snnc.ir import Schedule
-from snnc.compiler.analysis.cost import compute_stats
+from snnc.compiler.tools.stats import compute_stats
 from snnc.compiler.api import compile_model
-from snnc.compiler.verify import verify_against_ann
+from snnc.compiler.tools.verify import verify_against_ann
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "examples/digits/qcfs_cnn.onnx"

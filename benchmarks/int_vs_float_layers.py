@@ -22,7 +22,7 @@ from snnc.compiler.api import compile_model
 from snnc.compiler.frontend.onnx_loader import import_onnx
 from snnc.compiler.frontend.float_graph import QuantAct
 from snnc.compiler.passes import default_passes, run_passes
-from snnc.compiler.verify import float_ann_outputs
+from snnc.compiler.tools.verify import float_ann_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -395,7 +395,7 @@ def main(argv=None) -> int:
         m = re.search(r"pipelined, (\d+) s\)", args.doc.read_text() if args.doc.exists() else "")
         seconds = float(m.group(1)) if m else float("nan")
     if not args.no_plots:
-        from snnc.compiler.evaluate import EvalReport, plot_accuracy
+        from snnc.compiler.tools.evaluate import EvalReport, plot_accuracy
 
         img = args.doc.parent / "img"
         img.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ def snnc_exe() -> list[str]:
     found = shutil.which("snnc")
     if found:
         return [found]
-    return [sys.executable, "-m", "snnc.compiler.cli"]
+    return [sys.executable, "-m", "snnc.compiler.tools.cli"]
 
 
 def run(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float]:

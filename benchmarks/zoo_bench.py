@@ -108,7 +108,7 @@ def run_one(name: str, size: int, samples: int, mem_bytes: int | None, queue) ->
         from snnc.compiler.config import CompileConfig
         from snnc.compiler.metadata import layer_records
         from snnc.compiler.errors import SnncError
-        from snnc.compiler.verify import verify_against_ann
+        from snnc.compiler.tools.verify import verify_against_ann
 
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         phases: dict = {}

@@ -355,17 +355,25 @@ class PipelineRun:
     timings: list[StageTiming]
 
 
-#: how each record is dumped readably (``--dump``): record type -> writer(record, folder)
-DUMPS: dict[type, Callable[[Any, Path], None]] = {
-    ImportedGraph: lambda rec, d: dump_float_graph(rec.graph, d, {"macs": rec.macs}),
-    ImportedModel: lambda rec, d: dump_float_graph(rec.graph, d, {"macs": rec.macs, "passes": rec.passes_fired}),
-    Calibration: lambda rec, d: dump_json(d, "calibration.json", {"conversion": rec.conversion.value,
-                                                                  "relu_thresholds": rec.relu_thresholds}),
-    LoweredGraph: lambda rec, d: dump_lowered(rec, d),
-    IntegerNetwork: lambda rec, d: dump_network(rec.network, d, {"layers": [r.to_dict() for r in rec.layers]}),
-    BoundedNetwork: lambda rec, d: dump_network(rec.integer.network, d, {"bounds": rec.bounds}),
-    CompiledNetwork: lambda rec, d: dump_network(rec.network, d),
-    BundleFile: lambda rec, d: dump_json(d, "bundle.json", {"path": str(rec.path)}),
+def _dump_network(ctx: CompileContext, r: Records, integer: IntegerNetwork, folder: Path, extra: dict) -> None:
+    """An integer network of a stage before mapping, with the metadata it will carry (no placement yet)."""
+    net = integer.network
+    staged = Network(net.nodes, net.projections, net.timesteps, compile_metadata(ctx, r.model, integer), net.coding)
+    dump_network(staged, folder, extra)
+
+
+#: how each record is dumped readably (``--dump``): record type -> writer(context, records, record, folder)
+DUMPS: dict[type, Callable[[CompileContext, Records, Any, Path], None]] = {
+    ImportedGraph: lambda ctx, r, rec, d: dump_float_graph(rec.graph, d, {"macs": rec.macs}),
+    ImportedModel: lambda ctx, r, rec, d: dump_float_graph(rec.graph, d, {"macs": rec.macs,
+                                                                          "passes": rec.passes_fired}),
+    Calibration: lambda ctx, r, rec, d: dump_json(d, "calibration.json", {"conversion": rec.conversion.value,
+                                                                          "relu_thresholds": rec.relu_thresholds}),
+    LoweredGraph: lambda ctx, r, rec, d: dump_lowered(rec, d),
+    IntegerNetwork: lambda ctx, r, rec, d: _dump_network(ctx, r, rec, d, {}),
+    BoundedNetwork: lambda ctx, r, rec, d: _dump_network(ctx, r, rec.integer, d, {"bounds": rec.bounds}),
+    CompiledNetwork: lambda ctx, r, rec, d: dump_network(rec.network, d),
+    BundleFile: lambda ctx, r, rec, d: dump_json(d, "bundle.json", {"path": str(rec.path)}),
 }
 
 
@@ -404,7 +412,7 @@ def run_pipeline(ctx: CompileContext, first: str = "import", last: str = "bundle
             ran.append(st.name)
             log.info("stage %s: %.3f s", st.name, seconds)
             if dump_dir is not None:
-                DUMPS[type(rec)](rec, Path(dump_dir) / f"{lo + len(ran)}-{st.name}")
+                DUMPS[type(rec)](ctx, records, rec, Path(dump_dir) / f"{lo + len(ran)}-{st.name}")
     finally:
         if tracing:
             tracemalloc.stop()

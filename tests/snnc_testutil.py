@@ -153,3 +153,15 @@ def lower_to_network(g, target, timesteps, input_range=(0.0, 1.0), neuron=None, 
     lowered = lower_graph(g, conversion, options)
     ctx = IntegerizeContext(target.numeric, RateCoding() if coding is None else coding, lowered.timesteps)
     return integerize_network(lowered, ctx).network
+
+
+def load_architecture_graph():
+    """benchmarks/architecture_graph.py as a module (the import graph the architecture tests check)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("architecture_graph", REPO / "benchmarks" / "architecture_graph.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod   # its dataclasses resolve their module
+    spec.loader.exec_module(mod)
+    return mod

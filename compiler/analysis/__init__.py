@@ -1,1 +1,1 @@
-"""Analyses over compiled networks (state bounds; later ops and energy)."""
+"""Analyses the compiler's stages run: the state bound of every node (bounds.py), ANN MACs (macs.py)."""

@@ -1,4 +1,4 @@
-"""ONNX -> float graph (compiler.graph.FGraph).
+"""ONNX -> float graph (compiler.frontend.float_graph.FGraph).
 
 Reads models with external data, runs shape inference, checks the graph (cycles, dangling inputs,
 NaN/Inf weights) and maps each node to a typed op. All unsupported nodes are reported at once.

@@ -109,7 +109,7 @@ def _chunk_starts(c: int, atoms: int) -> np.ndarray:
     return np.arange(0, c, atoms, dtype=np.int64)
 
 
-def _presence(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def range_overlap(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """[i, j] = length of the overlap of ranges [starts_i, ends_i) and [lo_j, hi_j)."""
     return np.maximum(0, np.minimum(ends[:, None], hi[None, :]) - np.maximum(starts[:, None], lo[None, :]))
 
@@ -225,7 +225,7 @@ class ConvModel(ProjectionModel):
         *_, groups = self.geometry()
         og, cg = c_out // groups, c_in // groups
         g_lo = np.arange(groups, dtype=np.int64) * og
-        per_group = _presence(dst.starts(0), dst.ends(0), g_lo, g_lo + og)   # [cq, g]
+        per_group = range_overlap(dst.starts(0), dst.ends(0), g_lo, g_lo + og)   # [cq, g]
         return np.repeat(per_group, cg, axis=1)                               # [cq, ch]
 
     def _axes(self, dst: Tiling) -> tuple[_Axis, _Axis]:
@@ -346,7 +346,7 @@ class DenseModel(ProjectionModel):
         return np.repeat(per_chunk, h * w)
 
     def pair(self, src: Tiling, dst: Tiling) -> Pair:
-        chunk_in_src = (_presence(src.starts(0), src.ends(0), self.chunk_starts, self.chunk_ends) > 0).sum(1)
+        chunk_in_src = (range_overlap(src.starts(0), src.ends(0), self.chunk_starts, self.chunk_ends) > 0).sum(1)
         units = np.repeat(chunk_in_src[:, None], dst.grid[0], axis=1)
         neurons = np.repeat(src.sizes(0)[:, None], dst.grid[0], axis=1)
         rows = np.repeat(src.sizes(1)[:, None], dst.grid[1], axis=1)

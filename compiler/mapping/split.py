@@ -25,7 +25,7 @@ from snnc.ir import Readout
 
 from ..errors import MappingError
 from .geometry import Tiling, distinct_tiles
-from .resources import DenseModel, _presence
+from .resources import DenseModel, range_overlap
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def source_counts(proj: DenseModel, src: Tiling, split: Split, offset: int) -> n
     a, y, x = np.unravel_index(np.arange(len(unit)), (n_chunks, h, w))
     hist = np.zeros((n_chunks, src.grid[1], src.grid[2], split.partials), np.int64)
     np.add.at(hist, (a, src.tile_of(1)[y], src.tile_of(2)[x], part), 1)
-    overlap = _presence(src.starts(0), src.ends(0), proj.chunk_starts, proj.chunk_ends)   # [cs, a]
+    overlap = range_overlap(src.starts(0), src.ends(0), proj.chunk_starts, proj.chunk_ends)   # [cs, a]
     return np.einsum("ca,atuj->ctuj", overlap, hist).reshape(-1, split.partials)
 
 

@@ -9,7 +9,7 @@
   A non-decreasing f commutes with a max: f(max_i z_i) = max_i f(z_i), exactly, padding included
   (MaxPool pads with -inf and f(-inf) <= f(anything)). Run before FuseQuantAct, it moves a max pool
   that sits before or inside the activation's op chain past the whole activation; afterwards a max
-  pool reads spike counts, whose max the lowering takes exactly (compiler/lower.py,
+  pool reads spike counts, whose max the lowering takes exactly (compiler/lowering/quantized.py,
   docs/conversion.md).
 """
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..datafiles import builtin_names, read_toml
+from ..builtin_toml import builtin_names, read_toml
 from ..errors import TargetError
 
 

@@ -55,7 +55,7 @@ def snnc_check(path: Path, x: np.ndarray, y: np.ndarray) -> dict:
     """Compile for loihi, verify layerwise at T = L against the integer ANN, on the test split."""
     from snnc.ir import Schedule
     from snnc.compiler.api import compile_model
-    from snnc.compiler.verify import verify_against_ann
+    from snnc.compiler.tools.verify import verify_against_ann
 
     t0 = time.perf_counter()
     net, raw = compile_model(path)

@@ -1,3 +1,3 @@
-from snnc.compiler.cli import main
+from snnc.compiler.tools.cli import main
 
 main()

@@ -15,7 +15,7 @@ def _run(code, tmp_path):
 
 def test_compile_verify_simulate_without_lava(tmp_path):
     code = (
-        "from snnc.compiler.cli import cli\n"
+        "from snnc.compiler.tools.cli import cli\n"
         "import sys\n"
         f"args = [['compile', r'{DIGITS_MODEL}', '-o', 'm.snnc'],\n"
         f"        ['verify', 'm.snnc', '--data', r'{DIGITS_DATA}', '--samples', '40'],\n"

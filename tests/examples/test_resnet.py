@@ -20,7 +20,7 @@ from torch import nn  # noqa: E402
 
 from snnc.ir import Schedule  # noqa: E402
 from snnc.compiler.api import compile_model  # noqa: E402
-from snnc.compiler.verify import verify_against_ann  # noqa: E402
+from snnc.compiler.tools.verify import verify_against_ann  # noqa: E402
 from snnc.ir import Conv2d  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

@@ -109,7 +109,7 @@ def test_make_vgg16_calibrated(small_vgg):
 
 def test_small_vgg_exports_compiles_and_verifies_exact(small_vgg, tmp_path):
     from snnc.compiler.api import compile_model
-    from snnc.compiler.verify import verify_against_ann
+    from snnc.compiler.tools.verify import verify_against_ann
 
     path = vgg.export_onnx(small_vgg, tmp_path / "vgg_small.onnx", "legacy", input_shape=(1, 3, 32, 32))
     net, raw = compile_model(path)

@@ -122,7 +122,7 @@ def cases(tmp: Path):
          {**tf, "mt_n": 4, "coding": "differential", "timesteps": 4, "frac_bits": 8}),
     ]
     # QDQ (onnx.helper-built, as onnxruntime's quantize_static and Brevitas' QCDQ write them)
-    qdq = _tests_module("snnc_golden_qdq", "compiler/test_qdq.py")
+    qdq = _tests_module("snnc_golden_qdq", "integration/test_qdq.py")
     for name, model in [
         ("qdq_mlp_uint8_pc", qdq.make_qdq_mlp(act="uint8", per_channel=True)),
         ("qdq_mlp_int8_clip", qdq.make_qdq_mlp(act="int8", per_channel=False, clip=(0, 3))),

@@ -39,7 +39,7 @@ from snnc.ir import apply_projection  # noqa: E402
 from snnc.ir import quantize_inputs  # noqa: E402
 from snnc.compiler.api import compile_model  # noqa: E402
 from snnc.compiler.config import CompileConfig  # noqa: E402
-from snnc.compiler.verify import verify_against_backend  # noqa: E402
+from snnc.compiler.tools.verify import verify_against_backend  # noqa: E402
 from snnc.ir import (Conv2d, Dense, DualThreshold, IFSoftReset, Input, Network, NeuronModel,  # noqa: E402
                      Population, Readout, SumPool2d)
 

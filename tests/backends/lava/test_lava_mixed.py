@@ -30,7 +30,7 @@ from snnc.ir import Schedule  # noqa: E402
 from snnc.backends.reference import simulate  # noqa: E402
 from snnc.compiler.api import compile_imported, compile_model, import_model  # noqa: E402
 from snnc.compiler.config import CompileConfig  # noqa: E402
-from snnc.compiler.verify import verify_against_ann, verify_against_backend  # noqa: E402
+from snnc.compiler.tools.verify import verify_against_ann, verify_against_backend  # noqa: E402
 from snnc.ir import IRValidationError  # noqa: E402
 
 

@@ -10,7 +10,7 @@ import pytest
 from snnc.backends import get_backend
 from snnc.ir import Schedule
 from snnc.compiler.api import compile_model
-from snnc.compiler.verify import verify_against_backend
+from snnc.compiler.tools.verify import verify_against_backend
 
 from snnc_testutil import DIGITS_DATA, DIGITS_MODEL, load_example_models_module
 

@@ -40,7 +40,7 @@ from snnc.backends.lava.processes import (DifferentialAccumulator, Int64Probe, M
 from snnc.backends.reference import simulate  # noqa: E402
 from snnc.ir import apply_projection  # noqa: E402
 from snnc.ir import quantize_inputs  # noqa: E402
-from snnc.compiler.verify import verify_against_backend  # noqa: E402
+from snnc.compiler.tools.verify import verify_against_backend  # noqa: E402
 from snnc.compiler.tools.runner import reference_runner
 from snnc.ir import (Conv2d, Dense, DifferentialCoding, Input, MultiThreshold, Network, Population,  # noqa: E402
                      RateCoding, Readout, SumPool2d)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.tools.runner import reference_runner
-from snnc.compiler.cli import cli
+from snnc.compiler.tools.cli import cli
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import MappingError
 from snnc_testutil import DIGITS_DATA, DIGITS_MODEL

@@ -9,10 +9,10 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from snnc.compiler.cli import cli
+from snnc.compiler.tools.cli import cli
 from snnc.ir import load
 
-from snnc_testutil import DIGITS_DATA, DIGITS_MODEL, make_mlp_onnx
+from snnc_testutil import DIGITS_DATA, DIGITS_MODEL, REPO, make_mlp_onnx
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +219,50 @@ def test_eval_training_free_grid_json_and_option_errors():
                       (["--threshold-scope", "layer"], "--threshold-scope")):
         r = CliRunner().invoke(cli, ["eval", str(DIGITS_MODEL), "--data", str(DIGITS_DATA), "--timesteps", "2"] + args)
         assert r.exit_code == 2 and msg in r.output and "quantized activations" in r.output, (args, r.output)
+
+
+def test_compile_timings_table_stop_after_and_dump(tmp_path):
+    out = tmp_path / "m.snnc"
+    r = run("compile", DIGITS_MODEL, "-o", out, "--timings")
+    assert r.exit_code == 0, r.output
+    table = r.stdout.split("stages:")[1]
+    for stage in ("import", "passes", "calibrate", "lowering", "integerize", "bounds", "mapping", "bundle", "total"):
+        assert f"\n  {stage} " in table, table
+    assert [t["stage"] for t in load(out).metadata["timings"]][-1] == "mapping"
+    r = run("compile", DIGITS_MODEL, "--stop-after", "lowering", "--dump", tmp_path / "dump")
+    assert r.exit_code == 0, r.output
+    assert "stopped after stage 'lowering'" in r.stdout and "no bundle written" in r.stdout
+    assert sorted(p.name for p in (tmp_path / "dump").iterdir()) == ["1-import", "2-passes", "3-calibrate", "4-lowering"]
+    r = run("compile", DIGITS_MODEL, "--stop-after", "mapping")   # no -o needed when no bundle is written
+    assert r.exit_code == 0 and "no bundle written" in r.stdout
+    r = run("compile", DIGITS_MODEL)
+    assert r.exit_code == 2 and "Missing option '-o' / '--output'" in r.output
+    r = run("compile", DIGITS_MODEL, "--stop-after", "lower", "-o", out)
+    assert r.exit_code == 2 and "'lower' is not one of" in r.output
+
+
+def test_a_schedule_the_network_cannot_run_is_one_line_naming_the_population(tmp_path):
+    """Issue 15: `simulate --schedule layerwise` on a multi-threshold bundle escaped as a traceback."""
+    out = tmp_path / "relu.snnc"
+    relu = REPO / "examples" / "digits" / "relu_cnn.onnx"
+    r = run("compile", relu, "--calib", REPO / "examples" / "digits" / "calib.npz", "--neuron", "multi-threshold:4",
+            "--timesteps", "2", "-o", out)
+    assert r.exit_code == 0, r.output
+    for cmd in ("simulate", "stats"):
+        r = run(cmd, out, "--schedule", "layerwise", "--data", DIGITS_DATA, "--samples", "2")
+        _assert_user_error(r, "population 'conv1'", "layerwise", "runs in the pipelined schedule")
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_internal_error_is_one_line_exit_3(monkeypatch, digits_bundle):
+    import snnc.compiler.tools.inspect as inspect_cmd
+
+    def broken(*a, **k):
+        raise RuntimeError("something the code did not expect\nsecond line")
+
+    monkeypatch.setattr(inspect_cmd, "inspect_text", broken)
+    r = run("inspect", digits_bundle)
+    assert r.exit_code == 3, r.output
+    assert r.stderr.startswith("internal error: RuntimeError: something the code did not expect")
+    assert "second line" not in r.stderr and "Traceback" not in r.output
+    assert len(r.stderr.strip().splitlines()) == 1

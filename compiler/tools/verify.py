@@ -12,8 +12,8 @@ import numpy as np
 from snnc.backends.reference import run_integer_ann, simulate
 from snnc.ir import Network, Schedule, per_channel, replace
 
-from .errors import SnncError
-from .metadata import layer_records
+from ..errors import SnncError
+from ..metadata import layer_records
 
 
 @dataclass
@@ -223,3 +223,44 @@ def verify_against_backend(net: Network, x: np.ndarray, backend, schedule: Sched
         seconds_backend=t2 - t1, seconds_reference=t1 - t0,
         extra=getattr(backend, "report_extra", lambda: {})(),
     )
+
+
+def fmt4(v) -> str:
+    """A ratio with 4 decimals, or n/a."""
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def format_ann_report(bundle, rep: AnnVerifyReport, random_inputs: bool) -> str:
+    """What ``snnc verify --against ann`` prints for a quantized network."""
+    out = [f"verify {bundle} against the quantized ANN (L={rep.levels}), schedule {rep.schedule}, "
+           f"T={rep.timesteps}, {rep.samples} samples" + (" (random inputs)" if random_inputs else "")]
+    if rep.comparison == "rates":
+        out.append("  T != L: comparing rates lambda*N/T with activations lambda*M/L (not demanding equality)")
+    out.append(f"  {'layer':<10} {'compared':>10} {'mismatched':>11} {'unevenness':>11} {'rate err':>9}")
+    for L in rep.layers:
+        out.append(f"  {L.name:<10} {L.compared:>10} {L.mismatched:>11} {L.unevenness_error:>11.6f} {L.rate_error:>9.5f}")
+    out.append(f"  accuracy: snn {fmt4(rep.accuracy['snn'])}, integer ANN {fmt4(rep.accuracy['ann_int'])}, "
+               f"float ANN {fmt4(rep.accuracy['ann_float'])}")
+    out.append(f"  prediction agreement: snn vs integer ANN {fmt4(rep.prediction_agreement['snn_vs_ann_int'])}, "
+               f"integer vs float ANN {fmt4(rep.prediction_agreement['ann_int_vs_ann_float'])}")
+    out.append(f"  {rep.spikes_per_sample:.1f} spikes and {rep.sops_per_sample:.0f} synaptic ops per sample")
+    if rep.comparison == "levels":
+        out.append(f"  {'EXACT' if rep.exact else 'NOT EXACT'}: {rep.neurons_mismatched} of {rep.neurons_compared} "
+                   "neuron counts differ")
+    else:
+        out.append(f"  rates differ from the ANN for {rep.neurons_mismatched} of {rep.neurons_compared} neurons")
+        if rep.integer_network_mismatched is not None:
+            out.append(f"  layerwise SNN vs its integer network at T={rep.timesteps}: "
+                       f"{'EXACT' if rep.integer_network_mismatched == 0 else 'NOT EXACT'} "
+                       f"({rep.integer_network_mismatched} counts differ)")
+    return "\n".join(out)
+
+
+def format_backend_report(bundle, against: str, rep: BackendVerifyReport) -> str:
+    """What ``snnc verify --against BACKEND`` prints."""
+    return "\n".join([
+        f"verify {bundle} against {against}, schedule {rep.schedule}, {rep.samples} samples: "
+        f"{rep.spikes_compared} spikes over {rep.steps_compared} population-steps compared, "
+        f"{rep.mismatches} mismatches" + (f"; first at {rep.first_mismatch}" if rep.first_mismatch else ""),
+        f"  {'IDENTICAL' if rep.exact else 'DIFFERENT'} (reference {rep.seconds_reference:.3f}s, "
+        f"{against} {rep.seconds_backend:.3f}s)"])

@@ -17,7 +17,7 @@ from snnc.compiler.errors import InvalidModelError
 from snnc.compiler.frontend.onnx_loader import import_onnx
 from snnc.compiler.frontend.float_graph import QuantAct
 from snnc.compiler.passes import default_passes, run_passes
-from snnc.compiler.verify import verify_against_ann
+from snnc.compiler.tools.verify import verify_against_ann
 from snnc_testutil import brevitas_cnn, export_brevitas
 
 QONNX = "qonnx.custom_op.general"

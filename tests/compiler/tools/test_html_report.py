@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-import snnc.compiler.report as report
+import snnc.compiler.tools.html_report as report
 from snnc.compiler.api import compile_to_file
 from snnc.compiler.tools.runner import reference_runner
-from snnc.compiler.report import FIGURES, PLACEMENT_FIGURES, SECTIONS, ReportError, write_report
+from snnc.compiler.tools.html_report import FIGURES, PLACEMENT_FIGURES, SECTIONS, ReportError, write_report
 from snnc.ir import load_with_extras, save
 
 from snnc_testutil import DIGITS_DATA, DIGITS_MODEL
@@ -124,7 +124,7 @@ def test_split_readouts_are_shown(bundle, tmp_path):
     from snnc.compiler.mapping import map_network
 
     spec = importlib.util.spec_from_file_location(
-        "_split_tests", Path(__file__).parent / "mapping" / "test_split_readout.py")
+        "_split_tests", Path(__file__).parents[1] / "mapping" / "test_split_readout.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     placement = map_network(mod._net(), mod._tight())

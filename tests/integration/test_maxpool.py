@@ -25,7 +25,7 @@ from snnc.compiler.errors import ConversionError
 from snnc.compiler.frontend.onnx_loader import import_onnx
 from snnc.compiler.frontend.float_graph import BatchNorm, Conv, FGraph, MaxPool, QuantAct, ScalarAffine
 from snnc.compiler.passes import SwapMaxPoolMonotone, run_passes
-from snnc.compiler.verify import verify_against_ann
+from snnc.compiler.tools.verify import verify_against_ann
 
 from snnc_testutil import REPO, qcfs_nodes
 

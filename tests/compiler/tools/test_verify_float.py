@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from snnc.backends.reference import simulate
 from snnc.compiler.api import compile_to_file
 from snnc.compiler.tools.runner import reference_runner
-from snnc.compiler.cli import cli
+from snnc.compiler.tools.cli import cli
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.metadata import Conversion, conversion_of
-from snnc.compiler.verify_float import verify_training_free
+from snnc.compiler.tools.verify_float import verify_training_free
 from snnc.ir import load_with_extras
 from snnc_testutil import DIGITS_MODEL, REPO
 

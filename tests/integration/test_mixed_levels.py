@@ -19,13 +19,13 @@ from snnc.ir import Schedule
 
 from snnc.backends.reference import run_integer_ann, simulate
 from snnc.compiler.analysis.bounds import network_bounds
-from snnc.compiler.analysis.cost import compute_stats
+from snnc.compiler.tools.stats import compute_stats
 from snnc.compiler.api import compile_imported, compile_model, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import ConversionError
 from snnc.compiler.frontend.float_graph import QuantAct
 from snnc.compiler.mapping import rates_from_counts
-from snnc.compiler.verify import verify_against_ann
+from snnc.compiler.tools.verify import verify_against_ann
 from snnc.ir import Dense, DualThreshold, IFSoftReset, Input, IRValidationError, Network, Population, Readout, load
 
 from snnc_testutil import REPO, brevitas_cnn, export_brevitas, make_mlp_onnx

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from snnc.compiler.cli import cli
+from snnc.compiler.tools.cli import cli
 from snnc.compiler.errors import DataFileError, SnncError
-from snnc.compiler.evaluate import EvalGrid, evaluate, format_tables, plot_accuracy
+from snnc.compiler.tools.evaluate import EvalGrid, evaluate, format_tables, plot_accuracy
 
 from snnc_testutil import DIGITS_DATA, zoo_model
 
@@ -85,7 +85,7 @@ def test_cli_eval_json_plot_and_errors(tmp_path):
 # ---- plain ReLU models: the training-free grid (paper 004) -----------------------------------------
 
 from snnc.compiler.config import CompileConfig  # noqa: E402
-from snnc.compiler.evaluate import EvalReport, TrainingFreeResult  # noqa: E402
+from snnc.compiler.tools.evaluate import EvalReport, TrainingFreeResult  # noqa: E402
 
 from snnc_testutil import REPO  # noqa: E402
 
@@ -207,7 +207,7 @@ def test_grid_values_are_checked():
 def test_refused_settings_are_recorded_not_fatal(monkeypatch):
     """A setting the compiler refuses (e.g. a state bound the target cannot hold) becomes a result
     with its error; the rest of the grid still runs."""
-    from snnc.compiler import evaluate as ev
+    from snnc.compiler.tools import evaluate as ev
     from snnc.compiler.errors import StateOverflowError
 
     real = ev.compile_imported

@@ -29,12 +29,13 @@ import numpy as np
 
 from snnc.ir import Schedule
 
-from .api import ImportedModel, compile_imported, import_model
-from .tools.runner import reference_runner
-from .config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron_spec  # noqa: F401 (re-exported)
-from .data import load_arrays, load_data
-from .errors import ConversionError, DataFileError, SnncError
-from .metadata import Conversion, layer_records, model_conversion
+from ..api import ImportedModel, compile_imported, import_model
+from ..config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron_spec
+from ..data import load_arrays, load_data
+from ..errors import ConversionError, DataFileError, SnncError
+from ..metadata import Conversion, layer_records, model_conversion
+from .options import csv_list
+from .runner import reference_runner
 from .verify import float_ann_outputs, verify_against_ann
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class EvalGrid:
         except ValueError as e:
             raise SnncError(f"invalid eval grid: {e}") from None
         if self.thresholds is not None:
-            from .calibration import parse_threshold_method
+            from ..calibration import parse_threshold_method
 
             self.thresholds = [str(t).strip().lower() for t in self.thresholds]
             for t in self.thresholds:
@@ -428,8 +429,8 @@ def run_counting(net, x: np.ndarray, batch_size: int = 256) -> dict:
 def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: CompileConfig, samples, progress):
     from snnc.ir import Input
 
-    from .analysis.energy import load_energy_model
-    from .targets import load_target
+    from ..energy import load_energy_model
+    from ..targets import load_target
 
     x, y = load_arrays(data_path, tuple(imported.graph.input_shape), imported.graph.input_name, samples)
     if y is None:
@@ -634,3 +635,41 @@ def plot_accuracy(rep: EvalReport, path: str | os.PathLike) -> None:
         plt.close(fig)
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def eval_grid(timesteps: str, neuron: str | None, v0: str | None, schedule: str | None, coding: str | None,
+              thresholds: str | None) -> EvalGrid:
+    """The grid of ``snnc eval``'s comma-separated options (None: the model kind's default)."""
+    neurons = None
+    if neuron is not None:
+        neurons = [v.strip() for v in neuron.split(",") if v.strip()]
+        bad = []
+        for v in neurons:
+            try:
+                parse_neuron_spec(v)
+            except SnncError:
+                bad.append(v)
+        if bad or not neurons:
+            raise SnncError(f"--neuron: {bad or 'nothing'} not understood; give a comma-separated list of "
+                            "if, dual-threshold, multi-threshold:N")
+    return EvalGrid(
+        timesteps=csv_list(timesteps, "timesteps", cast=int),
+        neurons=neurons,
+        v0s=None if v0 is None else csv_list(v0, "v0", [m.value for m in V0Mode]),
+        schedules=None if schedule is None else csv_list(schedule, "schedule", [m.value for m in Schedule]),
+        codings=None if coding is None else csv_list(coding, "coding", [c.value for c in CodingKind]),
+        thresholds=None if thresholds is None else csv_list(thresholds, "thresholds"),
+    )
+
+
+def eval_base_config(target: str, profile: str | None, input_range, neg_divisor: int | None,
+                     calibration_data: str | None, threshold_scale: float | None, frac_bits: str | None,
+                     threshold_scope: str | None) -> CompileConfig:
+    """The configuration every grid point starts from (an option not given keeps compile's default)."""
+    defaults = CompileConfig()
+    return CompileConfig(target=target, profile=profile, input_range=input_range,
+                         neg_divisor=defaults.neg_divisor if neg_divisor is None else neg_divisor,
+                         calibration_data=calibration_data,
+                         threshold_scale=defaults.threshold_scale if threshold_scale is None else threshold_scale,
+                         frac_bits=defaults.frac_bits if frac_bits is None else frac_bits,
+                         threshold_scope=defaults.threshold_scope if threshold_scope is None else threshold_scope)

@@ -1,4 +1,4 @@
-"""Residual joins (Add/Sub), channel concatenation and DAG lowering (compiler/lower.py).
+"""Residual joins (Add/Sub), channel concatenation and DAG lowering (compiler/lowering/).
 
 Every model is checked three ways: the float graph executor against onnxruntime (frontend), the
 passes by running the graph before and after, and the lowering by (1) the layerwise SNN against the
@@ -25,7 +25,7 @@ from snnc.compiler.errors import ConversionError
 from snnc.compiler.frontend.onnx_loader import import_onnx
 from snnc.compiler.frontend.float_graph import Add, AvgPool, Concat, Conv, FGraph, Flatten, Linear, QuantAct
 from snnc.compiler.passes import DuplicateSharedPool, FoldPoolIntoConv, default_passes, run_passes
-from snnc.compiler.verify import verify_against_ann
+from snnc.compiler.tools.verify import verify_against_ann
 from snnc.ir import Conv2d
 
 from snnc_testutil import load_example_models_module, qcfs_nodes

@@ -19,8 +19,9 @@ import numpy as np
 from snnc.backends.reference import simulate
 from snnc.ir import Network, Schedule, per_channel
 
-from .errors import SnncError
-from .metadata import layer_records
+from ..errors import SnncError
+from ..metadata import layer_records
+from .verify import fmt4
 
 
 @dataclass
@@ -58,7 +59,7 @@ class FloatVerifyReport:
 
 
 def _float_graph(model_bytes: bytes):
-    from .api import import_model
+    from ..api import import_model
 
     fd, path = tempfile.mkstemp(suffix=".onnx")
     try:
@@ -118,3 +119,17 @@ def verify_training_free(net: Network, x: np.ndarray, y: np.ndarray | None, mode
         coding=type(net.coding).__name__, accuracy={"snn": acc(pred_snn), "ann_float": acc(pred_f)},
         prediction_agreement={"snn_vs_ann_float": float(np.mean(pred_snn == pred_f))}, layers=layers,
         spikes_per_sample=events / max(len(x), 1), sops_per_sample=sops / max(len(x), 1))
+
+
+def format_float_report(bundle, rep: FloatVerifyReport, random_inputs: bool) -> str:
+    """What ``snnc verify --against ann`` prints for a training-free network."""
+    out = [f"verify {bundle} against the float ANN (training-free network, {rep.coding}, T={rep.timesteps}), "
+           f"{rep.samples} samples" + (" (random inputs)" if random_inputs else ""),
+           "  no quantized ANN to be exact against: per-layer errors and predictions are measured, not demanded",
+           f"  {'layer':<10} {'ReLU':<16} {'compared':>10} {'|err|/theta':>12} {'rel rms':>8}"]
+    for L in rep.layers:
+        out.append(f"  {L.name:<10} {L.relu[:16]:<16} {L.compared:>10} {L.mean_abs_error:>12.5f} {L.rel_rms_error:>8.4f}")
+    out.append(f"  accuracy: snn {fmt4(rep.accuracy['snn'])}, float ANN {fmt4(rep.accuracy['ann_float'])}; "
+               f"prediction agreement {fmt4(rep.prediction_agreement['snn_vs_ann_float'])}")
+    out.append(f"  {rep.spikes_per_sample:.1f} spikes and {rep.sops_per_sample:.0f} synaptic ops per sample")
+    return "\n".join(out)

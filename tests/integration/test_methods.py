@@ -14,7 +14,7 @@ from snnc.backends.reference import run_integer_ann, simulate
 from snnc.compiler.analysis.bounds import check_network, value_range
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig, NeuronKind, V0Mode
-from snnc.compiler.verify import reference_network, verify_against_ann
+from snnc.compiler.tools.verify import reference_network, verify_against_ann
 from snnc.ir import Dense, DualThreshold, IFSoftReset, Input, Network, Population, Readout
 
 from snnc_testutil import DIGITS_DATA, zoo_model

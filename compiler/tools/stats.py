@@ -1,6 +1,6 @@
-"""What an inference costs: ANN MACs (stored at compile time from the ONNX graph's shapes) and SNN
+"""``snnc stats``: what an inference costs: ANN MACs (stored at compile time from the ONNX graph's shapes) and SNN
 events, synaptic operations and neuron updates counted by the reference simulator, priced by an
-energy model (compiler/energy/*.toml).
+energy model (compiler/energy/: a built-in TOML or the user's).
 
 Per layer, the ANN's MACs that compute layer l's pre-activation are set beside the SOPs delivered
 *into* layer l (the spikes of its sources times the synapses they reach). SNN energy of layer l:
@@ -20,8 +20,8 @@ import numpy as np
 from snnc.backends.reference import simulate
 from snnc.ir import Input, Network, Population, Schedule
 
+from ..energy import EnergyModel, load_energy_model
 from ..metadata import layer_records
-from .energy import EnergyModel, load_energy_model
 
 
 @dataclass
@@ -104,3 +104,18 @@ def compute_stats(net: Network, x: np.ndarray, schedule: Schedule | str = Schedu
            "energy_j": snn_e,
            "energy_ratio_ann_over_snn": ann["energy_j"] / snn_e if snn_e > 0 else None}
     return StatsReport(em.name, em.source, T, schedule.value, n, ann, snn, layers)
+
+
+def format_stats(bundle, rep: StatsReport) -> str:
+    """What ``snnc stats`` prints: per layer and in total, per sample."""
+    out = [f"stats {bundle}: energy model {rep.energy_model} ({rep.energy_source})",
+           f"  schedule {rep.schedule}, T={rep.timesteps}, {rep.samples} samples; per sample:",
+           f"  {'layer':<10} {'ANN MACs':>12} {'SNN SOPs':>12} {'spikes':>10} {'rate':>7} {'E_ANN [J]':>11} {'E_SNN [J]':>11}"]
+    for L in rep.layers:
+        out.append(f"  {L.name:<10} {L.macs:>12,} {L.sops_per_sample:>12,.0f} {L.spikes_per_sample:>10,.1f} "
+                   f"{L.spike_rate:>7.4f} {L.energy_ann_j:>11.3e} {L.energy_snn_j:>11.3e}")
+    r = rep.snn["energy_ratio_ann_over_snn"]
+    out.append(f"  {'total':<10} {rep.ann['macs']:>12,} {rep.snn['sops_per_sample']:>12,.0f} "
+               f"{rep.snn['spikes_per_sample']:>10,.1f} {'':>7} {rep.ann['energy_j']:>11.3e} {rep.snn['energy_j']:>11.3e}")
+    out.append(f"  ANN/SNN energy ratio: {'n/a' if r is None else f'{r:.2f}'}")
+    return "\n".join(out)

@@ -102,7 +102,7 @@ def test_digits_net_bound_holds_in_both_codings(coding, tmp_path):
 
     from snnc.compiler.api import compile_imported, import_model
 
-    root = Path(__file__).resolve().parents[2] / "examples" / "digits"
+    root = Path(__file__).resolve().parents[3] / "examples" / "digits"
     wide = tmp_path / "wide.toml"
     wide.write_text("[numeric]\nstate_bits = 40\n")
     net = compile_imported(import_model(root / "relu_cnn.onnx"), CompileConfig(

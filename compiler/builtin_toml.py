@@ -1,4 +1,4 @@
-"""Data files shipped with the package (target profiles, energy models) or given by the user."""
+"""Built-in TOML resources shipped with the package (target profiles, energy models), or a user's TOML file."""
 
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from snnc.ir import Schedule, apply_projection, fanout
 
 from snnc.backends.reference import simulate
-from snnc.compiler.analysis.cost import compute_stats
-from snnc.compiler.analysis.energy import EnergyModelError, builtin_energy_models, load_energy_model
+from snnc.compiler.tools.stats import compute_stats
+from snnc.compiler.energy import EnergyModelError, builtin_energy_models, load_energy_model
 from snnc.compiler.api import compile_model, compile_to_file
-from snnc.compiler.cli import cli
+from snnc.compiler.tools.cli import cli
 from snnc.ir import Conv2d, Dense, Input, Network, Population, Readout, SumPool2d
 
 from snnc_testutil import DIGITS_DATA, DIGITS_MODEL, make_mlp_onnx

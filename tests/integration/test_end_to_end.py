@@ -6,7 +6,7 @@ import pytest
 
 from snnc.ir import Schedule
 from snnc.compiler.api import compile_model
-from snnc.compiler.verify import verify_against_ann
+from snnc.compiler.tools.verify import verify_against_ann
 
 from snnc_testutil import DIGITS_DATA, load_example_models_module
 

@@ -23,8 +23,8 @@ import numpy as np
 from snnc.backends.reference import simulate
 from snnc.ir import BundleError, Schedule, load_with_extras
 
-from .errors import SnncError
-from .metadata import layer_records
+from ..errors import SnncError
+from ..metadata import Conversion, conversion_of, layer_records
 
 
 #: Section headings of index.html, in page order (tests check them).
@@ -64,11 +64,10 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     ``data``: .npz with ``x`` (and optional ``y``); without it, ``samples`` (default 64) random inputs.
     ``energy``: built-in energy model name or a .toml file. ``samples``: use only the first N samples.
     """
-    from .analysis.cost import compute_stats
-    from .analysis.energy import load_energy_model
-    from .data import load_data, random_inputs
+    from ..data import load_data, random_inputs
+    from ..energy import load_energy_model
+    from .stats import compute_stats
     from .verify import verify_against_ann
-    from .metadata import Conversion, conversion_of
     from .verify_float import verify_training_free
 
     bundle_path, out_dir = Path(bundle_path), Path(out_dir)
@@ -182,7 +181,7 @@ def _write_all(d: Path, ctx: dict) -> None:
     ctx["raster_note"] = raster_note
     placement = ctx["net"].metadata.get("placement")
     if _is_mapped(placement):
-        from .mapping.report import plot_utilization
+        from ..mapping.report import plot_utilization
 
         plot_utilization(placement, d / "cores.png")
     (d / "index.html").write_text(render_html(ctx), encoding="utf-8")
@@ -662,8 +661,8 @@ def _placement_html(placement, target: dict) -> str:
                 + (f"<p>Target core limits: {_e(lim)}; {_e(target.get('cores_per_chip', '?'))} cores per chip.</p>"
                    if lim else ""))
     if _is_mapped(placement):
-        from .mapping.partition import BUDGET_NAMES, BUDGETS
-        from .mapping.report import population_rows, split_readouts, utilization
+        from ..mapping.partition import BUDGET_NAMES, BUDGETS
+        from ..mapping.report import population_rows, split_readouts, utilization
 
         lb, used = placement["lower_bound_cores"], placement["cores_used"]
         util = utilization(placement)

@@ -1,0 +1,79 @@
+"""``snnc compile``: a configuration from the command's options, the pipeline run with the reference
+simulator as the runner of data-driven choices, and the lines the command prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from snnc.ir import Network, Schedule
+
+from ..config import CompileConfig, NeuronKind, parse_neuron_spec
+from ..pipeline import CompileContext, PipelineRun, StageTiming, run_pipeline
+from .options import parse_input_range
+from .runner import reference_runner
+
+
+def compile_config(neuron: str, schedule: str, input_range: str | None, **options) -> CompileConfig:
+    """The CompileConfig of ``snnc compile``'s options: ``--neuron multi-threshold:N`` gives mt_n = N,
+    and such neurons run pipelined (docs/ir.md), so the default layerwise schedule becomes pipelined;
+    ``--input-range lo,hi``."""
+    kind, n = parse_neuron_spec(neuron)
+    if kind is NeuronKind.MULTI_THRESHOLD and Schedule(schedule) is Schedule.LAYERWISE:
+        schedule = Schedule.PIPELINED.value
+    return CompileConfig(neuron=kind.value, mt_n=n or 4, schedule=schedule, input_range=parse_input_range(input_range),
+                         **options)
+
+
+@dataclass
+class CompileOutcome:
+    run: PipelineRun
+    output: Path | None
+
+    @property
+    def network(self) -> Network | None:
+        compiled = self.run.records.compiled
+        return None if compiled is None else compiled.network
+
+
+def compile_command(model: str, output: str | None, config: CompileConfig, stop_after: str | None = None,
+                    dump: str | None = None, timings: bool = False) -> CompileOutcome:
+    """Run the pipeline from the ONNX file up to ``stop_after`` (default: the bundle at ``output``)."""
+    out = None if output is None else Path(output)
+    if out is not None and not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    ctx = CompileContext(config, reference_runner, str(model), out)
+    run = run_pipeline(ctx, "import", stop_after or "bundle", measure_memory=timings,
+                       dump_dir=None if dump is None else Path(dump))
+    return CompileOutcome(run, out if "bundle" in run.ran else None)
+
+
+def summary_lines(model: str, outcome: CompileOutcome, config: CompileConfig) -> list[str]:
+    """What ``snnc compile`` prints about the network it wrote (or how far it got)."""
+    net = outcome.network
+    if outcome.output is None or net is None:
+        return [f"stopped after stage '{outcome.run.ran[-1]}' ({', '.join(outcome.run.ran)}); no bundle written"]
+    n_neurons = sum(p.size for p in net.populations)
+    n_syn = sum(p.num_synapses for p in net.projections)
+    mixed = net.metadata.get("mixed_levels")
+    lv = (f"mixed L {sorted(set(mixed.values()))}: each layer runs its own L steps, layerwise" if mixed
+          else f"L={net.metadata['levels']}")
+    lines = [f"compiled {model} -> {outcome.output}: {len(net.populations)} populations, {n_neurons} neurons, "
+             f"{n_syn} synapses, T={net.timesteps} ({lv}), neuron {config.neuron.value}"
+             + (f":{config.mt_n}, coding {config.coding.value}" if config.neuron is NeuronKind.MULTI_THRESHOLD else "")
+             + f", v0 {config.v0.value}, target {config.target}"]
+    pl = net.metadata.get("placement")
+    if pl:
+        lines.append(f"placed on {pl['cores_used']:,} cores, {pl['chips_used']:,} chip(s) "
+                     f"(lower bound {pl['lower_bound_cores']:,} cores); see: snnc map {outcome.output}")
+    return lines
+
+
+def timings_table(timings: list[StageTiming]) -> str:
+    """Each stage's wall time and peak traced (Python and NumPy) memory."""
+    rows = [f"  {'stage':<11} {'seconds':>9} {'peak MiB':>9}"]
+    for t in timings:
+        peak = "" if t.peak_bytes is None else f"{t.peak_bytes / 2**20:>9.1f}"
+        rows.append(f"  {t.stage:<11} {t.seconds:>9.3f} {peak}")
+    rows.append(f"  {'total':<11} {sum(t.seconds for t in timings):>9.3f}")
+    return "\n".join(rows)
