@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
-from snnc.ir import MultiThreshold, Network, Schedule
+from snnc.ir import Network, Schedule
 
 from .calibration import collect_relu_stats, compute_thresholds, parse_threshold_method, quantization_levels
 from .config import CompileConfig, ThresholdScope
@@ -107,13 +107,13 @@ def output_error(model, config: CompileConfig, runner: Runner | None) -> Callabl
     return error
 
 
-def firing_rates(net: Network, config: CompileConfig, runner: Runner | None) -> dict[str, float] | None:
-    """Firing rates (spikes per neuron per step) measured on ``config.calibration_data``, or None
-    without calibration data (multi-threshold networks run pipelined, others in the configured schedule)."""
+def firing_rates(net: Network, config: CompileConfig, schedule: Schedule,
+                 runner: Runner | None) -> dict[str, float] | None:
+    """Firing rates (spikes per neuron per step) measured on ``config.calibration_data`` in
+    ``schedule``, or None without calibration data."""
     if config.calibration_data is None:
         return None
     run = require_runner(runner, "--calib (the chip placement weighted by measured firing rates)")
     x, _ = load_data(config.calibration_data, net, config.calibration_samples)
-    multi = any(isinstance(p.neuron, MultiThreshold) for p in net.populations)
-    res = run(net, x, Schedule.PIPELINED if multi else config.schedule)
+    res = run(net, x, schedule)
     return rates_from_counts(net, res.counts)

@@ -11,8 +11,8 @@
     bundle       CompiledNetwork          BundleFile      (the .snnc file, written atomically)
 
 ``run_pipeline`` runs them in order, checks each record (``Stage.check``; a failed check is a
-compiler bug: ``PipelineCheckError``), times each stage (and its peak Python memory with
-``measure_memory``), can stop after any stage and dump every record it made readably (``dumps.py``):
+compiler bug: ``PipelineCheckError``), times each stage and reads the process's peak resident memory
+after it, can stop after any stage and dump every record it made readably (``dumps.py``):
 ``snnc compile --timings``, ``--stop-after STAGE --dump DIR``. The library entry points
 (``compiler/api.py``) are thin calls into it.
 
@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import resource
+import sys
 import time
-import tracemalloc
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from snnc import __version__
-from snnc.ir import Input, Network, save
+from snnc.ir import Input, Network, Schedule, save
 
 from .analysis.bounds import StateBound, check_network
 from .analysis.macs import macs_per_op
@@ -221,7 +222,9 @@ def compile_metadata(ctx: CompileContext, model: ImportedModel, integer: Integer
 def _mapping(ctx: CompileContext, r: Records) -> CompiledNetwork:
     net = r.bounded.integer.network
     config = ctx.config
-    rates = firing_rates(net, config, ctx.runner)
+    # a training-free network (multi-threshold neurons) runs pipelined, the others in the configured schedule
+    training_free = r.bounded.integer.conversion is Conversion.TRAINING_FREE
+    rates = firing_rates(net, config, Schedule.PIPELINED if training_free else config.schedule, ctx.runner)
     placement = map_network(net, ctx.target, config.chips, config.system, rates)
     net.metadata = {**compile_metadata(ctx, r.model, r.bounded.integer), "placement": placement}
     return CompiledNetwork(net)
@@ -333,17 +336,23 @@ def stage(name: str) -> Stage:
 
 
 # ---- running them -----------------------------------------------------------------------------------
+def peak_rss_bytes() -> int:
+    """The process's peak resident memory so far (its high-water mark; getrusage, nearly free)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024   # bytes on macOS, KiB on Linux
+
+
 @dataclass(frozen=True)
 class StageTiming:
+    """A stage's wall time, and the process's peak resident memory when it ended (it grew during the
+    stage when it is larger than the stage before's)."""
+
     stage: str
     seconds: float
-    peak_bytes: int | None = None   # peak Python-tracked memory during the stage (tracemalloc), if measured
+    peak_rss_bytes: int
 
     def to_dict(self) -> dict:
-        d = {"stage": self.stage, "seconds": self.seconds}
-        if self.peak_bytes is not None:
-            d["peak_mib"] = self.peak_bytes / 2**20
-        return d
+        return {"stage": self.stage, "seconds": self.seconds, "peak_rss_mib": self.peak_rss_bytes / 2**20}
 
 
 @dataclass
@@ -378,13 +387,13 @@ DUMPS: dict[type, Callable[[CompileContext, Records, Any, Path], None]] = {
 
 
 def run_pipeline(ctx: CompileContext, first: str = "import", last: str = "bundle", records: Records | None = None,
-                 measure_memory: bool = False, dump_dir: Path | None = None) -> PipelineRun:
+                 store_timings: bool = False, dump_dir: Path | None = None) -> PipelineRun:
     """Run the stages ``first`` .. ``last`` in order on ``records`` (the earlier stages' records).
 
-    After each stage its record is checked, its time (and with ``measure_memory`` its peak traced
-    memory) recorded, and with ``dump_dir`` dumped readably to ``dump_dir/NN-stage/``. With
-    ``measure_memory`` the timings of the stages before the bundle stage are stored in the bundle's
-    metadata under ``timings``."""
+    After each stage its record is checked, its wall time and the peak resident memory recorded,
+    and with ``dump_dir`` the record dumped readably to ``dump_dir/N-stage/``. With ``store_timings``
+    the timings of the stages before the bundle stage are stored in the bundle's metadata under
+    ``timings``."""
     names = list(STAGE_NAMES)
     lo, hi = names.index(stage(first).name), names.index(stage(last).name)
     if lo > hi:
@@ -392,28 +401,18 @@ def run_pipeline(ctx: CompileContext, first: str = "import", last: str = "bundle
     records = records if records is not None else Records()
     timings: list[StageTiming] = []
     ran: list[str] = []
-    tracing = measure_memory and not tracemalloc.is_tracing()
-    if tracing:
-        tracemalloc.start()
-    try:
-        for st in STAGES[lo:hi + 1]:
-            if st.name == "bundle" and measure_memory:  # the stages that made the network, in its metadata
-                net = records.compiled.network
-                net.metadata = {**net.metadata, "timings": [t.to_dict() for t in timings]}
-            if measure_memory:
-                tracemalloc.reset_peak()
-            t0 = time.perf_counter()
-            rec = st.run(ctx, records)
-            seconds = time.perf_counter() - t0
-            peak = tracemalloc.get_traced_memory()[1] if measure_memory else None
-            st.check(ctx, rec)
-            setattr(records, st.field, rec)
-            timings.append(StageTiming(st.name, seconds, peak))
-            ran.append(st.name)
-            log.info("stage %s: %.3f s", st.name, seconds)
-            if dump_dir is not None:
-                DUMPS[type(rec)](ctx, records, rec, Path(dump_dir) / f"{lo + len(ran)}-{st.name}")
-    finally:
-        if tracing:
-            tracemalloc.stop()
+    for st in STAGES[lo:hi + 1]:
+        if st.name == "bundle" and store_timings:  # the stages that made the network, in its metadata
+            net = records.compiled.network
+            net.metadata = {**net.metadata, "timings": [t.to_dict() for t in timings]}
+        t0 = time.perf_counter()
+        rec = st.run(ctx, records)
+        seconds = time.perf_counter() - t0
+        st.check(ctx, rec)
+        setattr(records, st.field, rec)
+        timings.append(StageTiming(st.name, seconds, peak_rss_bytes()))
+        ran.append(st.name)
+        log.info("stage %s: %.3f s", st.name, seconds)
+        if dump_dir is not None:
+            DUMPS[type(rec)](ctx, records, rec, Path(dump_dir) / f"{lo + len(ran)}-{st.name}")
     return PipelineRun(records, ran, timings)

@@ -79,6 +79,9 @@ class Expr:
 
 @dataclass
 class Source:
+    """A tensor that is an IR node's output (the input, a nonlinear layer's output): what one of its
+    counts is worth, and what a layer reading it needs to know."""
+
     node: str       # IR node name
     shape: tuple
     gamma: float    # real value of one count of the matched ANN (a = gamma * M)
@@ -113,6 +116,7 @@ class RefusedUpstream(Refusal):
 
 
 def explain(op) -> str:
+    """Why ``op`` cannot be lowered where it stands (one line naming it and what to do)."""
     if isinstance(op, Relu):
         return (f"node '{op.name}' is a plain ReLU: snnc needs the quantized clip activation "
                 "a = lambda*clip(Q(x*L/lambda), 0, L)/L (train with it), or a training-free conversion: "

@@ -43,7 +43,7 @@ def compile_command(model: str, output: str | None, config: CompileConfig, stop_
     if out is not None and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     ctx = CompileContext(config, reference_runner, str(model), out)
-    run = run_pipeline(ctx, "import", stop_after or "bundle", measure_memory=timings,
+    run = run_pipeline(ctx, "import", stop_after or "bundle", store_timings=timings,
                        dump_dir=None if dump is None else Path(dump))
     return CompileOutcome(run, out if "bundle" in run.ran else None)
 
@@ -70,10 +70,9 @@ def summary_lines(model: str, outcome: CompileOutcome, config: CompileConfig) ->
 
 
 def timings_table(timings: list[StageTiming]) -> str:
-    """Each stage's wall time and peak traced (Python and NumPy) memory."""
-    rows = [f"  {'stage':<11} {'seconds':>9} {'peak MiB':>9}"]
+    """Each stage's wall time and the process's peak resident memory when it ended."""
+    rows = [f"  {'stage':<11} {'seconds':>9} {'peak RSS MiB':>13}"]
     for t in timings:
-        peak = "" if t.peak_bytes is None else f"{t.peak_bytes / 2**20:>9.1f}"
-        rows.append(f"  {t.stage:<11} {t.seconds:>9.3f} {peak}")
+        rows.append(f"  {t.stage:<11} {t.seconds:>9.3f} {t.peak_rss_bytes / 2**20:>13.1f}")
     rows.append(f"  {'total':<11} {sum(t.seconds for t in timings):>9.3f}")
     return "\n".join(rows)

@@ -31,7 +31,9 @@ def test_stop_after_a_stage_keeps_every_record_so_far_and_nothing_after(tmp_path
     run = run_pipeline(CompileContext(model_path=str(DIGITS_MODEL)), last="lowering")
     assert run.ran == ["import", "passes", "calibrate", "lowering"]
     assert isinstance(run.records.lowered, LoweredGraph) and run.records.integer is None
-    assert [t.stage for t in run.timings] == run.ran and all(t.peak_bytes is None for t in run.timings)
+    assert [t.stage for t in run.timings] == run.ran
+    rss = [t.peak_rss_bytes for t in run.timings]
+    assert rss == sorted(rss) and rss[0] > 0   # a high-water mark
     assert [type(i).__name__ for i in run.records.lowered.items] == ["QuantizedPopulation"] * 3
     with pytest.raises(Exception, match="unknown stage 'lower'; the stages are import, passes"):
         run_pipeline(CompileContext(model_path=str(DIGITS_MODEL)), last="lower")
@@ -40,16 +42,23 @@ def test_stop_after_a_stage_keeps_every_record_so_far_and_nothing_after(tmp_path
 def test_the_pipeline_makes_the_network_the_entry_points_make(tmp_path):
     net, _ = compile_model(DIGITS_MODEL)
     run = run_pipeline(CompileContext(model_path=str(DIGITS_MODEL), out_path=tmp_path / "m.snnc"),
-                       measure_memory=True)
+                       store_timings=True)
     ran = run.records.compiled.network
     assert [n.name for n in ran.nodes] == [n.name for n in net.nodes]
     for a, b in zip(net.projections, ran.projections):
         np.testing.assert_array_equal(a.weight, b.weight)
     for a, b in zip(net.populations, ran.populations):
         np.testing.assert_array_equal(a.threshold, b.threshold)
-    assert all(t.peak_bytes is not None and t.peak_bytes > 0 for t in run.timings)
     stored = load(tmp_path / "m.snnc").metadata["timings"]   # the stages that made the network
     assert [t["stage"] for t in stored] == list(STAGE_NAMES[:-1]) and all(t["seconds"] >= 0 for t in stored)
+    assert all(t["peak_rss_mib"] > 0 for t in stored)
+    assert "timings" not in load_nothing_stored(tmp_path)
+
+
+def load_nothing_stored(tmp_path):
+    """Without ``store_timings`` the bundle's metadata has no timings."""
+    run_pipeline(CompileContext(model_path=str(DIGITS_MODEL), out_path=tmp_path / "plain.snnc"))
+    return load(tmp_path / "plain.snnc").metadata
 
 
 def test_every_stage_dumps_a_readable_record(tmp_path):
