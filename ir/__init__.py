@@ -1,8 +1,8 @@
 """snnc.ir — the spiking graph IR (see docs/ir.md for its integer semantics)."""
 
-from .bundle import FORMAT, VERSION, load, load_header, load_with_extras, save
+from .bundle import FORMAT, VERSION, Bundle, Extras, load, load_header, load_with_extras, read_bundle, save
 from .coding import CODINGS, Coding, DifferentialCoding, RateCoding
-from .errors import BundleError, IRError, IRValidationError
+from .errors import BundleError, IRError, IRValidationError, OutputError
 from .graph import Network
 from .nodes import (
     GRADED_UNITS,
@@ -26,8 +26,8 @@ from .nodes import (
 )
 
 __all__ = [
-    "FORMAT", "VERSION", "load", "load_header", "load_with_extras", "save",
-    "BundleError", "IRError", "IRValidationError", "Network",
+    "FORMAT", "VERSION", "Bundle", "Extras", "load", "load_header", "load_with_extras", "read_bundle", "save",
+    "BundleError", "IRError", "IRValidationError", "OutputError", "Network",
     "CODINGS", "Coding", "DifferentialCoding", "RateCoding", "MultiThreshold",
     "NEURON_MODELS", "NODE_TYPES", "PROJECTION_TYPES",
     "Conv2d", "Dense", "DualThreshold", "IFSoftReset", "Input", "NeuronModel", "Node", "Population", "Projection",
