@@ -71,7 +71,7 @@ def load_arrays(path, shape: tuple[int, ...], input_name: str = "input", limit: 
         try:
             x = arc.read("x", lambda s, d: None, budget, rows=rows)
         except ArchiveError as e:
-            raise DataFileError(f"'{path}': x {e}") from None
+            raise DataFileError(f"'{path}': {e}") from None
         if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
             raise DataFileError(f"'{path}': x must be finite numbers; it holds NaN or Inf in the first {rows} samples")
         y = _read_labels(arc, path, n, rows, classes, budget) if "y" in names else None
@@ -106,7 +106,7 @@ def _read_labels(arc: NpyArchive, path: Path, n: int, rows: int, classes: int | 
     try:
         y = arc.read("y", lambda s, d: None, budget, rows=rows).reshape(-1)
     except ArchiveError as e:
-        raise DataFileError(f"'{path}': y (labels) {e}") from None
+        raise DataFileError(f"'{path}': labels {e}") from None
     if yd.kind == "f":
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]

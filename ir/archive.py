@@ -189,7 +189,10 @@ class NpyArchive:
                 raise ArchiveError(f"member '{name[:80]}' would need {want:,} bytes of memory ({shape} {dtype}); "
                                    f"the limit for this file is {max_bytes:,}")
             hasher = hashlib.sha256() if sha256 is not None else None
-            buf = read_exact(f, want, hasher)
+            try:
+                buf = read_exact(f, want, hasher)
+            except ArchiveError as e:
+                raise ArchiveError(f"member '{name[:80]}' {e}") from None
             if hasher is not None and hasher.hexdigest() != sha256:
                 raise ArchiveError(f"member '{name[:80]}' does not match its digest: the file was changed after "
                                    "snnc wrote it")

@@ -170,6 +170,11 @@ class Extras(Mapping):
         """The size of extra ``key`` once read (from the header; nothing is read)."""
         return self._specs[key].nbytes
 
+    @property
+    def loaded(self) -> list[str]:
+        """The extras read from the file so far."""
+        return sorted(self._read)
+
 
 @dataclass
 class Bundle:

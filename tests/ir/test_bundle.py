@@ -199,8 +199,8 @@ def test_limits_are_checked_before_decompressing(bundle, tmp_path):
 def test_extras_are_lazy_and_checked(bundle, tmp_path):
     b = read_bundle(bundle)
     assert list(b.extras) == ["onnx_model"] and b.extras.nbytes("onnx_model") == len(b"model bytes")
-    assert b.extras._read == {}  # nothing read until asked for
-    assert bytes(b.extras["onnx_model"]) == b"model bytes"
+    assert b.extras.loaded == []  # nothing read until asked for
+    assert bytes(b.extras["onnx_model"]) == b"model bytes" and b.extras.loaded == ["onnx_model"]
     # a 1 GiB embedded model (a ~1 MB file): inspect-style loading never reads it, asking for it is refused
     h, a = members(bundle)
     n = 1 << 30
