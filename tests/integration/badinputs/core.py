@@ -90,7 +90,7 @@ class Result:
     stdout: str
     stderr: str
     seconds: float
-    peak_rss: int = 0                      # bytes
+    peak_rss: int = 0                      # bytes (VmHWM sampled every 10 ms until exit)
     timed_out: bool = False
     listing: list[str] | None = None       # what a private mount held after the run
 
@@ -241,6 +241,19 @@ def start(run: Run, ctx: Ctx, mem: int) -> subprocess.Popen:
                             preexec_fn=_preexec(mem, run.umask, run.fsize))
 
 
+def _vm_hwm(pid: int) -> int:
+    """Peak resident memory of ``pid`` since its exec (VmHWM, bytes; 0 if unknown). The child's own
+    ru_maxrss would include the forking parent's pages (a large pytest process), VmHWM does not."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def finish(p: subprocess.Popen, timeout: float, t0: float) -> Result:
     """Collect output and wait (with rusage) up to ``timeout``; kill the process group on timeout."""
     out: dict[str, bytes] = {}
@@ -254,7 +267,9 @@ def finish(p: subprocess.Popen, timeout: float, t0: float) -> Result:
     timed_out = False
     rusage = None
     status = None
+    hwm = 0
     while True:
+        hwm = _vm_hwm(p.pid) or hwm  # the last reading: VmHWM restarts at exec (the first may predate it)
         pid, status, rusage = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
@@ -266,12 +281,12 @@ def finish(p: subprocess.Popen, timeout: float, t0: float) -> Result:
                 pass
             pid, status, rusage = os.wait4(p.pid, 0)
             break
-        time.sleep(0.02)
+        time.sleep(0.01)
     p.returncode = os.waitstatus_to_exitcode(status)
     for t in threads:
         t.join(5)
     return Result(p.returncode, out.get("o", b"").decode(errors="replace"), out.get("e", b"").decode(errors="replace"),
-                  time.perf_counter() - t0, int(rusage.ru_maxrss) * 1024 if rusage else 0, timed_out)
+                  time.perf_counter() - t0, hwm or (int(rusage.ru_maxrss) * 1024 if rusage else 0), timed_out)
 
 
 def execute(run: Run, ctx: Ctx, mem: int) -> Result:
