@@ -392,8 +392,9 @@ def run_pipeline(ctx: CompileContext, first: str = "import", last: str = "bundle
 
     After each stage its record is checked, its wall time and the peak resident memory recorded,
     and with ``dump_dir`` the record dumped readably to ``dump_dir/N-stage/``. With ``store_timings``
-    the timings of the stages before the bundle stage are stored in the bundle's metadata under
-    ``timings``."""
+    the timings of the stages before the bundle stage are stored in the compiled network's metadata
+    under ``timings`` (in memory: the bundle writer leaves wall-clock timings out, so that identical
+    networks give identical bundle bytes; ``snnc.ir.bundle``)."""
     names = list(STAGE_NAMES)
     lo, hi = names.index(stage(first).name), names.index(stage(last).name)
     if lo > hi:
@@ -402,7 +403,7 @@ def run_pipeline(ctx: CompileContext, first: str = "import", last: str = "bundle
     timings: list[StageTiming] = []
     ran: list[str] = []
     for st in STAGES[lo:hi + 1]:
-        if st.name == "bundle" and store_timings:  # the stages that made the network, in its metadata
+        if st.name == "bundle" and store_timings:  # the stages that made the network (not written to the file)
             net = records.compiled.network
             net.metadata = {**net.metadata, "timings": [t.to_dict() for t in timings]}
         t0 = time.perf_counter()
