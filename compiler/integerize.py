@@ -18,7 +18,10 @@ import numpy as np
 
 import contextlib
 import contextvars
+import logging
+import math
 import weakref
+from fractions import Fraction
 from typing import Callable, TypeVar
 
 from snnc.ir import (Coding, DifferentialCoding, IFSoftReset, MultiThreshold, NeuronModel, Node, Population, Projection,
@@ -31,6 +34,8 @@ _X = TypeVar("_X")
 # A floor on the weight bits the integerizer may shrink to (``weight_floor``; None: no floor).
 _WEIGHT_FLOOR: contextvars.ContextVar[int | None] = contextvars.ContextVar("min_weight_bits", default=None)
 from .targets import NumericFormat
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,6 +51,145 @@ class RealLayer:
     weights: list[np.ndarray]
     make_projection: list  # callables (int weight, exponent) -> Projection
     bias: np.ndarray  # b' per channel (levels), or per output for readout (real units)
+
+
+# ---- weight precision (issue 13): integer grids, the bits a layer keeps, the floor ---------------------------
+# A quantized-clip layer is refused when its weights would keep fewer than this many signed bits (largest
+# |W| <= 7), or fewer than the model's own integer weights need if those have fewer bits (binary weights:
+# 2); it is warned about when it keeps fewer bits than its weights have (docs/fidelity.md, "Weight bits").
+WEIGHT_FLOOR_BITS = 4
+GRID_TOL = 1e-4  # how far (in grid steps) a real weight may lie from the integer grid (float32 dequantization)
+
+
+def integer_grid(weights: list[np.ndarray], n_channels: int, nmax: int) -> np.ndarray | None:
+    """The model's integer weight magnitude per output channel, when the layer's real weights are
+    integer multiples of one step per channel (QDQ / QONNX weights dequantized, scaled per channel by
+    batch norms, folded pools and the activation's scales): N_c (int64, 0 for an all-zero channel) with
+    every weight of channel c = n * max_c / N_c, |n| <= N_c <= ``nmax``. None when the weights are not on
+    such a grid (float weights), or a projection has no output-channel axis."""
+    if not weights or any(not (np.ndim(w) and np.shape(w)[0] == n_channels) for w in weights):
+        return None
+    rows = np.concatenate([np.abs(np.asarray(w, np.float64)).reshape(n_channels, -1) for w in weights], axis=1)
+    out = np.zeros(n_channels, np.int64)
+    for c in range(n_channels):
+        a = rows[c][rows[c] > 0]
+        if a.size == 0:
+            continue
+        r = a / a.max()
+        distinct = np.unique(np.round(r, 9))
+        if distinct.size > nmax:  # a grid of N values has at most N distinct magnitudes
+            return None
+        den = 1
+        for v in distinct:
+            den = math.lcm(den, Fraction(float(v)).limit_denominator(nmax).denominator)
+            if den > nmax:
+                return None
+        q = r * den
+        if np.max(np.abs(q - np.round(q))) > GRID_TOL:
+            return None
+        out[c] = den
+    return out
+
+
+def signed_bits(magnitude: float) -> int:
+    """Signed bits of the largest weight mantissa ``magnitude`` (0 when it rounds below 1)."""
+    m = int(np.floor(magnitude + 1e-9))
+    return 0 if m < 1 else 1 + m.bit_length()
+
+
+@dataclass(frozen=True)
+class WeightBits:
+    """The bits one layer's weights keep (signed, largest mantissa) and what they need: the model's own
+    integer weights' bits (``grid``: they are integers) or the target's full width (float weights)."""
+
+    kept: int
+    needed: int
+    grid: bool
+
+    @property
+    def short(self) -> int:
+        return max(self.needed - self.kept, 0)
+
+
+def _weight_bits(grid: np.ndarray | None, wtop: float, fmt: NumericFormat) -> WeightBits:
+    if grid is None or not np.any(grid):
+        return WeightBits(signed_bits(wtop), fmt.weight_bits, False)
+    needed = signed_bits(float(grid.max()))
+    held = np.floor(wtop / np.maximum(grid, 1) + 1e-9) >= 1
+    return WeightBits(needed if np.all(held | (grid == 0)) else signed_bits(wtop), needed, True)
+
+
+class WeightPrecisionError(StateOverflowError):
+    """A layer's weights would keep fewer bits than the floor at the requested T (``suggestions``: pairs
+    (T, bits kept) that work, best first)."""
+
+    def __init__(self, layer: str, timesteps: int, kept: int, needed: int, floor: int, state_bits: int,
+                 suggestions: list[tuple[int, int]]):
+        self.layer, self.timesteps, self.kept, self.needed = layer, timesteps, kept, needed
+        self.floor, self.suggestions = floor, suggestions
+        opts = ", ".join(f"--timesteps {t} keeps {b} weight bits" for t, b in suggestions)
+        super().__init__(
+            f"layer '{layer}': at T={timesteps} the {state_bits}-bit state bound leaves its weights {kept} of the "
+            f"{needed} signed bits they need (snnc refuses fewer than {floor}: such weights round to a few levels)"
+            + (f"; {opts} (T below the model's L rescales rates: levels theta/T, verify compares rates)" if opts
+               else "; no smaller T keeps them either")
+            + ", or use a target with a wider state (--profile with [numeric] state_bits)")
+
+
+def _bits_at(build, T: int, fmt: NumericFormat, sources: dict[str, Node], coding, floor: int,
+             bits_of: Callable[[float], int]) -> int:
+    """The signed weight bits of the finest scale whose state bound fits at T (0 if none down to 1 bit; -1
+    when no scale could be built at all: the bias register, not the state, is what refuses)."""
+    built_any = False
+    for e, wtop in _scales(fmt, 1):
+        built = build(e, wtop)
+        if built is None:
+            continue
+        built_any = True
+        node, projs = built
+        b, _ = bound_node(node, projs, sources, T, coding, {})
+        if b.worst <= fmt.state_max:
+            return bits_of(wtop)
+    return 0 if built_any else -1
+
+
+def suggest_timesteps(build, T: int, fmt: NumericFormat, sources: dict[str, Node], coding, needed: int, floor: int,
+                      bits_of: Callable[[float], int]) -> list[tuple[int, int]]:
+    """(T', bits kept) for the largest power-of-two T' < T keeping all ``needed`` bits and, if that T' is
+    much smaller, the largest keeping at least ``floor`` bits (one layer's view; the network's T is the
+    smallest over its layers)."""
+    full = at_floor = None
+    t = 1 << (max(T - 1, 1).bit_length() - 1)
+    while t >= 1 and full is None:
+        k = _bits_at(build, t, fmt, sources, coding, floor, bits_of)
+        if k >= floor and at_floor is None:
+            at_floor = (t, k)
+        if k >= needed:
+            full = (t, k)
+        t //= 2
+    out = [s for s in (full, at_floor) if s is not None]
+    return list(dict.fromkeys(out))
+
+
+def fitting_timesteps(lower_at: Callable[[int], _X], timesteps: int, max_tries: int = 16) -> tuple[int, _X]:
+    """The largest T' <= ``timesteps`` at which ``lower_at(T')`` compiles without a WeightPrecisionError,
+    following each error's suggestion (the failing layer's largest T that passes the floor; the network's
+    T is the smallest over its layers, so the search only goes down). Returns (T', its result); re-raises
+    the last error when even T' = 1 fails. For the command that reports the network-wide option (issue 13:
+    "the option that works")."""
+    t = int(timesteps)
+    err: WeightPrecisionError | None = None
+    for _ in range(max_tries):
+        try:
+            return t, lower_at(t)
+        except WeightPrecisionError as e:
+            err = e
+            nxt = [s for s, b in e.suggestions if s < t and b >= e.floor]
+            if not nxt:
+                raise
+            t = max(nxt)
+    assert err is not None  # max_tries >= 1
+    raise err
 
 
 def _scales(fmt: NumericFormat, min_weight_bits: int | None = None):
@@ -91,9 +235,38 @@ def _known_envelopes(sources: dict[str, Node], coding: Coding | None, T: int) ->
 
 
 def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[str, Node],
-                   coding: Coding | None = None, min_weight_bits: int | None = None):
+                   coding: Coding | None = None, min_weight_bits: int | None = None,
+                   bits_of: Callable[[float], WeightBits] | None = None):
     """Try the scales finest first; return (node, projections, exponent) of the first whose state
-    bound (analysis/bounds.py, for ``coding``) fits the target's width, else raise naming the layer."""
+    bound (analysis/bounds.py, for ``coding``) fits the target's width, else raise naming the layer.
+
+    ``bits_of`` (quantized-clip layers and their readout): wtop -> the WeightBits at that scale; the
+    weights may then not go below min(WEIGHT_FLOOR_BITS, the bits they need): WeightPrecisionError
+    names the bits the layer would keep and the T that keeps them; a layer keeping fewer bits than it
+    needs is logged as a warning."""
+    if bits_of is not None:
+        need = bits_of(fmt.weight_max).needed
+        floor = min(WEIGHT_FLOOR_BITS, need)
+        tops: list[float] = []
+
+        def recorded(e, wtop):
+            tops.append(wtop)
+            return build(e, wtop)
+
+        try:
+            node, projs, e = _first_fitting(recorded, name, T, fmt, sources, coding, floor)
+        except StateOverflowError as err:
+            kept = _bits_at(build, T, fmt, sources, coding, floor, lambda w: bits_of(w).kept)
+            if kept >= floor or kept < 0:  # not the weight floor (e.g. the bias register): the original error stands
+                raise
+            raise WeightPrecisionError(name, T, kept, need, floor, fmt.state_bits, suggest_timesteps(
+                build, T, fmt, sources, coding, need, floor, lambda w: bits_of(w).kept)) from err
+        wb = bits_of(tops[-1])
+        if wb.short:
+            log.warning("layer '%s' keeps %d of its weights' %d signed bits at T=%d (the %d-bit state bound); "
+                        "fewer timesteps keep more (docs/fidelity.md, 'Weight bits')", name, wb.kept, wb.needed, T,
+                        fmt.state_bits)
+        return node, projs, e
     worst = None
     if min_weight_bits is None:
         min_weight_bits = _WEIGHT_FLOOR.get()
@@ -293,22 +466,57 @@ def integerize_population(
     if layer_max == 0.0:
         layer_max = 1.0
     wmax = np.where(wmax > 0, wmax, layer_max)  # channels without weights share the layer's scale
+    grid = integer_grid(layer.weights, C, fmt.weight_max)  # the model's integer weights, if it has them
+
     def build(e, wtop):
         theta = np.maximum(np.round((2**e) * wtop / wmax), 1).astype(np.int64)
+        k = None
+        if grid is not None:  # hold the model's integers exactly: W = k_c * n, Theta_c from k_c * N_c
+            k = np.floor(wtop / np.maximum(grid, 1) + 1e-9).astype(np.int64)
+            k = np.where(grid > 0, k, 0)
+            theta = np.where(k >= 1, np.maximum(np.round((2**e) * k * grid / wmax), 1), theta).astype(np.int64)
         projs = []
         for w, mk in zip(layer.weights, layer.make_projection):
             th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
             wi = np.clip(np.round(w * th / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
+            if k is not None:
+                view = _channel_view(w)
+                n = np.round(w * (grid / wmax).reshape(view)).astype(np.int64)
+                wi = np.where((k >= 1).reshape(view), k.reshape(view) * n, wi)
             projs.append(mk(wi, e))
         raw = np.round(layer.bias * theta / levels)
         if np.any(np.abs(raw) > fmt.bias_max):
             return None
         bias = np.array([fmt.representable_bias(int(v)) for v in raw], np.int64)
-        pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0_for(resolved, r, theta),
+        v0 = v0_for(resolved, r, theta)
+        if grid is not None and v0_mode == "auto":
+            v0 = split_bias(layer.bias, theta, levels, bias, v0)
+        pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0,
                          bias=bias, levels=levels, real_threshold=np.array(real_threshold), timesteps=steps)
         return pop, projs
 
-    return _first_fitting(build, layer.name, T, fmt, sources)
+    return _first_fitting(build, layer.name, T, fmt, sources, bits_of=lambda wtop: _weight_bits(grid, wtop, fmt))
+
+
+def split_bias(bias_levels: np.ndarray, theta: np.ndarray, levels: int, B: np.ndarray, v0: np.ndarray) -> np.ndarray:
+    """V0 carrying what the per-step bias B loses to rounding (a model with integer weights; issue 13).
+
+    The matched ANN adds L*B for the real bias b' Theta (level units times Theta); B = round(b' Theta / L)
+    misses by up to L/2 (and more where the bias register rounds B). Its remainder round(b' Theta) - L*B
+    moves into V0 where V0 stays in [0, Theta) (the layerwise theorem's condition): at tau = L the bias is
+    then exact to 1/2 instead of L/2 (in units of 1/Theta of a level). Channels where it would leave
+    [0, Theta) keep their V0. (At T != L the remainder does not scale with T: at most L/(2 Theta) of a level
+    on top of the rate rescaling's own error.)"""
+    theta = np.asarray(theta, np.int64)
+    C = len(np.asarray(bias_levels).reshape(-1))
+    th = np.broadcast_to(theta.reshape(-1), (C,)) if theta.size in (1, C) else None
+    v = np.broadcast_to(np.asarray(v0, np.int64).reshape(-1), (C,)) if np.size(v0) in (1, C) else None
+    if th is None or v is None:
+        return v0
+    rem = np.round(np.asarray(bias_levels, np.float64).reshape(-1) * th) - levels * np.asarray(B, np.int64).reshape(-1)
+    new = v + rem.astype(np.int64)
+    ok = (new >= 0) & (new < th)
+    return np.where(ok, new, v).astype(np.int64)
 
 
 def integerize_mt_population(
@@ -369,6 +577,7 @@ def integerize_readout(
     """
     L = T if levels is None else int(levels)
     wabs = max(float(np.abs(w).max()) if w.size else 0.0 for w in layer.weights) or 1.0
+    quantized = coding is None and min_weight_bits is None
     if coding is None:  # not given: the coding and T its differential sources were integerized with
         diff = [(c, t) for _, c, t in _records(sources).values() if isinstance(c, DifferentialCoding)]
         if diff:
@@ -381,8 +590,11 @@ def integerize_readout(
         r0 = np.round(layer.bias * S * T / L).astype(np.int64)
         return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=L / (S * T)), projs
 
+    quantized = quantized and not isinstance(coding, DifferentialCoding)  # the quantized path: the weight floor applies
     return _first_fitting(build, layer.name, T if timesteps is None else int(timesteps), fmt, sources, coding,
-                          min_weight_bits)
+                          min_weight_bits,
+                          bits_of=(lambda wtop: WeightBits(signed_bits(wtop), fmt.weight_bits, False)) if quantized
+                          else None)
 
 
 def weight_bits(projs: list[Projection]) -> int:

@@ -53,7 +53,7 @@ def _layer(w, b):
 
 
 def test_integerized_weights_use_the_mantissa_and_track_the_reals():
-    w = np.array([[0.01, -0.02, 0.005], [0.3, 0.1, -0.2]]) / 4
+    w = np.array([[0.0103, -0.0207, 0.0051], [0.3, 0.1133, -0.2017]]) / 4  # float weights (no integer grid)
     b = np.array([0.7, -1.2])
     pop, (proj,), e = integerize_population(_layer(w, b), "floor", 0.5, 4, 2.0, 4, FMT, {"x": _inp()})
     assert np.abs(proj.weight).max(axis=1).tolist() == [127, 127]  # per-channel full range
