@@ -8,8 +8,8 @@ onnxruntime, snnc's integer ANN and the SNN, and the levels that differ from the
 Per model: onnxruntime's accuracy with its default session (fused integer kernels) and as the fidelity
 reference runs it (graph optimizations off: the ONNX float semantics); ``snnc compile`` at the default
 T = L = 255 (refused or not, and the message); T_floor, the largest T at which every layer keeps at least
-the weight floor (``integerize.fitting_timesteps``), and T_full, the largest power of two at which no
-layer loses a weight bit (no warning). At each: integer-ANN accuracy (tau = L), layerwise SNN accuracy, the
+the weight floor and T_full, the largest at which no layer loses a weight bit (both
+``integerize.fitting_timesteps``; none when the target cannot hold the model's integers at any T). At each: integer-ANN accuracy (tau = L), layerwise SNN accuracy, the
 levels that differ from the model end to end, and the verdict (compiler/fidelity).
 """
 
@@ -34,23 +34,14 @@ from snnc.backends.reference.ops import apply_projection  # noqa: E402
 from snnc.compiler.api import compile_imported, import_model  # noqa: E402
 from snnc.compiler.config import CompileConfig  # noqa: E402
 from snnc.compiler.errors import SnncError  # noqa: E402
-from snnc.compiler.fidelity import (IntegerRun, activation_probes, fidelity_verdict, measure_fidelity,  # noqa: E402
-                                    probe_tensor_sizes, reference_executor, weight_kind)
+from snnc.compiler.fidelity import (IntegerRun, activation_probes, fidelity_verdict, layer_bits,  # noqa: E402
+                                    measure_fidelity, probe_tensor_sizes, reference_executor, weight_kind)
 from snnc.compiler.integerize import WeightPrecisionError, fitting_timesteps  # noqa: E402
 from snnc.compiler.lower import lower  # noqa: E402
 from snnc.compiler.targets import load_target  # noqa: E402
 from snnc.compiler.verify import network_levels, reference_network  # noqa: E402
 
 CASES = [c.name for c in corpus.CASES if c.family == "ort-qdq" and c.data == "digits"]
-
-
-class _Count(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.n = 0
-
-    def emit(self, record):
-        self.n += 1
 
 
 def ort_accuracy(path: Path, x, y, optimized: bool) -> float:
@@ -77,11 +68,14 @@ def evaluate(imported, raw: bytes, T: int, x, y) -> dict:
 
     res = measure_fidelity(ref, ex, probes, x, y, irun, L, apply_projection,
                            lambda xb: simulate(net, xb, "layerwise").predictions())
-    v = fidelity_verdict(res, weight_kind(onnx.load_from_string(raw)), None if T != L else None)
+    model = onnx.load_from_string(raw)
+    bits = layer_bits(net, model)
+    v = fidelity_verdict(res, weight_kind(model), None, layer_bits=bits)
     return {"T": T, "accuracy_int": res.accuracy["int"], "accuracy_snn": res.accuracy["snn"],
             "accuracy_model_reference": res.accuracy["user"], "levels_compared": res.levels_compared,
             "levels_mismatched": res.levels_mismatched, "local_unexplained": res.local_unexplained,
-            "verdict": v.message(), "ok": v.ok}
+            "verdict": v.message(), "ok": v.ok,
+            "weight_bits": {b.layer: [b.kept, b.needed] for b in bits}}
 
 
 def run_case(name: str, tmp: Path) -> dict:
@@ -104,25 +98,11 @@ def run_case(name: str, tmp: Path) -> dict:
     except WeightPrecisionError as e:
         rec["t_floor_error"] = str(e)
         return rec
-    t_full = None
-    t = 1 << (L.bit_length() - 1)
-    while t >= 1:
-        h = _Count()
-        lg = logging.getLogger("snnc.compiler.integerize")
-        lg.addHandler(h)
-        lg.setLevel(logging.WARNING)
-        try:
-            lower(imported.graph, tgt, t, None)
-            ok = h.n == 0
-        except WeightPrecisionError:
-            ok = False
-        finally:
-            lg.removeHandler(h)
-            lg.setLevel(logging.NOTSET)
-        if ok:
-            t_full = t
-            break
-        t //= 2
+    try:
+        t_full, _ = fitting_timesteps(lambda t: lower(imported.graph, tgt, t, None), L, keep_all_bits=True)
+    except WeightPrecisionError as e:  # e.g. 9-bit weights (uint8 with a zero point) on 8-bit synapses
+        rec["t_full_error"] = str(e)
+        t_full = None
     rec["at"] = [evaluate(imported, raw, t, x, y) for t in dict.fromkeys(v for v in (t_floor, t_full) if v)]
     rec["t_floor"], rec["t_full"] = t_floor, t_full
     return rec

@@ -61,7 +61,11 @@ WEIGHT_FLOOR_BITS = 4
 GRID_TOL = 1e-4  # how far (in grid steps) a real weight may lie from the integer grid (float32 dequantization)
 
 
-def integer_grid(weights: list[np.ndarray], n_channels: int, nmax: int) -> np.ndarray | None:
+GRID_NMAX = 512  # the largest integer magnitude detected: 10 signed bits (fractions n/N with N <= 512 lie
+#                  >= 1/512^2 apart, far more than the float32 error of dequantized weights)
+
+
+def integer_grid(weights: list[np.ndarray], n_channels: int, nmax: int = GRID_NMAX) -> np.ndarray | None:
     """The model's integer weight magnitude per output channel, when the layer's real weights are
     integer multiples of one step per channel (QDQ / QONNX weights dequantized, scaled per channel by
     batch norms, folded pools and the activation's scales): N_c (int64, 0 for an all-zero channel) with
@@ -171,17 +175,20 @@ def suggest_timesteps(build, T: int, fmt: NumericFormat, sources: dict[str, Node
     return list(dict.fromkeys(out))
 
 
-def fitting_timesteps(lower_at: Callable[[int], _X], timesteps: int, max_tries: int = 16) -> tuple[int, _X]:
+def fitting_timesteps(lower_at: Callable[[int], _X], timesteps: int, keep_all_bits: bool = False,
+                      max_tries: int = 16) -> tuple[int, _X]:
     """The largest T' <= ``timesteps`` at which ``lower_at(T')`` compiles without a WeightPrecisionError,
     following each error's suggestion (the failing layer's largest T that passes the floor; the network's
-    T is the smallest over its layers, so the search only goes down). Returns (T', its result); re-raises
-    the last error when even T' = 1 fails. For the command that reports the network-wide option (issue 13:
-    "the option that works")."""
+    T is the smallest over its layers, so the search only goes down). ``keep_all_bits``: the floor is every
+    bit each layer's weights need (no layer loses one). Returns (T', its result); re-raises the last error
+    when even T' = 1 fails. For the command that reports the network-wide option (issue 13: "the option
+    that works")."""
     t = int(timesteps)
     err: WeightPrecisionError | None = None
     for _ in range(max_tries):
         try:
-            return t, lower_at(t)
+            with weight_floor(64 if keep_all_bits else None):  # 64: more than any layer needs = all of them
+                return t, lower_at(t)
         except WeightPrecisionError as e:
             err = e
             nxt = [s for s, b in e.suggestions if s < t and b >= e.floor]
@@ -246,7 +253,7 @@ def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[s
     needs is logged as a warning."""
     if bits_of is not None:
         need = bits_of(fmt.weight_max).needed
-        floor = min(WEIGHT_FLOOR_BITS, need)
+        floor = min(WEIGHT_FLOOR_BITS if _WEIGHT_FLOOR.get() is None else _WEIGHT_FLOOR.get(), need)
         tops: list[float] = []
 
         def recorded(e, wtop):
@@ -466,7 +473,7 @@ def integerize_population(
     if layer_max == 0.0:
         layer_max = 1.0
     wmax = np.where(wmax > 0, wmax, layer_max)  # channels without weights share the layer's scale
-    grid = integer_grid(layer.weights, C, fmt.weight_max)  # the model's integer weights, if it has them
+    grid = integer_grid(layer.weights, C)  # the model's integer weights, if it has them
 
     def build(e, wtop):
         theta = np.maximum(np.round((2**e) * wtop / wmax), 1).astype(np.int64)

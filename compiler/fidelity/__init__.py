@@ -6,6 +6,7 @@ Library only: the compiler imports no backend, so the functions that run snnc's 
 are passed in by the command layer (``measure_fidelity``'s ``integer_run`` / ``snn_predictions``).
 """
 
+from .bits import layer_bits, model_weight_bits
 from .compare import (DEFAULT_BOUNDARY_TOL, FidelityAccumulator, FidelityResult, IntegerRun, LayerFidelity, LocalRun,
                       local_runs, measure_fidelity)
 from .levels import LevelsRead, Probe, ProbeSet, Unmapped, activation_probes, probe_tensor_sizes, read_levels
@@ -19,5 +20,5 @@ __all__ = [
     "LocalRun", "local_runs",
     "MinFidelity", "ModelFormat", "OnnxRuntimeExecutor", "Probe", "ProbeSet", "ReferenceModelError", "Unmapped",
     "Verdict", "WeightKind", "activation_probes", "fidelity_verdict", "measure_fidelity", "model_format",
-    "probe_tensor_sizes", "read_levels", "reference_executor", "weight_kind",
+    "probe_tensor_sizes", "read_levels", "reference_executor", "weight_kind", "layer_bits", "model_weight_bits",
 ]
