@@ -108,6 +108,12 @@ class FidelityResult:
         return None if n == 0 else 1.0 - self.levels_mismatched / n
 
     @property
+    def worst_layer_agreement(self) -> float | None:
+        """The smallest per-layer level agreement (what ``--min-fidelity`` bounds)."""
+        vals = [1.0 - L.mismatched / L.compared for L in self.layers if L.status == "compared" and L.compared]
+        return min(vals) if vals else None
+
+    @property
     def unchecked(self) -> list[LayerFidelity]:
         return [L for L in self.layers if L.status != "compared"]
 
@@ -115,7 +121,8 @@ class FidelityResult:
         return {"fidelity": {
             "reference": self.reference, "samples": self.samples,
             "levels_compared": self.levels_compared, "levels_mismatched": self.levels_mismatched,
-            "level_agreement": self.level_agreement, "local_mismatched": self.local_mismatched,
+            "level_agreement": self.level_agreement, "worst_layer_agreement": self.worst_layer_agreement,
+            "local_mismatched": self.local_mismatched,
             "local_unexplained": self.local_unexplained,
             "boundary_tol": self.boundary_tol, "prediction_agreement": dict(self.prediction_agreement),
             "accuracy": dict(self.accuracy), "layers": [L.to_dict() for L in self.layers],

@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 
 from ..errors import SnncError
-from ..frontend.qonnx_ops import QonnxOpError, expand_qonnx, is_qonnx_node
+from ..frontend.qonnx_ops import QONNX_DOMAINS, QonnxOpError, expand_qonnx
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ModelFormat(Enum):
 
 
 def model_format(model: onnx.ModelProto) -> ModelFormat:
-    return ModelFormat.QONNX if any(is_qonnx_node(n) for n in model.graph.node) else ModelFormat.ONNX
+    return ModelFormat.QONNX if any(n.domain in QONNX_DOMAINS for n in model.graph.node) else ModelFormat.ONNX
 
 
 def _first_line(e: BaseException) -> str:
