@@ -269,6 +269,8 @@ def _first_fitting(build, name: str, T: int, fmt: NumericFormat, sources: dict[s
             raise WeightPrecisionError(name, T, kept, need, floor, fmt.state_bits, suggest_timesteps(
                 build, T, fmt, sources, coding, need, floor, lambda w: bits_of(w).kept)) from err
         wb = bits_of(tops[-1])
+        if wb.short:  # what the mantissas really use (tiny thresholds can round weights past wtop)
+            wb = WeightBits(min(weight_bits(projs), wb.needed), wb.needed, wb.grid)
         if wb.short:
             log.warning("layer '%s' keeps %d of its weights' %d signed bits at T=%d (the %d-bit state bound); "
                         "fewer timesteps keep more (docs/fidelity.md, 'Weight bits')", name, wb.kept, wb.needed, T,
