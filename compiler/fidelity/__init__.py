@@ -9,6 +9,7 @@ are passed in by the command layer (``measure_fidelity``'s ``integer_run`` / ``s
 from .bits import layer_bits, model_weight_bits
 from .compare import (DEFAULT_BOUNDARY_TOL, FidelityAccumulator, FidelityResult, IntegerRun, LayerFidelity, LocalRun,
                       local_runs, measure_fidelity)
+from .inputs import InputRangeReport, input_range_report
 from .levels import LevelsRead, Probe, ProbeSet, Unmapped, activation_probes, probe_tensor_sizes, read_levels
 from .reference import (ModelFormat, OnnxRuntimeExecutor, ReferenceModelError, model_format, reference_executor)
 from .verdict import (DEFAULT_MIN_FIDELITY, EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USER_ERROR, Faithfulness,
@@ -21,4 +22,5 @@ __all__ = [
     "MinFidelity", "ModelFormat", "OnnxRuntimeExecutor", "Probe", "ProbeSet", "ReferenceModelError", "Unmapped",
     "Verdict", "WeightKind", "activation_probes", "fidelity_verdict", "measure_fidelity", "model_format",
     "probe_tensor_sizes", "read_levels", "reference_executor", "weight_kind", "layer_bits", "model_weight_bits",
+    "InputRangeReport", "input_range_report",
 ]

@@ -64,3 +64,17 @@ def test_runtime_failure_is_a_reference_error():
     ex = reference_executor(_fixed_batch_model())
     with pytest.raises(ReferenceModelError, match="cannot run the model"):
         ex.run(np.zeros((4, 5), np.float32))
+
+
+def test_inputs_outside_the_range_are_counted():
+    from snnc.compiler.fidelity import input_range_report
+    from snnc.ir import Dense, Input, Network, Readout
+
+    inp = Input("input", (4,), scale=1 / 255, qmin=0, qmax=255)
+    ro = Readout("readout", (2,))
+    net = Network([inp, ro], [Dense("input->readout", "input", "readout", np.ones((2, 4), np.int64), 0, (4,), (2,))], 4)
+    ok = input_range_report(net, np.array([[0.0, 0.5, 1.0, 1.0 + 0.4 / 255]]))
+    assert ok.outside == 0 and ok.message() is None  # within half a step of the top: rounds to qmax
+    u8 = input_range_report(net, np.array([[0, 16, 255, 3], [0, 0, 0, 0], [-1, 0, 0, 0]], np.float64))
+    assert (u8.above, u8.below, u8.samples_affected) == (3, 1, 2)
+    assert "4 of 12 input values (2 samples) lie outside the input 'input' range [0, 1]" in u8.message()
