@@ -50,7 +50,6 @@ def _float64(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def run(name: str, x: np.ndarray) -> dict:
     from snnc.compiler.fidelity import reference_executor
-    from snnc.compiler.frontend.qonnx_ops import expand_qonnx
 
     path = ROOT / "examples" / "external" / f"{name}.onnx"
     model = onnx.load(str(path))

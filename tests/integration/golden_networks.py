@@ -124,11 +124,10 @@ def cases(tmp: Path):
     # QDQ (onnx.helper-built, as onnxruntime's quantize_static and Brevitas' QCDQ write them)
     qdq = _tests_module("snnc_golden_qdq", "compiler/test_qdq.py")
     # issue 13: an L = 255 model at T = 255 leaves Loihi's 24-bit state no room for its weights (they rounded
-    # to 0) and is now refused; it is compiled with a 40-bit state instead
-    state40 = tmp / "state40.toml"
-    state40.write_text("[numeric]\nstate_bits = 40\n")
+    # to 0) and is now refused; T = 2 keeps all 8 weight bits (rates rescaled). (A profile file with a wider
+    # state would put its temporary path into the placement record.)
     for name, model, kw in [
-        ("qdq_mlp_uint8_pc", qdq.make_qdq_mlp(act="uint8", per_channel=True), {"profile": str(state40)}),
+        ("qdq_mlp_uint8_pc", qdq.make_qdq_mlp(act="uint8", per_channel=True), {"timesteps": 2}),
         ("qdq_mlp_int8_clip", qdq.make_qdq_mlp(act="int8", per_channel=False, clip=(0, 3)), {}),
         ("qdq_mlp_uint8_intinit_clip15", qdq.make_qdq_mlp(act="uint8", per_channel=True, int_init=True, clip=(0, 15)),
          {}),

@@ -2,7 +2,6 @@
 error for what onnxruntime cannot load or run."""
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
