@@ -135,12 +135,16 @@ class Records:
 class CompileContext:
     """What every stage may read: the configuration, its target profile (loaded when a stage first
     needs it), the runner data-driven choices run the network with (None: those choices are refused
-    with ``RunnerRequiredError``), the model file and the bundle to write (import and bundle stages)."""
+    with ``RunnerRequiredError``), the model file and the bundle to write (import and bundle stages).
+    ``min_weight_bits``: a floor on every layer's weight bits for the integerize stage
+    (``IntegerizeContext.min_weight_bits``; ``frac_bits = auto:k`` sets its own), e.g. the 64 of
+    ``integerize.fitting_timesteps(keep_all_bits=True)``: no layer may lose a bit."""
 
     config: CompileConfig = field(default_factory=CompileConfig)
     runner: Runner | None = None
     model_path: str | None = None
     out_path: Path | None = None
+    min_weight_bits: int | None = None
 
     @cached_property
     def target(self) -> TargetProfile:
@@ -183,8 +187,8 @@ def _integerize(ctx: CompileContext, r: Records) -> IntegerNetwork:
     config, lowered = ctx.config, r.lowered
 
     def at(coding, min_weight_bits=None) -> IntegerNetwork:
-        return integerize_network(lowered, IntegerizeContext(ctx.target.numeric, coding, lowered.timesteps,
-                                                             min_weight_bits))
+        floor = ctx.min_weight_bits if min_weight_bits is None else min_weight_bits
+        return integerize_network(lowered, IntegerizeContext(ctx.target.numeric, coding, lowered.timesteps, floor))
 
     auto, min_bits = config.frac_bits_auto
     if auto and config.coding is CodingKind.DIFFERENTIAL:  # F shares the state width with the weights

@@ -19,7 +19,7 @@ from snnc.compiler.frontend.onnx_loader import load_model
 
 from snnc_testutil import make_mlp_onnx
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FLOOR = (1, 21, 0)
 
 

@@ -86,7 +86,7 @@ def test_fuse_quant_act_spellings(spelling):
 
 
 @pytest.mark.parametrize("ops,msg", [
-    ([ScalarAffine("m", "x", 2.0), Rounding("f", "m"), Clamp("c", "f", -1, 4)], "lower clip bound -1"),
+    ([ScalarAffine("m", "x", 2.0), Rounding("f", "m"), Clamp("c", "f", -1, 4)], "signed levels -1..4"),
     ([ScalarAffine("m", "x", 2.0), Rounding("f", "m"), Clamp("c", "f", 0, np.inf)], "upper clip bound"),
     ([ScalarAffine("m", "x", 2.0), Rounding("f", "m"), Clamp("c", "f", 0, 4), ScalarAffine("o", "c", 1, 0.3)], "offset"),
     ([ScalarAffine("m", "x", -2.0), Rounding("f", "m"), Clamp("c", "f", 0, 4)], "must be > 0"),

@@ -38,11 +38,11 @@ DOMAIN = ("frontend/onnx_loader.to_fgraph (fidelity owner): refuse nodes whose d
           "in _QUANT_DOMAINS), by node name and domain, in both the constant-folding loop and the handler loop")
 OPSET = ("frontend/onnx_loader.to_fgraph (fidelity owner): refuse opsets below the lowest the handlers implement "
          "(Clip with min/max inputs needs opset >= 11), naming the opset")
-ATTRS = ("frontend/onnx_loader._attrs and the handlers (fidelity owner): check attribute types (Gemm transB='yes' is "
+ATTRS = ("frontend/builder.attrs and the handlers (frontend/onnx_loader, frontend/quantizers) (fidelity owner): check attribute types (Gemm transB='yes' is "
          "read as true)")
-QUANT_ATTRS = ("frontend/onnx_loader._quant_params/_fold_quant/_fold_dequantize (fidelity owner): signed and narrow "
+QUANT_ATTRS = ("frontend/quantizers._quant_params/_fold_quant/_fold_dequantize (fidelity owner): signed and narrow "
                "must be 0 or 1, weight scales (QONNX Quant and DequantizeLinear on a constant) must be > 0")
-QUANT_RANGE = ("frontend/onnx_loader._qdtype/_quantize_linear (fidelity owner) and the lowering: an int32 zero point "
+QUANT_RANGE = ("frontend/quantizers._qdtype/_quantize_linear (fidelity owner) and the lowering: an int32 zero point "
                "makes a 2^32-level quantizer; refuse a level count beyond the target before anything is allocated "
                "per level (MemoryError today)")
 INPUT_SIZE = ("frontend/onnx_loader._check_runs (fidelity owner): check the input's declared size (prod(shape) x 8 B) "
