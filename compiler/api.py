@@ -186,3 +186,57 @@ def compile_to_file(model_path, out_path, config: CompileConfig | None = None) -
     save(net, out_path, extras)
     return net
 
+
+
+# ---- NIR graphs (docs/interop.md, "Import") ---------------------------------------------------
+
+def is_nir_file(path: str | os.PathLike) -> bool:
+    """Does ``path`` hold a NIR graph (an HDF5 file) rather than an ONNX model? By its signature."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
+def compile_nir(path: str | os.PathLike, config: CompileConfig | None = None, reading=None) -> Network:
+    """A NIR file -> a bounded, format-checked integer Network with a compiled bundle's metadata.
+
+    ``reading`` (``frontend.nir_loader.NirReading``) says how to read the neurons (reset, comparison,
+    T, dt); an snnc export supplies them itself. The result passes the same checks as a compiled ONNX
+    model: the state bound (``check_network``), the target's number formats (``check_format``) and
+    the mapping onto cores; an snnc export gets its original metadata back (plus ``nir_import``)."""
+    from .analysis.format import check_format
+    from .frontend.nir_loader import NirReading, file_sha256, load_nir, read_nir
+
+    config = config or CompileConfig()
+    target = load_target(config.target, config.profile)
+    reading = reading or NirReading(timesteps=config.timesteps)
+    graph = read_nir(path)
+    net, rec = load_nir(graph, target.numeric, reading, path=path)
+    check_format(net, target.numeric)
+    check_network(net, target.numeric.state_bits)
+    net.check_schedule(config.schedule)
+    if rec.snnc_export:
+        net.metadata["nir_import"] = rec.to_dict()
+        return net
+    sha, size = file_sha256(path)
+    cfg = config.to_dict()
+    cfg.update(timesteps=net.timesteps, neuron="if", v0="zero" if rec.compare == ">=" else "nir-gt")
+    net.metadata = {
+        "snnc_version": __version__,
+        "config": cfg,
+        "target": target.to_dict(),
+        "source_model": {"path": str(path), "sha256": sha, "bytes": size, "format": "nir"},
+        "layers": [],
+        "levels": net.timesteps,
+        "nir_import": rec.to_dict(),
+    }
+    net.metadata["placement"] = map_network(net, target, config.chips, config.system, None)
+    return net
+
+
+def compile_nir_to_file(path, out_path, config: CompileConfig | None = None, reading=None) -> Network:
+    net = compile_nir(path, config, reading)
+    save(net, out_path)
+    return net
