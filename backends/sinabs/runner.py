@@ -181,6 +181,26 @@ class SinabsNetwork:
         return SinabsRun(T, {k: np.concatenate(v, axis=1) for k, v in spikes.items()},
                          {k: np.concatenate(v, axis=0) for k, v in readout.items()}, dict(self.semantics))
 
+    def forward(self, x_bt):
+        """One forward pass of the Sinabs module on a (B, T, *input shape) float32 tensor: the membranes
+        start at snnc.v0, the T steps go in as (B*T, ...) (the Squeeze layers' layout). Returns the
+        executor's output (the readout current, (B*T, ...))."""
+        torch = self._torch
+        B, T = int(x_bt.shape[0]), int(x_bt.shape[1])
+        if T != self.timesteps:
+            raise SinabsRunError(f"input has {T} steps; the network was loaded for {self.timesteps}")
+        for key, (_, shape) in self.populations.items():
+            layer = getattr(self.module, key)
+            layer.init_state_with_shape((B,) + shape)
+            layer.v_mem = torch.tensor(np.broadcast_to(self.v0[key], (B,) + shape), dtype=torch.float32)
+        with torch.no_grad():
+            return self.module(x_bt.reshape((B * T,) + tuple(x_bt.shape[2:])))
+
+    def steps_input(self, xb: np.ndarray):
+        """x_int (B, *shape) -> the (B, T, *shape) float32 tensor presented every step."""
+        x = self._torch.as_tensor(np.asarray(xb), dtype=self._torch.float32)
+        return x.unsqueeze(1).expand((x.shape[0], self.timesteps) + tuple(x.shape[1:])).contiguous()
+
     def _run_batch(self, xb: np.ndarray, torch, T: int) -> dict[str, np.ndarray]:
         B = xb.shape[0]
         ex = self.module
@@ -190,14 +210,7 @@ class SinabsNetwork:
             hooks.append(getattr(ex, key).register_forward_hook(
                 lambda mod, args, out, key=key: seen.__setitem__(key, out.detach().clone())))
         try:
-            for key, (_, shape) in self.populations.items():
-                layer = getattr(ex, key)
-                layer.init_state_with_shape((B,) + shape)
-                layer.v_mem = torch.tensor(np.broadcast_to(self.v0[key], (B,) + shape), dtype=torch.float32)
-            x = torch.as_tensor(xb, dtype=torch.float32)
-            x = x.unsqueeze(1).expand((B, T) + tuple(x.shape[1:])).reshape((B * T,) + tuple(x.shape[1:]))
-            with torch.no_grad():
-                ex(x)
+            self.forward(self.steps_input(xb))
         finally:
             for h in hooks:
                 h.remove()
