@@ -100,11 +100,26 @@ def cli(verbose: int) -> None:
               "e.g. kapoho_bay, nahuku32, pohoiki_springs (loihi); kapoho_point, hala_point (loihi2).")
 @click.option("--profile", type=click.Path(dir_okay=False), default=None,
               help="A .toml with your own limits, laid over the target's profile (only the keys it sets).")
+@click.option("--nir-reset", type=click.Choice(["subtract", "zero"]), default=None,
+              help="NIR input: how its neurons reset (default: the file's snnc metadata, else required; zero is refused).")
+@click.option("--nir-compare", type=click.Choice(["ge", "gt"]), default=None,
+              help="NIR input: spike at v >= threshold (ge, Sinabs) or v > threshold (gt, NIR spec); default: snnc metadata, else required.")
+@click.option("--nir-dt", type=float, default=None,
+              help="NIR input: the forward-Euler step of IF r, LIF and CubaLIF (default: the graph's 'dt', else 1).")
 @_user_errors
 def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, threshold_scale, threshold_scope,  # noqa: A001
-            coding, frac_bits, neg_divisor, schedule, input_range, chips, system, profile):
-    """Compile an ONNX MODEL into a spiking-network bundle."""
-    from .api import compile_to_file
+            coding, frac_bits, neg_divisor, schedule, input_range, chips, system, profile, nir_reset, nir_compare,
+            nir_dt):
+    """Compile an ONNX MODEL (or import a NIR graph, MODEL.nir) into a spiking-network bundle."""
+    from .api import compile_to_file, is_nir_file
+
+    if is_nir_file(model):
+        return _compile_nir(model, output, target, profile, timesteps, schedule, input_range, chips, system,
+                            nir_reset, nir_compare, nir_dt)
+    nir_given = [f"--{n.replace('_', '-')}" for n in ("nir_reset", "nir_compare", "nir_dt")
+                 if click.get_current_context().get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+    if nir_given:
+        raise SnncError(f"{', '.join(nir_given)} apply to NIR graphs; '{model}' is not a NIR file")
 
     kind, n = parse_neuron_spec(neuron)
     neuron, mt_n = kind.value, (n or 4)
@@ -133,6 +148,45 @@ def compile(model, target, output, timesteps, neuron, v0, calib, thresholds, thr
     if pl:
         click.echo(f"placed on {pl['cores_used']:,} cores, {pl['chips_used']:,} chip(s) "
                    f"(lower bound {pl['lower_bound_cores']:,} cores); see: snnc map {out}")
+
+
+_ONNX_ONLY = ("neuron", "v0", "calib", "thresholds", "threshold_scale", "threshold_scope", "coding", "frac_bits",
+              "neg_divisor")
+
+
+def _compile_nir(model, output, target, profile, timesteps, schedule, input_range, chips, system, nir_reset,
+                 nir_compare, nir_dt) -> None:
+    """``snnc compile net.nir``: import a NIR graph (compiler.frontend.nir_loader) into a bundle."""
+    from .api import compile_nir_to_file
+    from .frontend.nir_loader import NirReading
+
+    ctx = click.get_current_context()
+    given = [f"--{n.replace('_', '-')}" for n in _ONNX_ONLY
+             if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise SnncError(f"{', '.join(given)} do not apply to a NIR graph (its neurons are in the file); "
+                        "a NIR import takes --target, --profile, --timesteps, --schedule, --input-range, --chips, "
+                        "--system, --nir-reset, --nir-compare, --nir-dt")
+    if ctx.get_parameter_source("schedule") is not click.core.ParameterSource.COMMANDLINE:
+        schedule = "pipelined"  # what a NIR graph means: every node steps every step
+    rng = None
+    if input_range is not None:
+        lo, hi = _parse_input_range(input_range)
+        rng = (lo, hi)
+    reading = NirReading(reset=nir_reset, compare={"ge": ">=", "gt": ">"}.get(nir_compare), timesteps=timesteps,
+                         dt=nir_dt, input_range=rng)
+    cfg = CompileConfig(target=target, timesteps=timesteps, schedule=schedule, chips=chips, system=system,
+                        profile=profile)
+    out = Path(output)
+    if not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    net = compile_nir_to_file(model, out, cfg, reading)
+    rec = net.metadata["nir_import"]
+    click.echo(f"imported {model} -> {out}: {len(net.populations)} populations, "
+               f"{sum(p.size for p in net.populations)} neurons, {sum(p.num_synapses for p in net.projections)} "
+               f"synapses, T={net.timesteps}, reset {rec['reset']}, spike at v {rec['compare']} threshold"
+               + (" (an snnc export: its bundle restored)" if rec["snnc_export"] else "")
+               + (f"; scaled by 2^k: {rec['scale_bits']}" if rec["scale_bits"] else ""))
 
 
 def _print_float_verify(bundle, rep, rnd: bool, as_json: bool) -> None:
@@ -251,7 +305,8 @@ def _inputs(net, data, samples, seed=0):
 
 @cli.command()
 @click.argument("bundle", type=click.Path(dir_okay=False))
-@click.option("--against", type=click.Choice(["ann", "lava"]), default="ann", show_default=True)
+@click.option("--against", type=click.Choice(["ann", "lava", "sinabs"]), default="ann", show_default=True,
+              help="ann: the quantized ANN; lava: Lava's simulator; sinabs: the NIR export run in Sinabs (pipelined).")
 @click.option("--data", type=click.Path(dir_okay=False), default=None, help=".npz with x (and y).")
 @click.option("--schedule", type=SCHEDULES, default=None, help="Default: the bundle's schedule.")
 @click.option("--samples", type=int, default=None, help="Use only the first N samples.")
@@ -268,6 +323,8 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
     from .verify_float import is_training_free, verify_training_free
 
     net, extras = _load_bundle(bundle)
+    if against == "sinabs":
+        return _verify_sinabs(bundle, net, data, schedule, samples, as_json)
     sched = Schedule(schedule or net.metadata.get("config", {}).get("schedule", "layerwise"))
     net.check_schedule(sched)  # mixed L: layerwise only, refused before any data is read
     backend = None if against == "ann" else get_backend(against)
@@ -317,6 +374,65 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
                        f"{rep.mismatches} mismatches" + (f"; first at {rep.first_mismatch}" if rep.first_mismatch else ""))
             click.echo(f"  {'IDENTICAL' if rep.exact else 'DIFFERENT'} (reference {rep.seconds_reference:.3f}s, {against} {rep.seconds_backend:.3f}s)")
     sys.exit(0 if (rep.ok if against == "ann" else rep.exact) else 1)
+
+
+def _verify_sinabs(bundle, net, data, schedule, samples, as_json) -> None:
+    """``snnc verify --against sinabs``: export to NIR, run in Sinabs, compare every spike (compiler.interop)."""
+    from .interop import SinabsViaNir, verify_against_backend
+
+    if schedule is not None and schedule != "pipelined":
+        raise SnncError("--against sinabs: a NIR graph steps every node every step; only --schedule pipelined applies")
+    net.check_schedule("pipelined")
+    backend = SinabsViaNir()
+    x, _y, _rnd = _inputs(net, data, samples)
+    rep = verify_against_backend(net, x, backend, Schedule.PIPELINED)
+    if as_json:
+        click.echo(json.dumps(rep.to_dict(), indent=2))
+    else:
+        ex = rep.extra
+        click.echo(f"verify {bundle} against sinabs {ex.get('sinabs_version')} (NIR {ex.get('nir_version')} export, "
+                   f"schedule pipelined), {rep.samples} samples: {rep.spikes_compared} spikes over "
+                   f"{rep.steps_compared} population-steps compared, {rep.mismatches} mismatches"
+                   + (f"; first at {rep.first_mismatch}" if rep.first_mismatch else ""))
+        if ex.get("nirtorch_order_replaced"):
+            click.echo("  note: nirtorch's depth-first node order is not topological on this graph; run in topological order")
+        click.echo(f"  {'IDENTICAL' if rep.exact else 'DIFFERENT'} (reference {rep.seconds_reference:.3f}s, "
+                   f"sinabs {rep.seconds_backend:.3f}s)")
+    sys.exit(0 if rep.exact else 1)
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["nir"]), required=True, help="nir: a NIR graph (nir 1.0.8, HDF5).")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="File to write (.nir).")
+@click.option("--inexact", is_flag=True,
+              help="Write networks NIR cannot express (dual/multi-threshold neurons, graded units, ...) anyway, "
+                   "marked not exact with the reasons in the file.")
+@click.option("--with-data", "with_data", type=click.Path(dir_okay=False), default=None,
+              help=".npz with x: also write the reference simulator's pipelined spike trains (nir.write_data) "
+                   "to OUTPUT with .data before the suffix.")
+@click.option("--samples", type=int, default=None, help="With --with-data: only the first N samples.")
+@_user_errors
+def export(bundle, fmt, output, inexact, with_data, samples):
+    """Export a compiled BUNDLE to an exchange format (NIR), with snnc's semantics in snnc.* metadata."""
+    from .interop import data_path_for, export_bundle
+
+    net, _ = _load_bundle(bundle)
+    x = None
+    if with_data:
+        from .data import load_data
+
+        x, _ = load_data(with_data, net, samples)
+    elif samples is not None:
+        raise SnncError("--samples applies with --with-data")
+    exp, dpath = export_bundle(net, output, inexact=inexact, x=x, data_out=data_path_for(output) if with_data else None)
+    click.echo(f"wrote {output}: NIR graph of {len(exp.graph.nodes)} nodes, {len(exp.graph.edges)} edges, T={net.timesteps}, "
+               + ("exact" if exp.exact else f"NOT exact ({len(exp.reasons)} reasons in snnc.inexact)")
+               + f"; float32 values up to {exp.float32_bound:,} (exact below 2^24 = 16,777,216)")
+    for r in exp.reasons:
+        click.echo(f"  not exact: {r}")
+    if dpath is not None:
+        click.echo(f"wrote {dpath}: reference spike trains of {len(x)} samples (pipelined)")
 
 
 def _csv(value: str, what: str, choices=None, cast=str) -> list:
@@ -482,8 +598,11 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
 @click.option("--schedule", type=SCHEDULES, default=None)
 @click.option("--samples", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--neurobench", is_flag=True,
+              help="Also run NeuroBench's SynapticOperations and ActivationSparsity on the NIR export in Sinabs "
+                   "(pipelined) and set them beside snnc's counts (make interop installs them).")
 @_user_errors
-def stats(bundle, data, energy, schedule, samples, as_json):
+def stats(bundle, data, energy, schedule, samples, as_json, neurobench):
     """ANN MACs and energy vs SNN spikes, synaptic operations and energy, per layer and in total."""
     from .analysis.cost import compute_stats
     from .analysis.energy import load_energy_model
@@ -496,8 +615,18 @@ def stats(bundle, data, energy, schedule, samples, as_json):
     bar = _progress(len(x), "stats")
     rep = compute_stats(net, x, sched, em, progress=bar.update)
     bar.close()
+    nb = None
+    if neurobench:
+        from .interop import neurobench_comparison
+
+        nb = neurobench_comparison(net, x)
     if as_json:
-        click.echo(json.dumps(rep.to_dict(), indent=2))
+        d = rep.to_dict()
+        if nb is not None:
+            d["neurobench"] = nb.to_dict()
+        click.echo(json.dumps(d, indent=2))
+        if nb is not None and not nb.agree:
+            sys.exit(1)
         return
     click.echo(f"stats {bundle}: energy model {rep.energy_model} ({rep.energy_source})")
     click.echo(f"  schedule {rep.schedule}, T={rep.timesteps}, {rep.samples} samples; per sample:")
@@ -509,6 +638,27 @@ def stats(bundle, data, energy, schedule, samples, as_json):
     click.echo(f"  {'total':<10} {rep.ann['macs']:>12,} {rep.snn['sops_per_sample']:>12,.0f} "
                f"{rep.snn['spikes_per_sample']:>10,.1f} {'':>7} {rep.ann['energy_j']:>11.3e} {rep.snn['energy_j']:>11.3e}")
     click.echo(f"  ANN/SNN energy ratio: {'n/a' if r is None else f'{r:.2f}'}")
+    if nb is not None:
+        _print_neurobench(nb)
+        if not nb.agree:
+            sys.exit(1)
+
+
+def _print_neurobench(nb) -> None:
+    n, d = nb.samples, nb.neurobench
+    click.echo(f"\nNeuroBench {d['neurobench_version']} on the NIR export in Sinabs, schedule pipelined, T={nb.timesteps}, "
+               f"{n} samples; per sample:")
+    click.echo(f"  {'':<22} {'snnc':>14} {'NeuroBench':>14}")
+    click.echo(f"  {'synaptic ops':<22} {nb.snnc_sops / n:>14,.1f} {(d['ac_total'] + d['mac_total']) / n:>14,.1f}"
+               f"   (NeuroBench: ACs {d['effective_acs']:,.1f} + MACs {d['effective_macs']:,.1f})")
+    click.echo(f"  {'  from graded input':<22} {nb.snnc_input_sops / n:>14,.1f} {d['effective_macs']:>14,.1f}   "
+               "(NeuroBench counts a non-binary input as MACs)")
+    click.echo(f"  {'  through sum-pools':<22} {nb.snnc_sumpool_sops / n:>14,.1f} {0.0:>14,.1f}   "
+               "(NeuroBench does not count pooling)")
+    click.echo(f"  {'activation sparsity':<22} {nb.snnc_activation_sparsity:>14.6f} {d['activation_sparsity']:>14.6f}")
+    click.echo(f"  synaptic ops {'AGREE' if nb.sops_agree else 'DIFFER'} (NeuroBench AC + MAC = snnc SOPs - sum-pool SOPs: "
+               f"{d['ac_total'] + d['mac_total']:,} vs {nb.snnc_sops - nb.snnc_sumpool_sops:,}); spike counts "
+               f"{'AGREE' if nb.spikes_agree else 'DIFFER'} in every batch ({nb.snnc_spikes:,} spikes)")
 
 
 @cli.command()
