@@ -163,7 +163,7 @@ class GraphReader:
                 shape = (int(np.prod(shape)),)   # order-preserving: either start_dim convention reads the same
             elif t == "Delay":
                 if np.any(np.asarray(n.delay) != 0):
-                    raise NirImportError(f"NIR node '{k}': Delay of {np.asarray(n.delay).max()} step(s); snnc's IR has "
+                    raise NirImportError(f"NIR node '{k}': Delay of {np.asarray(n.delay).max():g} step(s); snnc's IR has "
                                          "no synaptic delay (only a zero Delay is imported)")
             elif t == "Scale":
                 s = np.asarray(n.scale, np.float64)

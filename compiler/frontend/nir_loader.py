@@ -97,7 +97,11 @@ def read_nir(path: str | os.PathLike):
     if not p.is_file():
         raise ModelLoadError(f"NIR file '{p}' does not exist")
     try:
-        return nir.read(str(p))
+        try:
+            return nir.read(str(p))
+        except ValueError as e:  # nir's own type check: e.g. a batch dimension in the Input's shape
+            log.info("nir's type check of '%s' failed (%s); read without it, snnc checks the shapes itself", p, e)
+            return nir.read(str(p), type_check=False)
     except Exception as e:  # h5py/nir raise OSError, KeyError, ValueError, AssertionError on bad files
         raise ModelLoadError(f"'{p}' is not a readable NIR file ({type(e).__name__}: {e})") from None
 
@@ -113,9 +117,18 @@ def _is_int(a: np.ndarray) -> bool:
     return bool(np.all(a == np.rint(a)))
 
 
-def _scale_bits(values: list[np.ndarray]) -> int | None:
-    """The smallest k >= 0 such that every value * 2^k is an integer (None beyond MAX_SCALE_BITS)."""
-    for k in range(MAX_SCALE_BITS + 1):
+def _reach_bits(weights: list[np.ndarray], fmt: NumericFormat) -> int:
+    """The largest k for which the weights times 2^k stay within what the target's weights reach
+    (mantissa_max * 2^exp_max): beyond it no integer weight fits anyway."""
+    top = max((float(np.max(np.abs(w), initial=0)) for w in weights), default=0.0)
+    if top == 0:
+        return MAX_SCALE_BITS
+    return min(MAX_SCALE_BITS, int(np.floor(np.log2(fmt.weight_max * 2.0 ** fmt.weight_exp_max / top))))
+
+
+def _scale_bits(values: list[np.ndarray], k_max: int = MAX_SCALE_BITS) -> int | None:
+    """The smallest k in 0..k_max such that every value * 2^k is an integer (None if there is none)."""
+    for k in range(k_max + 1):
         if all(_is_int(np.ldexp(v, k)) for v in values):
             return k
     return None
@@ -341,7 +354,7 @@ class _Loader:
         bad = [float(np.max(np.abs(v))) for v in values if not np.all(np.isfinite(v))]
         if bad:
             raise NirImportError(f"NIR node '{key}': its inputs have NaN or Inf weights")
-        k = _scale_bits(values)
+        k = _scale_bits(values, _reach_bits(reals, self.fmt))
         if k is None:
             raise NirImportError(f"the inputs of NIR node '{key}' are not integers nor integer mantissas times a power of "
                                  f"two: {_how_far(reals, self.fmt)}; snnc needs integers or an "
