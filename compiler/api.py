@@ -222,7 +222,7 @@ def compile_nir(path: str | os.PathLike, config: CompileConfig | None = None, re
         return net
     sha, size = file_sha256(path)
     cfg = config.to_dict()
-    cfg.update(timesteps=net.timesteps, neuron="if", v0="zero" if rec.compare == ">=" else "nir-gt")
+    cfg.update(timesteps=net.timesteps, neuron="if", v0="zero")  # NIR has no V0; a '>' graph's shift is in nir_import
     net.metadata = {
         "snnc_version": __version__,
         "config": cfg,

@@ -270,6 +270,7 @@ class _Builder:
         w = _f32(p.name, "weight * 2^exponent", np.asarray(p.weight, np.int64) << p.exponent, problems)
         for pr in problems:
             self.not_exact(pr)
+        problems.clear()
         meta = {M.KIND: type(p).__name__, M.NAME: p.name, M.FIELDS: _fields_json(p, ()),
                 M.EXPONENT: int(p.exponent), M.MANTISSA: _int_meta(p.weight)}
         bias = getattr(dst, "bias", np.array(0)) if carries_bias else np.array(0)
@@ -303,8 +304,6 @@ class _Builder:
                                      "symmetric; NIR's Conv2d pads (height, width) on both sides alike")
             n_out = int(p.out_shape[0])
             b = _f32(p.name, "bias", _per_out_channel(bias, n_out), problems)
-            for pr in problems:
-                self.not_exact(pr)
             self.nodes[k] = nir.Conv2d(input_shape=tuple(int(s) for s in p.in_shape[1:]),
                                        weight=np.ascontiguousarray(w), stride=tuple(int(s) for s in stride),
                                        padding=(int(t), int(l)), dilation=tuple(int(d) for d in dilation),
@@ -325,6 +324,8 @@ class _Builder:
                 chain_out = sk
         else:  # pragma: no cover
             raise NirExportError(f"projection '{p.name}': {type(p).__name__} has no NIR form")
+        for pr in problems:   # biases beyond float32
+            self.not_exact(pr)
         self.edges.append((self.keys[src.name], chain_in))
         self.edges.append((chain_out, self.keys[dst.name]))
 

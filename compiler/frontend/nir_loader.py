@@ -349,7 +349,7 @@ class _Loader:
         if self.snnc and role == "neuron":
             v0 = np.broadcast_to(np.asarray(self.r.nodes[key].metadata[M.V0], np.float64), (C,))
         elif self.snnc and role == "readout":
-            v0 = np.broadcast_to(np.asarray(self.r.nodes[self.readout_meta_key(key)].metadata[M.V0], np.float64), (C,))
+            v0 = np.broadcast_to(np.asarray(self.r.nodes[key].metadata[M.V0], np.float64), (C,))
         values = maps + [bias, v0] + ([thr] if thr is not None else [])
         bad = [float(np.max(np.abs(v))) for v in values if not np.all(np.isfinite(v))]
         if bad:
@@ -366,10 +366,6 @@ class _Loader:
         if th is not None and compare == M.COMPARE_GT:
             v0i = v0i - 1           # v > theta <=> (v - 1) >= theta for integer v: the same neuron started 1 lower
         return ints, b, th, v0i, k
-
-    def readout_meta_key(self, key: str) -> str:
-        """The node holding a readout's snnc metadata: the Output itself (snnc exports)."""
-        return key
 
     # ---- projections ---------------------------------------------------------------------------
     def projection(self, c: Chain, w_int: np.ndarray, name: str, src: str, dst: str, dst_shape) -> object:

@@ -92,7 +92,8 @@ def run_nir(g, x, T, compare, gain_dt=1.0):
     (T, B, ...), output sums by node)."""
     F = torch.nn.functional
     order, preds = _topo(g), {k: [a for a, b in g.edges if b == k] for k in g.nodes}
-    state, spikes, sums = {}, {k: [] for k, n in g.nodes.items() if type(n).__name__ in ("IF", "LIF")}, {}
+    state, sums = {}, {}
+    spikes = {k: [] for k, n in g.nodes.items() if type(n).__name__ in ("IF", "LIF", "CubaLIF")}
     for _ in range(T):
         out = {}
         for k in order:
@@ -117,8 +118,11 @@ def run_nir(g, x, T, compare, gain_dt=1.0):
                 out[k] = h * torch.as_tensor(np.asarray(n.scale, np.float64))
             elif t == "Flatten":
                 out[k] = h.reshape(h.shape[0], -1)
-            elif t in ("IF", "LIF"):
-                gain = torch.as_tensor(np.asarray(n.r, np.float64)) * gain_dt if t == "IF" else 1.0
+            elif t in ("IF", "LIF", "CubaLIF"):
+                # IF: v += r dt I; LIF (tau = r = inf): v += I; CubaLIF with tau_syn = dt: the synapse
+                # passes w_in * I through in the same step, the membrane (tau_mem = r = inf) adds it
+                gain = torch.as_tensor(np.asarray(n.r, np.float64)) * gain_dt if t == "IF" else \
+                    (torch.as_tensor(np.asarray(n.w_in, np.float64)) if t == "CubaLIF" else 1.0)
                 thr = torch.as_tensor(np.asarray(n.v_threshold, np.float64))
                 v = state.get(k, torch.zeros_like(h)) + gain * h
                 s = ((v > thr) if compare == ">" else (v >= thr)).to(torch.float64)
@@ -300,3 +304,23 @@ def test_cli_compiles_a_nir_file(interop_bundles, tmp_path):
     export_nir(load(interop_bundles["cnn"]), tmp_path / "c.nir")
     r = CliRunner().invoke(cli, ["compile", str(tmp_path / "c.nir"), "-o", str(tmp_path / "c.snnc")])
     assert r.exit_code == 0 and "an snnc export: its bundle restored" in r.output
+
+
+def test_cubalif_without_memory_is_imported_and_with_memory_refused(tmp_path):
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    rng = np.random.default_rng(7)
+
+    def graph(tau_syn):
+        n = 4
+        nodes = {"in": nir.Input(np.array([3])), "aff": nir.Affine(f32(rng.integers(-3, 4, (n, 3))), f32(np.ones(n))),
+                 "cuba": nir.CubaLIF(tau_syn=f32(np.full(n, tau_syn)), tau_mem=f32(np.full(n, np.inf)),
+                                     r=f32(np.full(n, np.inf)), v_leak=f32(np.zeros(n)),
+                                     v_threshold=f32(np.full(n, 3.0)), w_in=f32(np.full(n, 2.0))),
+                 "ro": nir.Affine(f32(rng.integers(-2, 3, (2, n))), f32(np.zeros(2))), "out": nir.Output(np.array([2]))}
+        return nir.NIRGraph(nodes, [("in", "aff"), ("aff", "cuba"), ("cuba", "ro"), ("ro", "out")])
+
+    g = graph(1.0)
+    net = _import(g, tmp_path, SUB_GE)
+    _check_same(g, net, rng.integers(0, 4, (15, 3)), 5, ">=", {"out": "out"})
+    with pytest.raises(NirImportError, match="'cuba': CubaLIF's synaptic current keeps 0.8 of itself"):
+        _import(graph(5.0), tmp_path, SUB_GE)
