@@ -177,7 +177,8 @@ def test_foreign_dense_graph_matches_the_nir_semantics(tmp_path, compare):
     _check_same(g, net, x, 6, compare, {"out": "out"})
 
 
-def test_foreign_conv_graph_with_batch_dim_pool_scale_and_integrator(tmp_path):
+@pytest.mark.parametrize("start_dim", [0, 1])   # NIR's batch-free convention, or the batch-counting one
+def test_foreign_conv_graph_with_batch_dim_pool_scale_and_integrator(tmp_path, start_dim):
     rng = np.random.default_rng(2)
     f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
     nodes = {
@@ -188,7 +189,7 @@ def test_foreign_conv_graph_with_batch_dim_pool_scale_and_integrator(tmp_path):
         "scale": nir.Scale(f32(np.full((2, 3, 3), 0.5))),
         "lif2": nir.LIF(tau=f32(np.full((2, 3, 3), np.inf)), r=f32(np.full((2, 3, 3), np.inf)),
                         v_leak=f32(np.zeros((2, 3, 3))), v_threshold=f32(np.full((2, 3, 3), 1.0))),
-        "flat": nir.Flatten(np.array([2, 3, 3]), start_dim=0),
+        "flat": nir.Flatten(np.array([2, 3, 3]), start_dim=start_dim),
         "fc": nir.Affine(f32(rng.integers(-2, 3, (4, 18))), f32(np.zeros(4))),
         "integ": nir.I(r=f32(np.ones(4))), "out": nir.Output(np.array([4])),
     }
