@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 SNNC   := $(VENV)/bin/snnc
 STAMP  := $(VENV)/.snnc-setup-stamp
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint clean interop interop-setup
 
 setup: $(STAMP)
 
@@ -46,6 +46,29 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Optional interop extras (docs/interop.md): Sinabs 3.1.3, its nirtorch 2.6 and NeuroBench 2.3.0 (with the
+# snnTorch 1.0.0 it imports) in their own venv. They are installed with --no-deps: sinabs pins
+# nir<=1.0.4 (snnc needs 1.0.8, and nirtorch 2.6 needs >=1.0.6) and samna (a chip driver it does not
+# import); neurobench pulls torchaudio/tonic, which the two metrics never import. torch is the local CPU
+# wheel, as in `make setup`.
+IVENV   := .venv-interop
+IPY     := $(IVENV)/bin/python
+ISTAMP  := $(IVENV)/.snnc-interop-stamp
+
+interop-setup: $(ISTAMP)
+
+$(ISTAMP): pyproject.toml Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (snnc needs Python 3.11)"; exit 2; }
+	test -x $(IPY) || $(PYTHON) -m venv $(IVENV)
+	$(IPY) -m pip install -q --upgrade pip setuptools wheel
+	$(IPY) -m pip install -q torch==2.13.0
+	$(IPY) -m pip install -q -e ".[test,nir]"
+	$(IPY) -m pip install -q --no-deps sinabs==3.1.3 nirtorch==2.6 neurobench==2.3.0 snntorch==1.0.0 pbr
+	touch $(ISTAMP)
+
+interop: interop-setup
+	$(IPY) -m pytest -q tests/backends/sinabs tests/backends/nir tests/compiler/frontend/test_nir_loader.py
 
 bench: setup
 	$(PY) benchmarks/bench_digits.py

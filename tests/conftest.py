@@ -39,3 +39,21 @@ def wide(tmp_path_factory):
     p = tmp_path_factory.mktemp("targets") / "wide.toml"
     p.write_text(WIDE_TOML)
     return str(p)
+
+
+@pytest.fixture(scope="session")
+def interop_bundles(tmp_path_factory):
+    """The three networks the NIR/Sinabs/NeuroBench checks run on (issue 18): the digits CNN, the digits
+    ResNet and a QCFS max-pool CNN, compiled for loihi; name -> bundle path."""
+    from snnc.compiler.api import compile_to_file
+    from snnc_testutil import REPO, make_qcfs_maxpool_cnn
+
+    d = tmp_path_factory.mktemp("interop")
+    models = {"cnn": REPO / "examples" / "digits" / "qcfs_cnn.onnx",
+              "resnet": REPO / "examples" / "digits" / "resnet_digits.onnx",
+              "maxpool": make_qcfs_maxpool_cnn(d / "maxpool_cnn.onnx")}
+    out = {}
+    for name, m in models.items():
+        out[name] = d / f"{name}.snnc"
+        compile_to_file(m, out[name])
+    return out

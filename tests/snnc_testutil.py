@@ -165,3 +165,37 @@ def load_architecture_graph():
     sys.modules[spec.name] = mod   # its dataclasses resolve their module
     spec.loader.exec_module(mod)
     return mod
+
+
+def make_qcfs_maxpool_cnn(path, seed: int = 0) -> str:
+    """A QCFS CNN with max pooling for the digits input (1, 8, 8): conv -> QCFS -> MaxPool 2 -> conv ->
+    QCFS -> MaxPool 2 -> Linear, its BN-free weights random (seeded), its lambdas calibrated on random
+    inputs (examples/models/resnet.calibrate_); exported with torch's legacy ONNX exporter. snnc lowers
+    each max pool to relu tournament populations (docs/conversion.md)."""
+    import importlib.util
+    import sys
+
+    import torch
+    from torch import nn
+
+    sys.path.insert(0, str(REPO / "examples" / "models"))
+    qcfs = load_example_models_module()
+    spec = importlib.util.spec_from_file_location("snnc_examples_resnet", REPO / "examples" / "models" / "resnet.py")
+    resnet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(resnet)
+
+    class MaxPoolCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.a1, self.p1 = nn.Conv2d(1, 6, 3, 1, 1), qcfs.QuantClip(4, "round", 1.0), nn.MaxPool2d(2)
+            self.c2, self.a2, self.p2 = nn.Conv2d(6, 8, 3, 1, 1), qcfs.QuantClip(4, "round", 1.0), nn.MaxPool2d(2)
+            self.fc = nn.Linear(8 * 2 * 2, 10)
+
+        def forward(self, x):
+            h = self.p1(self.a1(self.c1(x)))
+            h = self.p2(self.a2(self.c2(h)))
+            return self.fc(torch.flatten(h, 1))
+
+    torch.manual_seed(seed)
+    model = resnet.calibrate_(MaxPoolCNN(), (1, 8, 8), seed=seed)
+    return qcfs.export_onnx(model, path, exporter="legacy", input_shape=(1, 1, 8, 8))

@@ -137,12 +137,36 @@ def cli(verbose: int) -> None:
 @click.option("--dump", type=click.Path(file_okay=False), default=None,
               help="Write a readable dump of every stage's output to DIR/<n>-<stage>/ (float graph, lowered "
                    "layers, network bundle and JSON).")
+@click.option("--nir-reset", type=click.Choice(["subtract", "zero"]), default=None,
+              help="NIR input: how its neurons reset (default: the file's snnc metadata, else required; zero is refused).")
+@click.option("--nir-compare", type=click.Choice(["ge", "gt"]), default=None,
+              help="NIR input: spike at v >= threshold (ge, Sinabs) or v > threshold (gt, NIR spec); default: snnc "
+                   "metadata, else required.")
+@click.option("--nir-dt", type=float, default=None,
+              help="NIR input: the forward-Euler step of IF r, LIF and CubaLIF (default: the graph's 'dt', else 1).")
 @click.pass_context
 def compile(ctx, model, target, output, timesteps, neuron, v0, calib, thresholds, threshold_scale,  # noqa: A001
             threshold_scope, coding, frac_bits, neg_divisor, schedule, input_range, chips, system, profile, timings,
-            stop_after, dump):
-    """Compile an ONNX MODEL into a spiking-network bundle."""
+            stop_after, dump, nir_reset, nir_compare, nir_dt):
+    """Compile an ONNX MODEL (or import a NIR graph, MODEL.nir) into a spiking-network bundle."""
+    from ..api import is_nir_file
     from .compile import compile_command, compile_config, summary_lines, timings_table
+    from .interop import NIR_OPTIONS, ONNX_ONLY_OPTIONS, compile_nir_command, option_flags
+
+    def given(names):
+        return [n for n in names if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+
+    if is_nir_file(model):
+        if output is None:
+            raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "output"))
+        for line in compile_nir_command(model, output, given(ONNX_ONLY_OPTIONS), target=target, profile=profile,
+                                        timesteps=timesteps, schedule=schedule, schedule_given=bool(given(["schedule"])),
+                                        input_range=parse_input_range(input_range), chips=chips, system=system,
+                                        nir_reset=nir_reset, nir_compare=nir_compare, nir_dt=nir_dt):
+            click.echo(line)
+        return
+    if given(NIR_OPTIONS):
+        raise SnncError(f"{option_flags(given(NIR_OPTIONS))} apply only to NIR graphs; '{model}' is not a NIR file")
 
     if output is None and stop_after in (None, "bundle"):
         raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "output"))
@@ -173,8 +197,9 @@ def inspect(bundle, as_json):
 
 @cli.command()
 @click.argument("bundle", type=click.Path(dir_okay=False))
-@click.option("--against", type=click.Choice(["ann", *(b for b in available_backends() if b != "reference")]),
-              default="ann", show_default=True)
+@click.option("--against", type=click.Choice(["ann", *(b for b in available_backends() if b != "reference"), "sinabs"]),
+              default="ann", show_default=True,
+              help="ann: the quantized ANN; a backend: its simulation; sinabs: the NIR export run in Sinabs (pipelined).")
 @click.option("--data", type=click.Path(dir_okay=False), default=None, help=".npz with x (and y).")
 @click.option("--schedule", type=SCHEDULES, default=None, help="Default: the bundle's schedule.")
 @click.option("--samples", type=int, default=None, help="Use only the first N samples.")
@@ -192,6 +217,12 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
     from .verify_float import format_float_report, verify_training_free
 
     net, extras = _load_bundle(bundle)
+    if against == "sinabs":
+        from .interop import format_sinabs_report, verify_sinabs_command
+
+        rep = verify_sinabs_command(net, _inputs(net, data, samples)[0], schedule)
+        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_sinabs_report(bundle, rep))
+        sys.exit(0 if rep.exact else 1)
     sched = _schedule(net, schedule)
     backend = None if against == "ann" else get_backend(against)
     x, y, rnd = _inputs(net, data, samples)
@@ -309,7 +340,10 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
 @click.option("--schedule", type=SCHEDULES, default=None)
 @click.option("--samples", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True)
-def stats(bundle, data, energy, schedule, samples, as_json):
+@click.option("--neurobench", is_flag=True,
+              help="Also run NeuroBench's SynapticOperations and ActivationSparsity on the NIR export in Sinabs "
+                   "(pipelined) and set them beside snnc's counts (make interop installs them); exit 1 if they differ.")
+def stats(bundle, data, energy, schedule, samples, as_json, neurobench):
     """ANN MACs and energy vs SNN spikes, synaptic operations and energy, per layer and in total."""
     from ..energy import load_energy_model
     from .stats import compute_stats, format_stats
@@ -321,7 +355,45 @@ def stats(bundle, data, energy, schedule, samples, as_json):
     bar = _progress(len(x), "stats")
     rep = compute_stats(net, x, sched, em, progress=bar.update)
     bar.close()
-    click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_stats(bundle, rep))
+    nb = None
+    if neurobench:
+        from .interop import format_neurobench, neurobench_comparison
+
+        nb = neurobench_comparison(net, x)
+    if as_json:
+        click.echo(json.dumps({**rep.to_dict(), **({"neurobench": nb.to_dict()} if nb else {})}, indent=2))
+    else:
+        click.echo(format_stats(bundle, rep) + (format_neurobench(nb) if nb else ""))
+    if nb is not None and not nb.agree:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["nir"]), required=True, help="nir: a NIR graph (nir 1.0.8, HDF5).")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="File to write (.nir).")
+@click.option("--inexact", is_flag=True,
+              help="Write networks NIR cannot express (dual/multi-threshold neurons, graded units, ...) anyway, "
+                   "marked not exact with the reasons in the file.")
+@click.option("--with-data", "with_data", type=click.Path(dir_okay=False), default=None,
+              help=".npz with x: also write the reference simulator's pipelined spike trains (nir.write_data) "
+                   "to OUTPUT with .data before the suffix.")
+@click.option("--samples", type=int, default=None, help="With --with-data: only the first N samples.")
+def export(bundle, fmt, output, inexact, with_data, samples):
+    """Export a compiled BUNDLE to an exchange format (NIR), with snnc's semantics in snnc.* metadata."""
+    from .interop import data_path_for, export_bundle, export_summary_lines
+
+    net, _ = _load_bundle(bundle)
+    x = None
+    if with_data:
+        from ..data import load_data
+
+        x, _ = load_data(with_data, net, samples)
+    elif samples is not None:
+        raise SnncError("--samples applies with --with-data")
+    exp, dpath = export_bundle(net, output, inexact=inexact, x=x, data_out=data_path_for(output) if with_data else None)
+    for line in export_summary_lines(net, output, exp, dpath, 0 if x is None else len(x)):
+        click.echo(line)
 
 
 @cli.command()

@@ -123,3 +123,34 @@ def test_int64_wrap_in_the_bounds_is_refused_before_the_proof_runs(cnn):
     assert coarse_state_bound(net) >= 2 ** 62
     with pytest.raises(FormatError, match="cannot be proven in 64-bit arithmetic"):
         check_formats(net, wide, source="b.snnc")
+
+
+def _hand_built(**over):
+    """A small network written by hand (as a NIR import would make one), one field wrong at a time."""
+    from snnc.ir import Dense, Input, Network, Population, Readout
+
+    spec = dict(qmax=1, weight=np.array([[2, 0, 1], [1, 1, 1]]), exponent=0, bias=np.array(0))
+    spec.update(over)
+    return Network([Input("in", (3,), qmin=0, qmax=spec["qmax"]),
+                    Population("p", (2,), threshold=np.array(4), bias=spec["bias"]), Readout("r", (2,))],
+                   [Dense("in->p", "in", "p", spec["weight"], spec["exponent"], (3,), (2,)),
+                    Dense("p->r", "p", "r", np.eye(2, dtype=np.int64), 0, (2,), (2,))], 4)
+
+
+@pytest.mark.parametrize("field, value, expect", [
+    ("weight", np.array([[200, 0, 1], [1, 1, 1]]), "projection 'in->p': weights 0..200"),
+    ("exponent", 9, "projection 'in->p': exponent 9"),
+    ("bias", np.array(8193), "population 'p': bias 8193"),
+    ("qmax", 1000, "input 'in': integer range 0..1000"),
+])
+def test_a_hand_built_network_is_checked_field_by_field(field, value, expect):
+    """A network that did not come out of the integerizer (a NIR import) is checked against the target
+    it is compiled for, naming the node and the field."""
+    from snnc.compiler.targets import load_target
+    from snnc.compiler.targets.conformance import FormatError, check_formats
+
+    target = load_target("loihi")
+    assert check_formats(_hand_built(), target, source="hand").checked
+    with pytest.raises(FormatError) as e:
+        check_formats(_hand_built(**{field: value}), target, source="hand")
+    assert expect in str(e.value), str(e.value)
