@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 SNNC   := $(VENV)/bin/snnc
 STAMP  := $(VENV)/.snnc-setup-stamp
 
-.PHONY: setup demo test bench lint clean interop interop-setup
+.PHONY: setup demo test bench lint clean interop interop-setup ray
 
 setup: $(STAMP)
 
@@ -69,6 +69,12 @@ $(ISTAMP): pyproject.toml Makefile
 
 interop: interop-setup
 	$(IPY) -m pytest -q tests/backends/sinabs tests/backends/nir tests/compiler/frontend/test_nir_loader.py
+
+# Optional: Ray for sharded simulate/eval (docs/distributed.md), into the project's venv as the `ray`
+# extra (ray 2.60 has a cp311 wheel and pins no numpy); then the tests that start a local Ray cluster.
+ray: setup
+	$(PIP) install -q -e ".[ray]"
+	$(PY) -m pytest -q -m ray tests/compiler/tools/test_sharding.py
 
 bench: setup
 	$(PY) benchmarks/bench_digits.py

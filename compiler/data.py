@@ -31,21 +31,27 @@ def check_samples(limit: int | None, option: str = "--samples") -> None:
 
 
 def load_data(path, net: Network, limit: int | None = None,
-              limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, np.ndarray | None]:
+              limits: Limits = DEFAULT_LIMITS, start: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """x (and y) for ``net``'s first input; labels checked against its readout's classes."""
     classes = net.readouts[0].size if len(net.readouts) == 1 else None
-    return load_arrays(path, tuple(net.inputs[0].shape), net.inputs[0].name, limit, classes=classes, limits=limits)
+    return load_arrays(path, tuple(net.inputs[0].shape), net.inputs[0].name, limit, classes=classes, limits=limits,
+                       start=start)
 
 
-def load_arrays(path, shape: tuple[int, ...], input_name: str = "input", limit: int | None = None,
-                classes: int | None = None, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, np.ndarray | None]:
-    """x (float32, checked against ``shape``; only the first ``limit`` samples are read) and optional
-    labels y (int64, in 0..classes-1 when ``classes`` is given) from an .npz."""
-    check_samples(limit)
+def count_samples(path, shape: tuple[int, ...], input_name: str = "input",
+                  limits: Limits = DEFAULT_LIMITS) -> int:
+    """How many samples the data file's x holds (its header only; nothing is decompressed)."""
     path = Path(path)
     want = f"(N, {', '.join(map(str, shape))})"
+    with _open_archive(path, want, limits) as arc:
+        if "x" not in set(arc.names):
+            raise DataFileError(f"'{path}' must be an .npz with an array 'x' {want} and optional labels 'y'")
+        return _check_x_header(arc, path, shape, input_name, want)
+
+
+def _open_archive(path: Path, want: str, limits: Limits) -> NpyArchive:
     try:
-        arc = NpyArchive(path, limits.max_members)
+        return NpyArchive(path, limits.max_members)
     except FileNotFoundError:
         raise DataFileError(f"data file '{path}' does not exist") from None
     except ArchiveError as e:
@@ -53,6 +59,18 @@ def load_arrays(path, shape: tuple[int, ...], input_name: str = "input", limit: 
                             "and optional integer labels y (N,)") from None
     except OSError as e:
         raise DataFileError(f"data file '{path}' cannot be read ({e.strerror or e})") from None
+
+
+def load_arrays(path, shape: tuple[int, ...], input_name: str = "input", limit: int | None = None,
+                classes: int | None = None, limits: Limits = DEFAULT_LIMITS,
+                start: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """x (float32, checked against ``shape``; only the first ``limit`` samples are read) and optional
+    labels y (int64, in 0..classes-1 when ``classes`` is given) from an .npz. ``start``: the samples
+    from index ``start`` on (a shard: ``limit`` samples from there; the ones before are never held)."""
+    check_samples(limit)
+    path = Path(path)
+    want = f"(N, {', '.join(map(str, shape))})"
+    arc = _open_archive(path, want, limits)
     with arc:
         names = set(arc.names)
         if "x" not in names:
@@ -62,19 +80,21 @@ def load_arrays(path, shape: tuple[int, ...], input_name: str = "input", limit: 
         n = _check_x_header(arc, path, shape, input_name, want)
         if n == 0:
             raise DataFileError(f"'{path}': x holds no samples; give at least one sample {want}")
-        rows = n if limit is None else min(limit, n)
+        if not 0 <= start < n:
+            raise DataFileError(f"'{path}': a shard starting at sample {start} is outside its {n} samples")
+        rows = n - start if limit is None else min(limit, n - start)
         need = nbytes_of((rows,) + tuple(shape), np.dtype(np.float32))
         if need > budget:
             raise DataFileError(f"'{path}': x declares {n:,} samples; reading {rows:,} would need {need:,} bytes, "
                                 f"above the memory budget of {budget:,} for this {arc.size:,}-byte file; "
                                 "use --samples to read fewer")
         try:
-            x = arc.read("x", lambda s, d: None, budget, rows=rows)
+            x = arc.read("x", lambda s, d: None, budget, rows=rows, start=start)
         except ArchiveError as e:
             raise DataFileError(f"'{path}': {e}") from None
         if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
             raise DataFileError(f"'{path}': x must be finite numbers; it holds NaN or Inf in the first {rows} samples")
-        y = _read_labels(arc, path, n, rows, classes, budget) if "y" in names else None
+        y = _read_labels(arc, path, n, rows, classes, budget, start) if "y" in names else None
     return x.astype(np.float32), y
 
 
@@ -90,7 +110,8 @@ def _check_x_header(arc: NpyArchive, path: Path, shape, input_name: str, want: s
     return int(xs[0])
 
 
-def _read_labels(arc: NpyArchive, path: Path, n: int, rows: int, classes: int | None, budget: int) -> np.ndarray:
+def _read_labels(arc: NpyArchive, path: Path, n: int, rows: int, classes: int | None, budget: int,
+                 start: int = 0) -> np.ndarray:
     what = f"integer class labels y ({n},)" + ("" if classes is None else f" in 0..{classes - 1}")
     try:
         ys, _fortran, yd, _ = arc.header("y")
@@ -104,7 +125,7 @@ def _read_labels(arc: NpyArchive, path: Path, n: int, rows: int, classes: int | 
     if ys[0] != n:
         raise DataFileError(f"'{path}': y has {ys[0]} labels but x has {n} samples")
     try:
-        y = arc.read("y", lambda s, d: None, budget, rows=rows).reshape(-1)
+        y = arc.read("y", lambda s, d: None, budget, rows=rows, start=start).reshape(-1)
     except ArchiveError as e:
         raise DataFileError(f"'{path}': labels {e}") from None
     if yd.kind == "f":

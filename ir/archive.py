@@ -107,6 +107,19 @@ def read_exact(f: BinaryIO, nbytes: int, hasher=None) -> bytearray:
     return buf
 
 
+def skip_exact(f: BinaryIO, nbytes: int) -> None:
+    """Read and drop ``nbytes`` bytes of ``f`` in chunks (a compressed member cannot seek)."""
+    left = nbytes
+    try:
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                raise ArchiveError(f"holds {nbytes - left} of the {nbytes} bytes it must skip (truncated)")
+            left -= len(chunk)
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as e:
+        raise ArchiveError(f"cannot be decompressed ({str(e).splitlines()[0][:120]})") from None
+
+
 class NpyArchive:
     """A zip of ``.npy`` members, opened for checked reading (use as a context manager)."""
 
@@ -167,10 +180,12 @@ class NpyArchive:
             raise ArchiveError(f"member '{name[:80]}' cannot be opened ({str(e).splitlines()[0][:120]})") from None
 
     def read(self, name: str, check: Callable[[tuple[int, ...], np.dtype], None], max_bytes: int,
-             rows: int | None = None, sha256: str | None = None) -> np.ndarray:
+             rows: int | None = None, sha256: str | None = None, start: int = 0) -> np.ndarray:
         """Member ``name`` as an array. ``check(shape, dtype)`` raises for what the caller does not accept;
         the bytes to read must fit ``max_bytes`` and the member's stored size; ``rows``: read only the
         first ``rows`` entries of axis 0 (C order: a prefix of the data, the rest is never decompressed);
+        ``start``: begin at entry ``start`` of axis 0 (C order only; the entries before it are decompressed
+        and dropped chunk by chunk, never held: a shard of a large file costs the memory of the shard);
         ``sha256``: the data must hash to it (full reads only)."""
         info = self.info(name)
         with self._open(name) as f:
@@ -180,6 +195,12 @@ class NpyArchive:
             if info.file_size != hlen + total:
                 raise ArchiveError(f"member '{name[:80]}' declares {shape} {dtype} ({total:,} bytes) but holds "
                                    f"{max(info.file_size - hlen, 0):,} data bytes")
+            if start:
+                if fortran or not shape or not 0 <= start <= shape[0] or sha256 is not None:
+                    raise ArchiveError(f"member '{name[:80]}': cannot start at entry {start} of {shape} "
+                                       f"({'Fortran order' if fortran else 'out of range'})")
+                skip_exact(f, nbytes_of((start,) + shape[1:], dtype))
+                shape = (shape[0] - start,) + shape[1:]
             if rows is not None and shape and not fortran and rows < shape[0]:
                 shape = (rows,) + shape[1:]
             elif fortran and shape and rows is not None and rows < shape[0]:

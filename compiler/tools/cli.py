@@ -83,6 +83,15 @@ def _inputs(net, data, samples, seed=0):
     return random_inputs(net, n, seed), None, True
 
 
+def _sharding_options(f):
+    """--workers / --cluster: run the command's shards on Ray (tools/sharding.py, docs/distributed.md)."""
+    f = click.option("--cluster", default=None, metavar="ADDRESS",
+                     help="Run the shards on the Ray cluster at ADDRESS (e.g. 10.0.0.1:6379 or auto).")(f)
+    return click.option("--workers", type=click.IntRange(min=1), default=None,
+                        help="Run the shards on a local Ray cluster with this many worker processes (make ray "
+                             "installs Ray); the output is the same as without.")(f)
+
+
 @click.group(cls=Commands)
 @click.version_option(__version__, prog_name="snnc")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
@@ -276,8 +285,11 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
 @click.option("--samples", type=int, default=None, help="Use only the first N samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of accuracy vs T.")
+@click.option("--timings", is_flag=True, help="Put each setting's compile and run wall times into --json (left out "
+              "by default: the JSON of the same command is the same bytes).")
+@_sharding_options
 def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, thresholds, threshold_scale, frac_bits,
-          threshold_scope, target, profile, input_range, neg_divisor, samples, as_json, plot):
+          threshold_scope, target, profile, input_range, neg_divisor, samples, as_json, plot, timings, workers, cluster):
     """Sweep a grid of conversion settings over a data set: accuracy, errors, spikes, energy.
 
     Quantized (QCFS) models: neuron x V0 x schedule x T, against the quantized ANN. Plain ReLU
@@ -297,12 +309,20 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
                             threshold_scope=threshold_scope)
     if plot and not Path(plot).resolve().parent.is_dir():
         raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
-    with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
-        rep = evaluate(model, data, grid, base, samples, progress=bar.update)
+    if workers is None and cluster is None:
+        with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
+            rep = evaluate(model, data, grid, base, samples, progress=bar.update)
+    else:
+        from .sharding import engine_for, eval_sharded
+
+        engine = engine_for(workers, cluster)
+        with tqdm(total=len(grid.timesteps), desc=f"eval ({engine.name})", unit="shard", disable=None,
+                  file=sys.stderr, leave=False) as bar:
+            rep = eval_sharded(model, data, grid, base, samples, engine, progress=bar.update)
     if plot:
         plot_accuracy(rep, plot)
     if as_json:
-        click.echo(json.dumps(rep.to_dict(), indent=2))
+        click.echo(json.dumps(rep.to_dict(timings=timings), indent=2))
     else:
         click.echo(format_tables(rep))
         if plot:
@@ -316,7 +336,10 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
 @click.option("--backend", default="reference", show_default=True, help="reference | lava")
 @click.option("--samples", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True)
-def simulate(bundle, data, schedule, backend, samples, as_json):
+@_sharding_options
+@click.option("--shard-samples", type=click.IntRange(min=1), default=256, show_default=True,
+              help="With --workers/--cluster: samples per shard (each worker reads only its slice of --data).")
+def simulate(bundle, data, schedule, backend, samples, as_json, workers, cluster, shard_samples):
     """Run the compiled SNN and report spike counts, predictions and accuracy."""
     from snnc.backends import get_backend
 
@@ -325,6 +348,19 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
     net, _ = _load_bundle(bundle)
     sched = _schedule(net, schedule)
     get_backend(backend)  # an unknown or unavailable backend is refused before any data is read
+    if workers is not None or cluster is not None:
+        from .sharding import engine_for, simulate_sharded
+
+        if not data:
+            raise SnncError("--workers/--cluster shard a data file: give --data")
+        engine = engine_for(workers, cluster)
+        bar = _progress(None, f"simulate ({engine.name})")
+        bar.unit = "shard"
+        rep = simulate_sharded(bundle, net, data, samples, backend, sched, as_json, engine, shard_samples,
+                               progress=bar.update)
+        bar.close()
+        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_simulate(bundle, net, rep))
+        return
     x, y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "simulate")
     rep = simulate_bundle(net, x, y, backend, sched, keep_predictions=as_json, progress=bar.update)

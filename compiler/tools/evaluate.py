@@ -23,6 +23,7 @@ import itertools
 import logging
 import os
 import time
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -248,11 +249,17 @@ class EvalReport:
     energy: dict | None = None         # plain ReLU: E_MAC, E_AC (joules) and where they come from
     state_bits: int | None = None      # the target's state width
 
-    def to_dict(self) -> dict:
+    def to_dict(self, timings: bool = True) -> dict:
+        """The report as JSON-ready data; ``timings=False`` leaves out the wall times (compile_seconds,
+        run_seconds), so that the same command prints the same bytes wherever and however it ran."""
         d = asdict(self)
         if self.kind == QUANTIZED:  # the quantized report's JSON stays as it was
             for k in ("kind", "calibration", "threshold_scale", "threshold_scope", "frac_bits", "ann_macs", "energy", "state_bits"):
                 d.pop(k)
+        if not timings:
+            for r in d["results"]:
+                r.pop("compile_seconds", None)
+                r.pop("run_seconds", None)
         return d
 
     @classmethod
@@ -293,6 +300,30 @@ class EvalReport:
         if self.kind == RELU:
             return self.find(neuron=row[0], coding=row[1], thresholds=row[2], timesteps=T)
         return self.lookup(*row, T)
+
+
+def merge_eval_reports(reports: list[EvalReport], timesteps: list[int]) -> EvalReport:
+    """Reports of the same model, data and grid rows, one per T (``tools.sharding``), as one report:
+    the results in the order ``evaluate`` produces them (row by row, T by T, schedule innermost)."""
+    first = reports[0]
+    t_index = {T: i for i, T in enumerate(timesteps)}
+    rows = first.rows()
+    if first.kind == RELU:
+        def key(r):
+            return rows.index(first.row_key(r)), t_index[r.timesteps]
+    else:
+        schedules = first.grid["schedule"]
+        outer = list(itertools.product(first.grid["neuron"], first.grid["v0"]))
+
+        def key(r):
+            return outer.index((r.neuron, r.v0)), t_index[r.timesteps], schedules.index(r.schedule)
+    for rep in reports[1:]:
+        same = {k: v for k, v in asdict(rep).items() if k not in ("grid", "results")}
+        if same != {k: v for k, v in asdict(first).items() if k not in ("grid", "results")}:
+            raise SnncError("eval shards disagree on the model, the data or the reference accuracies; "
+                            "the shards did not see the same files")
+    results = sorted((r for rep in reports for r in rep.results), key=key)
+    return dataclasses.replace(first, grid={**first.grid, "timesteps": list(timesteps)}, results=results)
 
 
 def kind_of(imported: ImportedModel) -> str:

@@ -37,8 +37,21 @@ def signed_messages(net: Network) -> bool:
     return any(isinstance(p.neuron, (DualThreshold, MultiThreshold)) for p in net.populations)
 
 
-def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, backend: str, schedule: Schedule,
-                    keep_predictions: bool = False, progress: Callable[[int], None] | None = None) -> SimulateReport:
+@dataclass
+class SimulatePartial:
+    """What a run on some samples leaves to merge: integer event totals and predictions in sample order
+    (a shard's; ``finish_simulate`` turns any list of them, in order, into the report)."""
+
+    samples: int
+    events: dict[str, int]
+    negative_events: dict[str, int]
+    predictions: np.ndarray
+    correct: int | None          # predictions equal to the labels (None: no labels)
+    latency_steps: int
+
+
+def simulate_partial(net: Network, x: np.ndarray, y: np.ndarray | None, backend: str, schedule: Schedule,
+                     progress: Callable[[int], None] | None = None) -> SimulatePartial:
     """Run ``net`` on ``backend`` (one batch of 256 samples at a time; 32 for other backends: one Lava
     run, compile and start, per batch)."""
     be = get_backend(backend)
@@ -59,14 +72,33 @@ def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, backend: 
         if progress is not None:
             progress(len(x[i:i + batch]))
     pred = np.concatenate(preds)
-    n = len(x)
+    return SimulatePartial(len(x), totals, negs, pred, None if y is None else int(np.sum(pred == y)),
+                           res.latency_steps)
+
+
+def finish_simulate(net: Network, parts: list[SimulatePartial], backend: str, schedule: Schedule,
+                    keep_predictions: bool = False) -> SimulateReport:
+    """The report of the runs ``parts`` (in sample order), as one run over all their samples gives it."""
+    n = sum(p.samples for p in parts)
+    totals = {p.name: sum(part.events[p.name] for part in parts) for p in net.populations}
+    negs = {p.name: sum(part.negative_events[p.name] for part in parts) for p in net.populations}
+    labelled = all(p.correct is not None for p in parts)
+    pred = np.concatenate([p.predictions for p in parts])
     return SimulateReport(
         backend=backend, schedule=schedule.value, timesteps=net.timesteps, samples=n,
-        latency_steps=res.latency_steps, accuracy=None if y is None else float(np.mean(pred == y)),
+        latency_steps=parts[-1].latency_steps,
+        accuracy=float(sum(p.correct for p in parts) / n) if labelled else None,
         spikes_per_sample={k: v / n for k, v in totals.items()},
         negative_spikes_per_sample={k: v / n for k, v in negs.items()},
         spike_rate={p.name: totals[p.name] / (n * p.size * net.steps(p)) for p in net.populations},
         predictions=pred.tolist() if keep_predictions else None)
+
+
+def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, backend: str, schedule: Schedule,
+                    keep_predictions: bool = False, progress: Callable[[int], None] | None = None) -> SimulateReport:
+    """Run ``net`` on ``backend`` over ``x`` in this process (``simulate_partial`` then ``finish_simulate``)."""
+    return finish_simulate(net, [simulate_partial(net, x, y, backend, schedule, progress)], backend, schedule,
+                           keep_predictions)
 
 
 def format_simulate(bundle, net: Network, rep: SimulateReport) -> str:

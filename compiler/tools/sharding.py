@@ -1,0 +1,197 @@
+"""Sharded runs: ``snnc simulate`` over the samples of a data file and ``snnc eval`` over its grid, on
+workers of a distributed engine (docs/distributed.md).
+
+The work is cut into shards that do not depend on where they run: a simulate shard is a slice of
+sample indices [start, stop) read from the data file by itself (``data.load_arrays(start=...)``,
+never the whole file), an eval shard is one T of the grid. Each shard returns a record that merges
+exactly (integer totals, predictions in sample order; eval results in the grid's order), so the merged
+JSON is byte-for-byte the one a single process prints. The engine:
+
+- ``LocalEngine``: the shards one after another in this process (``--workers`` not given);
+- ``RayEngine``: Ray tasks, a local ``ray.init()`` with ``--workers`` CPUs, or a running cluster
+  (``--cluster ADDRESS``); a task whose worker dies is retried (``max_retries``), an error the task
+  raises itself (a bad file, a refused network) is not retried and reaches the user as one line.
+
+Ray is an optional extra (``make ray``): without it ``--workers``/``--cluster`` are refused by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Protocol, Sequence
+
+from ..errors import SnncError
+
+DEFAULT_SHARD_SAMPLES = 256
+WORKER_RETRIES = 2
+
+
+class ShardingError(SnncError):
+    """Sharding options that cannot be honoured (no Ray installed, a bad worker count)."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Samples [start, stop) of a data file; ``index`` orders the merge."""
+
+    index: int
+    start: int
+    stop: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.stop:
+            raise ValueError(f"shard {self.index}: empty or negative range [{self.start}, {self.stop})")
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def plan_shards(samples: int, shard_samples: int = DEFAULT_SHARD_SAMPLES) -> list[Shard]:
+    """``samples`` cut into consecutive shards of ``shard_samples`` (the last one shorter)."""
+    if shard_samples < 1:
+        raise ShardingError(f"--shard-samples must be >= 1, got {shard_samples}")
+    return [Shard(i, s, min(s + shard_samples, samples)) for i, s in enumerate(range(0, samples, shard_samples))]
+
+
+class Engine(Protocol):
+    name: str
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Callable[[int], None] | None = None) -> list:
+        """``[fn(item) for item in items]``, in the order of ``items``, wherever it runs."""
+
+
+class LocalEngine:
+    """Every shard in this process, one after another."""
+
+    name = "local"
+
+    def map(self, fn, items, progress=None) -> list:
+        out = []
+        for item in items:
+            out.append(fn(item))
+            if progress is not None:
+                progress(1)
+        return out
+
+
+class RayEngine:
+    """Ray tasks: ``ray.init()`` on this machine with ``workers`` CPUs, or the cluster at ``address``."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None, retries: int = WORKER_RETRIES):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ShardingError("--workers/--cluster run shards on Ray, which is not installed: `make ray` "
+                                "installs it (pip install 'snnc[ray]')") from None
+        if workers is not None and workers < 1:
+            raise ShardingError(f"--workers must be >= 1, got {workers}")
+        self.workers, self.address, self.retries = workers, address, retries
+
+    def map(self, fn, items, progress=None) -> list:
+        import ray
+
+        started = not ray.is_initialized()
+        if started:
+            try:
+                ray.init(address=self.address, num_cpus=None if self.address else self.workers,
+                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, ValueError, RuntimeError) as e:
+                raise ShardingError(f"--cluster {self.address}: cannot connect to a Ray cluster there "
+                                    f"({str(e).splitlines()[0][:160]})") from None
+        try:
+            task = ray.remote(max_retries=self.retries, num_cpus=1)(fn)
+            refs = [task.remote(item) for item in items]
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                if progress is not None:
+                    progress(len(done))
+            try:
+                return ray.get(refs)
+            except ray.exceptions.RayTaskError as e:  # the task's own error: re-raise it as it was
+                cause = getattr(e, "cause", None)
+                raise (cause if isinstance(cause, BaseException) else e) from None
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def engine_for(workers: int | None, cluster: str | None) -> Engine:
+    """``--workers``/``--cluster`` -> the engine (neither: this process)."""
+    if workers is None and cluster is None:
+        return LocalEngine()
+    return RayEngine(workers, cluster)
+
+
+# ---- simulate: shards of samples ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SimulateTask:
+    """What a worker needs to simulate one shard: files by path (each worker reads its own slice)."""
+
+    bundle: str
+    data: str
+    shard: Shard
+    backend: str
+    schedule: str
+    keep_predictions: bool
+
+
+def simulate_shard(task: SimulateTask):
+    """One shard: the bundle loaded and checked, samples [start, stop) read, run, partial counts."""
+    from snnc.ir import Schedule
+
+    from ..bundles import load_bundle
+    from ..data import load_data
+    from .simulate import simulate_partial
+
+    net = load_bundle(task.bundle).network
+    x, y = load_data(task.data, net, task.shard.size, start=task.shard.start)
+    return simulate_partial(net, x, y, task.backend, Schedule(task.schedule))
+
+
+def simulate_sharded(bundle: str, net, data: str, samples: int | None, backend: str, schedule,
+                     keep_predictions: bool, engine: Engine, shard_samples: int = DEFAULT_SHARD_SAMPLES,
+                     progress=None):
+    """``snnc simulate`` over shards of ``data`` on ``engine``; the report a single process gives."""
+    from ..data import count_samples
+    from .simulate import finish_simulate
+
+    n = count_samples(data, tuple(net.inputs[0].shape), net.inputs[0].name)
+    n = n if samples is None else min(samples, n)
+    tasks = [SimulateTask(str(bundle), str(data), s, backend, schedule.value, keep_predictions)
+             for s in plan_shards(n, shard_samples)]
+    parts = engine.map(simulate_shard, tasks, progress)
+    return finish_simulate(net, parts, backend, schedule, keep_predictions)
+
+
+# ---- eval: shards of the grid --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EvalTask:
+    model: str
+    data: str
+    grid: Any          # evaluate.EvalGrid with one T
+    base: Any          # config.CompileConfig
+    samples: int | None
+
+
+def eval_shard(task: EvalTask):
+    from .evaluate import evaluate
+
+    return evaluate(task.model, task.data, task.grid, task.base, task.samples)
+
+
+def eval_sharded(model: str, data: str, grid, base, samples: int | None, engine: Engine, progress=None):
+    """``snnc eval`` with one shard per T of the grid; the merged report equals the single-process one:
+    the same top-level figures (each shard computes them from the same inputs) and the results in the
+    order a single process produces them (row by row, T by T, schedule innermost)."""
+    from .evaluate import merge_eval_reports
+
+    tasks = [EvalTask(str(model), str(data), replace(grid, timesteps=[T]), base, samples) for T in grid.timesteps]
+    reports = engine.map(eval_shard, tasks, progress)
+    return merge_eval_reports(reports, grid.timesteps)
+
