@@ -179,18 +179,34 @@ def inspect(bundle, as_json):
 @click.option("--schedule", type=SCHEDULES, default=None, help="Default: the bundle's schedule.")
 @click.option("--samples", type=int, default=None, help="Use only the first N samples.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="ONNX model, if not embedded in the bundle.")
+@click.option("--min-fidelity", default="0.80,0.98", show_default=True,
+              help="Models with float weights (QCFS-style): the smallest level agreement of the worst layer and "
+                   "prediction agreement with the model that count as faithful (LEVELS,PREDICTIONS or one fraction; "
+                   "docs/fidelity.md).")
 @click.option("--json", "as_json", is_flag=True)
-def verify(bundle, against, data, schedule, samples, model, as_json):
-    """Prove the compiled SNN equals the quantized ANN (layerwise, T = L) or a backend equals the reference.
+def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_json):
+    """Prove the compiled SNN equals snnc's integer ANN and that network is the model that came in
+    (--against ann), or a backend equals the reference simulator.
 
-    Exit status 0 only when exact; with T != L the rate errors are reported and the status is 0
-    unless a layerwise SNN differs from its own integer network.
+    --against ann runs the user's model with its own semantics, compares its quantized activations layer
+    by layer and prints one verdict: EXACT (the SNN equals snnc's integer network count for count and that
+    network is faithful to the model: equal levels for integer-defined models, agreements >= --min-fidelity
+    for float weights), MISMATCH (the SNN differs from its integer network), NOT FAITHFUL (the integer
+    network is not the model; the layers and bits are named) or UNCHECKED (something could not be
+    compared: the model could not be run, a layer not mapped, T != L rates, a training-free network).
+
+    Exit status: 0 EXACT (or IDENTICAL against a backend); 1 a check failed or could not be made (the
+    message says which); 2 a user error; 3 an internal error.
     """
     from snnc.backends import get_backend
 
+    from ..fidelity import MinFidelity
+    from .fidelity_check import (compare_with_user_model, fidelity_table, input_warning, judge, merge_into_report,
+                                 verify_json)
     from .verify import format_ann_report, format_backend_report, verify_against_ann, verify_against_backend
     from .verify_float import format_float_report, verify_training_free
 
+    min_fid = MinFidelity.parse(min_fidelity)
     net, extras = _load_bundle(bundle)
     sched = _schedule(net, schedule)
     backend = None if against == "ann" else get_backend(against)
@@ -201,17 +217,27 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
         sys.exit(0 if rep.exact else 1)
     mb = Path(model).read_bytes() if model else (bytes(extras["onnx_model"]) if "onnx_model" in extras else None)
     if mb is None:
-        click.echo("warning: the source model is not embedded and --model was not given: float ANN skipped", err=True)
+        click.echo("warning: the source model is not embedded and --model was not given: fidelity to it unchecked",
+                   err=True)
+    warn = None if rnd else input_warning(net, x)
+    if warn:
+        click.echo(f"warning: {warn}", err=True)
     bar = _progress(len(x), "verify")
     if conversion_of(net) is Conversion.TRAINING_FREE:  # no quantized ANN: measured against the float ANN
         rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update)
         bar.close()
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_float_report(bundle, rep, rnd))
-        sys.exit(0)
-    rep = verify_against_ann(net, x, y, sched, mb, random_inputs=rnd, progress=bar.update)
+        sys.exit(rep.exit_code)
+    rep = verify_against_ann(net, x, y, sched, None, random_inputs=rnd, progress=bar.update)
     bar.close()
-    click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_ann_report(bundle, rep, rnd))
-    sys.exit(0 if rep.ok else 1)
+    run = compare_with_user_model(net, mb, x, y, rep.snn_predictions, name=Path(model).name if model else "model")
+    merge_into_report(rep, run)
+    verdict = judge(rep, run, min_fid)
+    if as_json:
+        click.echo(json.dumps(verify_json(rep, run, verdict, min_fid, warn), indent=2))
+    else:
+        click.echo("\n".join([format_ann_report(bundle, rep, rnd), *fidelity_table(run), f"  {verdict.message()}"]))
+    sys.exit(verdict.exit_code)
 
 
 @cli.command(name="eval")
