@@ -83,6 +83,16 @@ def _inputs(net, data, samples, seed=0):
     return random_inputs(net, n, seed), None, True
 
 
+def _warn_input_range(net, x, random_inputs: bool) -> str | None:
+    """One warning line on stderr when data values lie outside the network's input range (clipped)."""
+    from ..fidelity import input_range_report
+
+    msg = None if random_inputs else input_range_report(net, x).message()
+    if msg:
+        click.echo(f"warning: {msg}", err=True)
+    return msg
+
+
 @click.group(cls=Commands)
 @click.version_option(__version__, prog_name="snnc")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
@@ -142,7 +152,8 @@ def compile(ctx, model, target, output, timesteps, neuron, v0, calib, thresholds
             threshold_scope, coding, frac_bits, neg_divisor, schedule, input_range, chips, system, profile, timings,
             stop_after, dump):
     """Compile an ONNX MODEL into a spiking-network bundle."""
-    from .compile import compile_command, compile_config, summary_lines, timings_table
+    from ..integerize import WeightPrecisionError
+    from .compile import compile_command, compile_config, summary_lines, timesteps_suggestion, timings_table
 
     if output is None and stop_after in (None, "bundle"):
         raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "output"))
@@ -150,7 +161,12 @@ def compile(ctx, model, target, output, timesteps, neuron, v0, calib, thresholds
                          neg_divisor=neg_divisor, chips=chips, system=system, profile=profile, calibration_data=calib,
                          thresholds=thresholds, threshold_scale=threshold_scale, threshold_scope=threshold_scope,
                          coding=coding, frac_bits=frac_bits)
-    outcome = compile_command(model, output, cfg, stop_after, dump, timings)
+    try:
+        outcome = compile_command(model, output, cfg, stop_after, dump, timings)
+    except WeightPrecisionError as e:  # the error, then the one option that works for the whole network
+        click.echo(f"error: {e}", err=True)
+        click.echo(timesteps_suggestion(model, cfg, e), err=True)
+        sys.exit(2)
     for line in summary_lines(model, outcome, cfg):
         click.echo(line)
     if timings:
@@ -165,10 +181,18 @@ def compile(ctx, model, target, output, timesteps, neuron, v0, calib, thresholds
 def inspect(bundle, as_json):
     """Print a compiled bundle readably."""
     from ..dumps import network_summary
-    from .inspect import inspect_text
+    from .inspect import inspect_text, weight_bits_rows
 
     net, extras = _load_bundle(bundle)
-    click.echo(json.dumps(network_summary(net, extras), indent=2) if as_json else inspect_text(bundle, net, extras))
+    rows = weight_bits_rows(net, extras)
+    for r in rows:
+        if r.below_floor:
+            click.echo(f"warning: layer '{r.layer}' keeps {r.kept} weight bits, below the floor of {r.floor} "
+                       "(docs/fidelity.md, 'Weight bits'): its weights round to a few levels", err=True)
+    if as_json:
+        click.echo(json.dumps({**network_summary(net, extras), "weight_bits": [r.to_dict() for r in rows]}, indent=2))
+    else:
+        click.echo(inspect_text(bundle, net, extras))
 
 
 @cli.command()
@@ -201,8 +225,7 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     from snnc.backends import get_backend
 
     from ..fidelity import MinFidelity
-    from .fidelity_check import (compare_with_user_model, fidelity_table, input_warning, judge, merge_into_report,
-                                 verify_json)
+    from .fidelity_check import compare_with_user_model, fidelity_table, judge, merge_into_report, verify_json
     from .verify import format_ann_report, format_backend_report, verify_against_ann, verify_against_backend
     from .verify_float import format_float_report, verify_training_free
 
@@ -219,9 +242,7 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     if mb is None:
         click.echo("warning: the source model is not embedded and --model was not given: fidelity to it unchecked",
                    err=True)
-    warn = None if rnd else input_warning(net, x)
-    if warn:
-        click.echo(f"warning: {warn}", err=True)
+    warn = _warn_input_range(net, x, rnd)
     bar = _progress(len(x), "verify")
     if conversion_of(net) is Conversion.TRAINING_FREE:  # no quantized ANN: measured against the float ANN
         rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update)
@@ -321,6 +342,7 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
     sched = _schedule(net, schedule)
     get_backend(backend)  # an unknown or unavailable backend is refused before any data is read
     x, y, _rnd = _inputs(net, data, samples)
+    _warn_input_range(net, x, _rnd)
     bar = _progress(len(x), "simulate")
     rep = simulate_bundle(net, x, y, backend, sched, keep_predictions=as_json, progress=bar.update)
     bar.close()

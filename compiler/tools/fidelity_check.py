@@ -22,7 +22,7 @@ from snnc.ir import Network, apply_projection
 
 from ..fidelity import (DEFAULT_MIN_FIDELITY, FidelityResult, IntegerRun, LayerBits, MinFidelity,
                         ReferenceModelError, Verdict, WeightKind, activation_probes, fidelity_verdict,
-                        input_range_report, layer_bits, measure_fidelity, probe_tensor_sizes, reference_executor,
+                        layer_bits, measure_fidelity, probe_tensor_sizes, reference_executor,
                         weight_kind)
 from .verify import AnnVerifyReport, fmt4, network_levels, reference_network
 
@@ -147,8 +147,3 @@ def fidelity_table(run: UserModelRun) -> list[str]:
     out.append(f"  prediction agreement: model vs integer ANN {fmt4(pa.get('user_vs_int'))}, integer ANN vs snn "
                f"{fmt4(pa.get('int_vs_snn'))}, model vs snn {fmt4(pa.get('user_vs_snn'))}")
     return out
-
-
-def input_warning(net: Network, x: np.ndarray) -> str | None:
-    """One warning line when inputs lie outside the network's input range (they are clipped), else None."""
-    return input_range_report(net, x).message()
