@@ -304,7 +304,7 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     """
     from tqdm import tqdm
 
-    from .evaluate import evaluate, eval_base_config, eval_grid, format_tables, plot_accuracy
+    from .evaluate import evaluate, eval_base_config, eval_grid, format_tables, plot_accuracy, warnings_once
 
     rng = parse_input_range(input_range)
     grid = eval_grid(timesteps, neuron, v0, schedule, coding, thresholds)
@@ -313,7 +313,8 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
                             threshold_scope=threshold_scope)
     if plot and not Path(plot).resolve().parent.is_dir():
         raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
-    with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
+    with warnings_once(), tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr,
+                               leave=False) as bar:
         rep = evaluate(model, data, grid, base, samples, progress=bar.update)
     if plot:
         plot_accuracy(rep, plot)
