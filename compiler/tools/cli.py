@@ -304,7 +304,8 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     """
     from tqdm import tqdm
 
-    from .evaluate import evaluate, eval_base_config, eval_grid, format_tables, plot_accuracy, warnings_once
+    from .evaluate import evaluate, eval_base_config, eval_grid, format_tables, plot_accuracy
+    from .once import warnings_once
 
     rng = parse_input_range(input_range)
     grid = eval_grid(timesteps, neuron, v0, schedule, coding, thresholds)

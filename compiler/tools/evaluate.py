@@ -18,7 +18,6 @@ Either way the ONNX model is imported once and the float ANN runs once.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import logging
@@ -582,36 +581,6 @@ def format_tables(rep: EvalReport) -> str:
             out.append(f"{n:<15} {v:<5} {s:<10}" + "".join(cells))
     notes = list(rep.notes) + refusal_notes(rep.results, lambda r: f"{r.neuron} v0 {r.v0} T={r.timesteps}")
     return "\n".join(out + ([""] + notes if notes else []))
-
-
-class OnceFilter(logging.Filter):
-    """Lets each distinct log message through once (``snnc eval`` compiles many networks from one model:
-    a warning about the model would otherwise repeat per setting)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: set[tuple[int, str]] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.levelno, record.getMessage())
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        return True
-
-
-@contextlib.contextmanager
-def warnings_once():
-    """Within the block, every handler of the root logger prints each distinct message once."""
-    f = OnceFilter()
-    handlers = list(logging.getLogger().handlers)
-    for h in handlers:
-        h.addFilter(f)
-    try:
-        yield f
-    finally:
-        for h in handlers:
-            h.removeFilter(f)
 
 
 def refusal_notes(results, label) -> list[str]:
