@@ -84,7 +84,8 @@ def markdown(rows: list[dict], samples) -> str:
         ag = f"{f(r.get('worst_layer_agreement'))} / {f(r.get('prediction_agreement'))}" if "levels_compared" in r \
             else "—"
         tl = f"{r['T']} / {r['L']}" if r.get("T") is not None else "—"
-        msg = " ".join(r.get("message", "").split())[:240].replace("|", "\\|")
+        msg = " ".join(r.get("message", "").split())
+        msg = msg[len(r.get("verdict", "")):].lstrip(": ")[:240].replace("|", "\\|")
         comp = r["compile"][:160].replace("|", "\\|")
         out.append(f"| {r['case']} | {comp} | {tl} | {acc} | {lv} | {ag} | **{r.get('verdict', '—')}** {msg} | "
                    f"{r.get('exit_code', '—')} |")

@@ -179,3 +179,18 @@ def test_the_ort_qdq_u8s8_mlp_collapse_can_never_print_exact(tmp_path):
     assert d["verdict"]["name"] == "NOT FAITHFUL"  # ... which is not the model
     assert "layer 'fc1' keeps 4 of the model's 8 weight bits (4 short)" in d["verdict"]["message"]
     assert d["fidelity"]["prediction_agreement"]["user_vs_int"] < 0.5
+
+
+def test_verify_verdicts_slice_reproduces_and_the_page_renders_the_committed_json(tmp_path):
+    """docs/verify_verdicts.md (benchmarks/verify_verdicts.py): one case rerun through the CLI equals its
+    committed row; the page is the rendering of the committed JSON; EXACT rows have every level equal."""
+    bench = _bench("verify_verdicts")
+    committed = json.loads((RESULTS / "verify_verdicts.json").read_text())
+    rows = {r["case"]: r for r in committed["rows"]}
+    for r in rows.values():
+        assert (r.get("exit_code") == 0) == (r.get("verdict") == "EXACT"), r["case"]
+        if r.get("verdict") == "EXACT":
+            assert r["levels_mismatched"] == 0
+    got = bench.run_case(corpus.BY_NAME["brevitas_bnn_qonnx"], tmp_path, committed["samples"])
+    assert got == rows["brevitas_bnn_qonnx"]
+    assert (ROOT / "docs" / "verify_verdicts.md").read_text() == bench.markdown(committed["rows"], committed["samples"])
