@@ -41,7 +41,8 @@ demo: setup
 	# neurons, differential coding), checked against its float ANN and spike for spike against Lava
 	$(SNNC) compile examples/digits/relu_cnn.onnx --target loihi --calib examples/digits/calib.npz \
 		--neuron multi-threshold:4 --coding differential --timesteps 4 -o build/relu.snnc
-	$(SNNC) verify build/relu.snnc --against ann --data examples/digits/test.npz
+	# training-free: approximate by design, so the verdict is UNCHECKED and verify exits 1 (never EXACT)
+	$(SNNC) verify build/relu.snnc --against ann --data examples/digits/test.npz || [ $$? -eq 1 ]
 	$(SNNC) verify build/relu.snnc --against lava --data examples/digits/test.npz --samples 2
 
 test: setup

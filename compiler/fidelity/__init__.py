@@ -13,14 +13,14 @@ from .inputs import InputRangeReport, input_range_report
 from .levels import LevelsRead, Probe, ProbeSet, Unmapped, activation_probes, probe_tensor_sizes, read_levels
 from .reference import (ModelFormat, OnnxRuntimeExecutor, ReferenceModelError, model_format, reference_executor)
 from .verdict import (DEFAULT_MIN_FIDELITY, EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USER_ERROR, Faithfulness,
-                      LayerBits, MinFidelity, Verdict, WeightKind, fidelity_verdict, weight_kind)
+                      LayerBits, MinFidelity, Verdict, VerdictName, WeightKind, fidelity_verdict, weight_kind)
 
 __all__ = [
     "DEFAULT_BOUNDARY_TOL", "DEFAULT_MIN_FIDELITY", "EXIT_CHECK_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USER_ERROR",
     "Faithfulness", "FidelityAccumulator", "FidelityResult", "IntegerRun", "LayerBits", "LayerFidelity", "LevelsRead",
     "LocalRun", "local_runs",
     "MinFidelity", "ModelFormat", "OnnxRuntimeExecutor", "Probe", "ProbeSet", "ReferenceModelError", "Unmapped",
-    "Verdict", "WeightKind", "activation_probes", "fidelity_verdict", "measure_fidelity", "model_format",
+    "Verdict", "VerdictName", "WeightKind", "activation_probes", "fidelity_verdict", "measure_fidelity", "model_format",
     "probe_tensor_sizes", "read_levels", "reference_executor", "weight_kind", "layer_bits", "model_weight_bits",
     "InputRangeReport", "input_range_report",
 ]

@@ -17,8 +17,21 @@ Faithful means, by the kind of model (``weight_kind``):
   docs/fidelity.md and ``DEFAULT_MIN_FIDELITY``).
 
 Anything the comparison could not check (an unmapped or not-level layer, no reference run) makes the
-faithfulness UNCHECKED, never FAITHFUL. Exit codes: 0 exact and faithful (or, T != L, rates reported and
-faithful), 1 a check failed (the verdict's ``reasons`` say which), 2 user error, 3 internal error.
+faithfulness UNCHECKED, never FAITHFUL.
+
+The verdict's name (``Verdict.label``, what ``snnc verify`` prints and exits on) is one of four:
+
+* **EXACT**: N == M_int, count for count, *and* M_int is faithful: every level equal to the model's
+  (integer-defined models) or the agreements at least ``MinFidelity`` (float weights).
+* **MISMATCH**: the SNN's counts differ from snnc's integer network (N != M_int).
+* **NOT FAITHFUL**: N == M_int but M_int is not the model: unfaithful, or, for an integer-defined model,
+  levels that differ only at rounding edges (faithful *within the target's precision*: not equal, so not
+  exact; the reasons name each layer and the bits its scale ratio is held to).
+* **UNCHECKED**: what decides it could not be compared (the model could not be run, a layer could not be
+  mapped, or T != L: rates approximate the levels and counts are not compared with them).
+
+Exit codes: 0 EXACT, 1 any other verdict (a check failed or could not be made; the ``reasons`` say
+which), 2 user error, 3 internal error.
 """
 
 from __future__ import annotations
@@ -96,6 +109,15 @@ class MinFidelity:
 DEFAULT_MIN_FIDELITY = MinFidelity(level_agreement=0.80, prediction_agreement=0.98)
 
 
+class VerdictName(Enum):
+    """The four verdicts ``snnc verify`` prints (module docstring)."""
+
+    EXACT = "EXACT"
+    NOT_FAITHFUL = "NOT FAITHFUL"
+    MISMATCH = "MISMATCH"
+    UNCHECKED = "UNCHECKED"
+
+
 class Faithfulness(Enum):
     FAITHFUL = "faithful"                   # equal levels (integer models) / agreements >= minimum (float)
     WITHIN_PRECISION = "within-precision"   # integer model: every difference is a rounding of snnc's formats
@@ -125,13 +147,21 @@ class Verdict:
     meets_min: bool = False      # WITHIN_PRECISION: the agreements reach MinFidelity
 
     @property
-    def ok(self) -> bool:
-        """What exits 0: the SNN equals snnc's integer network (or T != L: rates) and that network is
-        faithful to the model (within precision only when the agreements reach --min-fidelity)."""
+    def label(self) -> VerdictName:
+        """EXACT, MISMATCH, NOT FAITHFUL or UNCHECKED (module docstring): EXACT only when N == M_int was
+        compared and equal and M_int is faithful to the model."""
         if self.exact is False:
-            return False
-        return self.faithful is Faithfulness.FAITHFUL or (self.faithful is Faithfulness.WITHIN_PRECISION
-                                                          and self.meets_min)
+            return VerdictName.MISMATCH
+        if self.faithful in (Faithfulness.UNFAITHFUL, Faithfulness.WITHIN_PRECISION):
+            return VerdictName.NOT_FAITHFUL
+        if self.faithful is Faithfulness.UNCHECKED or self.exact is None:
+            return VerdictName.UNCHECKED
+        return VerdictName.EXACT
+
+    @property
+    def ok(self) -> bool:
+        """What exits 0: the verdict is EXACT."""
+        return self.label is VerdictName.EXACT
 
     @property
     def exit_code(self) -> int:
@@ -139,17 +169,30 @@ class Verdict:
 
     @property
     def headline(self) -> str:
+        """The verdict's name (``label``)."""
+        return self.label.value
+
+    @property
+    def detail(self) -> str:
+        """What the name rests on, in words (empty for EXACT)."""
+        if self.label is VerdictName.EXACT:
+            return ""
+        parts = []
         if self.exact is False:
-            return "NOT EXACT"
-        f = {Faithfulness.FAITHFUL: "FAITHFUL", Faithfulness.WITHIN_PRECISION: "FAITHFUL WITHIN THE TARGET'S PRECISION",
-             Faithfulness.UNFAITHFUL: "NOT FAITHFUL TO THE MODEL",
-             Faithfulness.UNCHECKED: "FIDELITY TO THE MODEL UNCHECKED"}[self.faithful]
-        if self.exact is None:
-            return f"RATES (T != L), {f}"
-        return "EXACT" if self.faithful is Faithfulness.FAITHFUL else f"SNN = INTEGER NETWORK, {f}"
+            parts.append("the SNN's counts differ from snnc's integer network")
+        elif self.exact is None:
+            parts.append("T != L: the SNN's rates approximate the levels, its counts are not compared with them")
+        parts.append({Faithfulness.FAITHFUL: "snnc's integer network is faithful to the model",
+                      Faithfulness.WITHIN_PRECISION: "snnc's integer network differs from the model only at rounding "
+                                                      "edges (the target's precision), so it is not equal to it",
+                      Faithfulness.UNFAITHFUL: "snnc's integer network is not the model",
+                      Faithfulness.UNCHECKED: "fidelity to the model unchecked"}[self.faithful])
+        return ", ".join(parts)
 
     def message(self) -> str:
-        return self.headline + (": " + "; ".join(self.reasons) if self.reasons else "")
+        """One line: the name, what it rests on and the reasons."""
+        rest = ([self.detail] if self.detail else []) + list(self.reasons)
+        return self.headline + (": " + "; ".join(rest) if rest else "")
 
 
 def fidelity_verdict(result: FidelityResult | None, kind: WeightKind, spiking_exact: bool | None,

@@ -92,6 +92,16 @@ def _sharding_options(f):
                              "installs Ray); the output is the same as without.")(f)
 
 
+def _warn_input_range(net, x, random_inputs: bool) -> str | None:
+    """One warning line on stderr when data values lie outside the network's input range (clipped)."""
+    from ..fidelity import input_range_report
+
+    msg = None if random_inputs else input_range_report(net, x).message()
+    if msg:
+        click.echo(f"warning: {msg}", err=True)
+    return msg
+
+
 @click.group(cls=Commands)
 @click.version_option(__version__, prog_name="snnc")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
@@ -159,7 +169,8 @@ def compile(ctx, model, target, output, timesteps, neuron, v0, calib, thresholds
             stop_after, dump, nir_reset, nir_compare, nir_dt):
     """Compile an ONNX MODEL (or import a NIR graph, MODEL.nir) into a spiking-network bundle."""
     from ..api import is_nir_file
-    from .compile import compile_command, compile_config, summary_lines, timings_table
+    from ..integerize import WeightPrecisionError
+    from .compile import compile_command, compile_config, summary_lines, timesteps_suggestion, timings_table
     from .interop import NIR_OPTIONS, ONNX_ONLY_OPTIONS, compile_nir_command, option_flags
 
     def given(names):
@@ -183,7 +194,12 @@ def compile(ctx, model, target, output, timesteps, neuron, v0, calib, thresholds
                          neg_divisor=neg_divisor, chips=chips, system=system, profile=profile, calibration_data=calib,
                          thresholds=thresholds, threshold_scale=threshold_scale, threshold_scope=threshold_scope,
                          coding=coding, frac_bits=frac_bits)
-    outcome = compile_command(model, output, cfg, stop_after, dump, timings)
+    try:
+        outcome = compile_command(model, output, cfg, stop_after, dump, timings)
+    except WeightPrecisionError as e:  # the error, then the one option that works for the whole network
+        click.echo(f"error: {e}", err=True)
+        click.echo(timesteps_suggestion(model, cfg, e), err=True)
+        sys.exit(2)
     for line in summary_lines(model, outcome, cfg):
         click.echo(line)
     if timings:
@@ -198,10 +214,18 @@ def compile(ctx, model, target, output, timesteps, neuron, v0, calib, thresholds
 def inspect(bundle, as_json):
     """Print a compiled bundle readably."""
     from ..dumps import network_summary
-    from .inspect import inspect_text
+    from .inspect import inspect_text, weight_bits_rows
 
     net, extras = _load_bundle(bundle)
-    click.echo(json.dumps(network_summary(net, extras), indent=2) if as_json else inspect_text(bundle, net, extras))
+    rows = weight_bits_rows(net, extras)
+    for r in rows:
+        if r.below_floor:
+            click.echo(f"warning: layer '{r.layer}' keeps {r.kept} weight bits, below the floor of {r.floor} "
+                       "(docs/fidelity.md, 'Weight bits'): its weights round to a few levels", err=True)
+    if as_json:
+        click.echo(json.dumps({**network_summary(net, extras), "weight_bits": [r.to_dict() for r in rows]}, indent=2))
+    else:
+        click.echo(inspect_text(bundle, net, extras))
 
 
 @cli.command()
@@ -213,18 +237,33 @@ def inspect(bundle, as_json):
 @click.option("--schedule", type=SCHEDULES, default=None, help="Default: the bundle's schedule.")
 @click.option("--samples", type=int, default=None, help="Use only the first N samples.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="ONNX model, if not embedded in the bundle.")
+@click.option("--min-fidelity", default="0.80,0.98", show_default=True,
+              help="Models with float weights (QCFS-style): the smallest level agreement of the worst layer and "
+                   "prediction agreement with the model that count as faithful (LEVELS,PREDICTIONS or one fraction; "
+                   "docs/fidelity.md).")
 @click.option("--json", "as_json", is_flag=True)
-def verify(bundle, against, data, schedule, samples, model, as_json):
-    """Prove the compiled SNN equals the quantized ANN (layerwise, T = L) or a backend equals the reference.
+def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_json):
+    """Prove the compiled SNN equals snnc's integer ANN and that network is the model that came in
+    (--against ann), or a backend equals the reference simulator.
 
-    Exit status 0 only when exact; with T != L the rate errors are reported and the status is 0
-    unless a layerwise SNN differs from its own integer network.
+    --against ann runs the user's model with its own semantics, compares its quantized activations layer
+    by layer and prints one verdict: EXACT (the SNN equals snnc's integer network count for count and that
+    network is faithful to the model: equal levels for integer-defined models, agreements >= --min-fidelity
+    for float weights), MISMATCH (the SNN differs from its integer network), NOT FAITHFUL (the integer
+    network is not the model; the layers and bits are named) or UNCHECKED (something could not be
+    compared: the model could not be run, a layer not mapped, T != L rates, a training-free network).
+
+    Exit status: 0 EXACT (or IDENTICAL against a backend); 1 a check failed or could not be made (the
+    message says which); 2 a user error; 3 an internal error.
     """
     from snnc.backends import get_backend
 
+    from ..fidelity import MinFidelity
+    from .fidelity_check import compare_with_user_model, fidelity_table, judge, merge_into_report, verify_json
     from .verify import format_ann_report, format_backend_report, verify_against_ann, verify_against_backend
     from .verify_float import format_float_report, verify_training_free
 
+    min_fid = MinFidelity.parse(min_fidelity)
     net, extras = _load_bundle(bundle)
     if against == "sinabs":
         from .interop import format_sinabs_report, verify_sinabs_command
@@ -241,17 +280,25 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
         sys.exit(0 if rep.exact else 1)
     mb = Path(model).read_bytes() if model else (bytes(extras["onnx_model"]) if "onnx_model" in extras else None)
     if mb is None:
-        click.echo("warning: the source model is not embedded and --model was not given: float ANN skipped", err=True)
+        click.echo("warning: the source model is not embedded and --model was not given: fidelity to it unchecked",
+                   err=True)
+    warn = _warn_input_range(net, x, rnd)
     bar = _progress(len(x), "verify")
     if conversion_of(net) is Conversion.TRAINING_FREE:  # no quantized ANN: measured against the float ANN
         rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update)
         bar.close()
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_float_report(bundle, rep, rnd))
-        sys.exit(0)
-    rep = verify_against_ann(net, x, y, sched, mb, random_inputs=rnd, progress=bar.update)
+        sys.exit(rep.exit_code)
+    rep = verify_against_ann(net, x, y, sched, None, random_inputs=rnd, progress=bar.update)
     bar.close()
-    click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_ann_report(bundle, rep, rnd))
-    sys.exit(0 if rep.ok else 1)
+    run = compare_with_user_model(net, mb, x, y, rep.snn_predictions, name=Path(model).name if model else "model")
+    merge_into_report(rep, run)
+    verdict = judge(rep, run, min_fid)
+    if as_json:
+        click.echo(json.dumps(verify_json(rep, run, verdict, min_fid, warn), indent=2))
+    else:
+        click.echo("\n".join([format_ann_report(bundle, rep, rnd), *fidelity_table(run), f"  {verdict.message()}"]))
+    sys.exit(verdict.exit_code)
 
 
 @cli.command(name="eval")
@@ -301,6 +348,7 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     from tqdm import tqdm
 
     from .evaluate import evaluate, eval_base_config, eval_grid, format_tables, plot_accuracy
+    from .once import warnings_once
 
     rng = parse_input_range(input_range)
     grid = eval_grid(timesteps, neuron, v0, schedule, coding, thresholds)
@@ -309,16 +357,17 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
                             threshold_scope=threshold_scope)
     if plot and not Path(plot).resolve().parent.is_dir():
         raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
-    if workers is None and cluster is None:
-        with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
-            rep = evaluate(model, data, grid, base, samples, progress=bar.update)
-    else:
-        from .sharding import engine_for, eval_sharded
+    with warnings_once():
+        if workers is None and cluster is None:
+            with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
+                rep = evaluate(model, data, grid, base, samples, progress=bar.update)
+        else:
+            from .sharding import engine_for, eval_sharded
 
-        engine = engine_for(workers, cluster)
-        with tqdm(total=len(grid.timesteps), desc=f"eval ({engine.name})", unit="shard", disable=None,
-                  file=sys.stderr, leave=False) as bar:
-            rep = eval_sharded(model, data, grid, base, samples, engine, progress=bar.update)
+            engine = engine_for(workers, cluster)
+            with tqdm(total=len(grid.timesteps), desc=f"eval ({engine.name})", unit="shard", disable=None,
+                      file=sys.stderr, leave=False) as bar:
+                rep = eval_sharded(model, data, grid, base, samples, engine, progress=bar.update)
     if plot:
         plot_accuracy(rep, plot)
     if as_json:
@@ -362,6 +411,7 @@ def simulate(bundle, data, schedule, backend, samples, as_json, workers, cluster
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_simulate(bundle, net, rep))
         return
     x, y, _rnd = _inputs(net, data, samples)
+    _warn_input_range(net, x, _rnd)
     bar = _progress(len(x), "simulate")
     rep = simulate_bundle(net, x, y, backend, sched, keep_predictions=as_json, progress=bar.update)
     bar.close()

@@ -9,7 +9,9 @@ from pathlib import Path
 from snnc.ir import Network, Schedule
 
 from ..config import CompileConfig, NeuronKind, parse_neuron_spec
-from ..pipeline import CompileContext, PipelineRun, StageTiming, run_pipeline
+from ..errors import SnncError
+from ..integerize import WeightPrecisionError, fitting_timesteps
+from ..pipeline import CompileContext, PipelineRun, Records, StageTiming, run_pipeline
 from .options import parse_input_range
 from .runner import reference_runner
 
@@ -76,3 +78,25 @@ def timings_table(timings: list[StageTiming]) -> str:
         rows.append(f"  {t.stage:<11} {t.seconds:>9.3f} {t.peak_rss_bytes / 2**20:>13.1f}")
     rows.append(f"  {'total':<11} {sum(t.seconds for t in timings):>9.3f}")
     return "\n".join(rows)
+
+
+def timesteps_suggestion(model: str, config: CompileConfig, error: WeightPrecisionError) -> str:
+    """One line: the network-wide ``--timesteps`` that keeps every layer's weight bits (else the largest
+    that passes the weight floor), found by integerizing at the T each refusal points to
+    (``integerize.fitting_timesteps``); or why none does."""
+    records = run_pipeline(CompileContext(config, reference_runner, str(model)), "import", "passes").records
+
+    def lower_at(t: int, floor: int | None):
+        ctx = CompileContext(CompileConfig(**{**config.to_dict(), "timesteps": t}), reference_runner,
+                             min_weight_bits=floor)
+        return run_pipeline(ctx, "calibrate", "integerize", Records(model=records.model))
+
+    for keep_all, how in ((True, "keeps every layer's weight bits"),
+                          (False, "passes the weight floor (no T keeps every bit)")):
+        try:
+            t, _ = fitting_timesteps(lower_at, error.timesteps, keep_all_bits=keep_all)
+        except SnncError:
+            continue
+        return f"suggestion: --timesteps {t} {how}: snnc compile {model} --timesteps {t} ..."
+    return ("suggestion: no --timesteps keeps the weight floor on this target; use a target with a wider state "
+            "(--profile with [numeric] state_bits)")

@@ -23,7 +23,6 @@ import itertools
 import logging
 import os
 import time
-import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -34,6 +33,7 @@ from ..api import ImportedModel, compile_imported, import_model
 from ..config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron_spec
 from ..data import load_arrays, load_data
 from ..errors import ConversionError, DataFileError, SnncError
+from ..fidelity import input_range_report
 from ..metadata import Conversion, layer_records, model_conversion
 from .options import csv_list
 from .runner import reference_runner
@@ -169,12 +169,12 @@ class EvalResult:
     schedule: str
     timesteps: int
     accuracy: float | None
-    agreement_with_ann_int: float
+    agreement_with_ann_int: float | None
     exact: bool                     # every count equals the ANN's level (possible only at T = L)
     neurons_mismatched: int
     neurons_compared: int
-    rate_error: float               # mean over populations of mean |M/L - N/T| (units of lambda)
-    unevenness_error: float         # mean over populations of mean |lambda M/L - lambda N/T|
+    rate_error: float | None        # mean over populations of mean |M/L - N/T| (units of lambda)
+    unevenness_error: float | None  # mean over populations of mean |lambda M/L - lambda N/T|
     layer_rate_error: dict[str, float]
     spikes_per_sample: float
     sops_per_sample: float
@@ -182,6 +182,7 @@ class EvalResult:
     run_seconds: float
     exponents: list[int] = field(default_factory=list)  # weight exponent per layer (the state bound picks it)
     parameters_sha256: str = ""     # of every integer weight, threshold, V0 and bias (not the neuron model)
+    error: str | None = None        # the compiler refused this setting (the whole message); no numbers then
 
 
 @dataclass
@@ -248,6 +249,7 @@ class EvalReport:
     ann_macs: int | None = None        # MAC_ANN per sample (the imported model's conv/linear MACs)
     energy: dict | None = None         # plain ReLU: E_MAC, E_AC (joules) and where they come from
     state_bits: int | None = None      # the target's state width
+    notes: list[str] = field(default_factory=list)  # e.g. the integer ANN's compile refused (whole message)
 
     def to_dict(self, timings: bool = True) -> dict:
         """The report as JSON-ready data; ``timings=False`` leaves out the wall times (compile_seconds,
@@ -300,30 +302,6 @@ class EvalReport:
         if self.kind == RELU:
             return self.find(neuron=row[0], coding=row[1], thresholds=row[2], timesteps=T)
         return self.lookup(*row, T)
-
-
-def merge_eval_reports(reports: list[EvalReport], timesteps: list[int]) -> EvalReport:
-    """Reports of the same model, data and grid rows, one per T (``tools.sharding``), as one report:
-    the results in the order ``evaluate`` produces them (row by row, T by T, schedule innermost)."""
-    first = reports[0]
-    t_index = {T: i for i, T in enumerate(timesteps)}
-    rows = first.rows()
-    if first.kind == RELU:
-        def key(r):
-            return rows.index(first.row_key(r)), t_index[r.timesteps]
-    else:
-        schedules = first.grid["schedule"]
-        outer = list(itertools.product(first.grid["neuron"], first.grid["v0"]))
-
-        def key(r):
-            return outer.index((r.neuron, r.v0)), t_index[r.timesteps], schedules.index(r.schedule)
-    for rep in reports[1:]:
-        same = {k: v for k, v in asdict(rep).items() if k not in ("grid", "results")}
-        if same != {k: v for k, v in asdict(first).items() if k not in ("grid", "results")}:
-            raise SnncError("eval shards disagree on the model, the data or the reference accuracies; "
-                            "the shards did not see the same files")
-    results = sorted((r for rep in reports for r in rep.results), key=key)
-    return dataclasses.replace(first, grid={**first.grid, "timesteps": list(timesteps)}, results=results)
 
 
 def kind_of(imported: ImportedModel) -> str:
@@ -388,22 +366,54 @@ def evaluate(
     return _evaluate_quantized(imported, model_path, data_path, grid, base, samples, progress)
 
 
+def _refused_point(neuron, v0: V0Mode, schedule: Schedule, T: int, error: str) -> EvalResult:
+    return EvalResult(neuron=neuron, v0=v0.value, v0_resolved=[], v0_matched=False, schedule=schedule.value,
+                      timesteps=T, accuracy=None, agreement_with_ann_int=None, exact=False, neurons_mismatched=0,
+                      neurons_compared=0, rate_error=None, unevenness_error=None, layer_rate_error={},
+                      spikes_per_sample=0.0, sops_per_sample=0.0, compile_seconds=0.0, run_seconds=0.0, error=error)
+
+
 def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: CompileConfig, samples, progress):
-    # the T = L, matched-V0 network defines the data shape check and the integer ANN's accuracy
+    # the T = L, matched-V0 network defines the integer ANN's accuracy; when the compiler refuses it (e.g.
+    # weights that would lose their bits at T = L), that is a note and the first setting that compiles
+    # defines the data shape check
     ref_cfg = CompileConfig(**{**base.to_dict(), "timesteps": None, "v0": V0Mode.AUTO, "neuron": NeuronKind.IF})
-    ref_net = compile_imported(imported, ref_cfg, runner=reference_runner)
-    x, y = load_data(data_path, ref_net, samples)
-    if y is None:
-        raise DataFileError(f"'{data_path}' has no labels 'y': eval measures accuracy and needs them")
-    log.info("float ANN (onnxruntime) on %d samples", len(x))
-    pred_float = float_ann_outputs(imported.raw, x).reshape(len(x), -1).argmax(axis=1)
-    ref = verify_against_ann(ref_net, x, y, Schedule.LAYERWISE, None, float_predictions=pred_float)
-    L = ref.levels
+    notes: list[str] = []
+    try:
+        ref_net = compile_imported(imported, ref_cfg, runner=reference_runner)
+    except SnncError as e:
+        ref_net = None
+        notes.append(f"the integer ANN (T = L, matched V0) is refused: {e}")
+    x = y = pred_float = ref = None
+
+    def load(net):
+        nonlocal x, y, pred_float, ref
+        x, y = load_data(data_path, net, samples)
+        if y is None:
+            raise DataFileError(f"'{data_path}' has no labels 'y': eval measures accuracy and needs them")
+        msg = input_range_report(net, x).message()
+        if msg:
+            log.warning("%s", msg)
+        log.info("the model (reference executor) on %d samples", len(x))
+        pred_float = float_ann_outputs(imported.raw, x).reshape(len(x), -1).argmax(axis=1)
+        if ref_net is not None:
+            ref = verify_against_ann(ref_net, x, y, Schedule.LAYERWISE, None, float_predictions=pred_float)
+
+    if ref_net is not None:
+        load(ref_net)
     results = []
     for neuron, v0, T in itertools.product(grid.neurons, grid.v0s, grid.timesteps):
         cfg = CompileConfig(**{**base.to_dict(), "timesteps": T, "neuron": neuron, "v0": v0})
         t0 = time.perf_counter()
-        net = compile_imported(imported, cfg, runner=reference_runner)
+        try:
+            net = compile_imported(imported, cfg, runner=reference_runner)
+        except ConversionError as e:  # this setting is refused (the whole reason is kept): the others go on
+            results += [_refused_point(neuron, v0, schedule, T, str(e)) for schedule in grid.schedules]
+            if progress is not None:
+                progress(len(grid.schedules))
+            continue
+        if x is None:
+            load(net)
         t_compile = time.perf_counter() - t0
         records = layer_records(net)
         layers = [r for r in records if r.v0_mode]
@@ -425,11 +435,15 @@ def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: C
             ))
             if progress is not None:
                 progress(1)
-    quantizers = sorted({r.quantizer for r in layer_records(ref_net) if r.quantizer})
+    if x is None:
+        reasons = list(dict.fromkeys(r.error for r in results if r.error))
+        raise ConversionError("eval: every setting is refused: " + " | ".join(notes + reasons))
+    quantizers = sorted({r.quantizer for r in layer_records(ref_net or net) if r.quantizer})
     return EvalReport(
-        model=str(model_path), sha256=imported.sha256, data=str(data_path), samples=len(x), levels=L,
-        quantizers=quantizers, target=base.target, ann_float_accuracy=ref.accuracy["ann_float"],
-        ann_int_accuracy=ref.accuracy["ann_int"], grid=grid.to_dict(), results=results,
+        model=str(model_path), sha256=imported.sha256, data=str(data_path), samples=len(x),
+        levels=ref.levels if ref is not None else (ref_net or net).metadata.get("levels"), quantizers=quantizers, target=base.target,
+        ann_float_accuracy=float(np.mean(pred_float == y)), ann_int_accuracy=None if ref is None else
+        ref.accuracy["ann_int"], grid=grid.to_dict(), results=results, notes=notes,
     )
 
 
@@ -484,7 +498,7 @@ def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: Compil
         try:
             net = compile_imported(imported, cfg, runner=reference_runner)
         except ConversionError as e:  # e.g. a state bound the target cannot hold: record it, go on
-            log.warning("%s: %s", neuron_label(NeuronKind.MULTI_THRESHOLD, n), e)
+            log.info("%s: %s", neuron_label(NeuronKind.MULTI_THRESHOLD, n), e)  # printed whole under the tables
             results.append(TrainingFreeResult(**point, accuracy=None, agreement_with_ann_float=None,
                                               spikes_per_sample=0.0, ac_per_sample=0.0, mac_per_sample=0.0,
                                               sops_per_sample=0.0, energy_ratio=None, energy_ratio_mac0=None,
@@ -567,11 +581,23 @@ def format_tables(rep: EvalReport) -> str:
             cells = []
             for t in Ts:
                 r = rep.lookup(n, v, s, t)
-                val = getattr(r, key)
-                cell = "n/a" if val is None else spec.format(val)
+                val = None if r.error else getattr(r, key)
+                cell = "refused" if r.error else ("n/a" if val is None else spec.format(val))
                 cells.append(f"{cell + ('*' if key == 'accuracy' and r.exact else ''):>9}")
             out.append(f"{n:<15} {v:<5} {s:<10}" + "".join(cells))
-    return "\n".join(out)
+    notes = list(rep.notes) + refusal_notes(rep.results, lambda r: f"{r.neuron} v0 {r.v0} T={r.timesteps}")
+    return "\n".join(out + ([""] + notes if notes else []))
+
+
+def refusal_notes(results, label) -> list[str]:
+    """Each refusal reason whole, once, with the settings it refused."""
+    by_reason: dict[str, list[str]] = {}
+    for r in results:
+        if r.error:
+            by_reason.setdefault(r.error, [])
+            if label(r) not in by_reason[r.error]:
+                by_reason[r.error].append(label(r))
+    return [f"refused ({', '.join(who)}): {why}" for why, who in by_reason.items()]
 
 
 def _format_relu_tables(rep: EvalReport) -> str:
@@ -599,9 +625,7 @@ def _format_relu_tables(rep: EvalReport) -> str:
         bits = max(r.state_bits_needed for r in rep.results if r.error is None)
         notes.append(f"! = the run's states needed more than the target's {rep.state_bits} bits (up to {bits}); "
                      "the reference simulator ran them in int64")
-    for r in rep.results:
-        if r.error:
-            notes.append(f"refused: {r.neuron} {r.coding} {r.thresholds} T={r.timesteps}: {r.error.splitlines()[0]}")
+    notes += refusal_notes(rep.results, lambda r: f"{r.neuron} {r.coding} {r.thresholds} T={r.timesteps}")
     return "\n".join(out + ([""] + notes if notes else []))
 
 

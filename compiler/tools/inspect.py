@@ -2,10 +2,64 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
+import onnx
+
 from snnc.ir import DifferentialCoding, Network
 
 from ..dumps import network_summary
+from ..fidelity import layer_bits
+from ..integerize import WEIGHT_FLOOR_BITS, layer_weight_bits
 from ..metadata import Conversion, conversion_of, layer_records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WeightBitsRow:
+    """One layer's effective weight precision: the signed bits of its largest integer weight mantissa
+    (``kept``), the bits the model's integer weights have (``needed``; None for float weights or when the
+    model is not embedded) and the floor below which snnc warns (docs/fidelity.md, 'Weight bits')."""
+
+    layer: str
+    kept: int
+    needed: int | None
+    floor: int
+
+    @property
+    def below_floor(self) -> bool:
+        return self.kept < self.floor
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "kept": self.kept, "needed": self.needed, "floor": self.floor,
+                "below_floor": self.below_floor}
+
+
+def weight_bits_rows(net: Network, extras) -> list[WeightBitsRow]:
+    """Every integerized layer's weight bits; the model's own bits where the bundle embeds it."""
+    needed: dict[str, int] = {}
+    if extras is not None and "onnx_model" in extras:
+        try:
+            needed = {b.layer: b.needed for b in layer_bits(net, onnx.load_from_string(bytes(extras["onnx_model"])))}
+        except (onnx.onnx_cpp2py_export.checker.ValidationError, ValueError, KeyError, TypeError) as e:
+            log.info("the embedded model's weight bits were not read: %s", e)
+        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError: the bits stay unknown, inspect goes on
+            log.info("the embedded model is not readable: %s", e)
+    rows = []
+    for layer, kept in layer_weight_bits(net).items():
+        need = needed.get(layer)
+        rows.append(WeightBitsRow(layer, kept, need, WEIGHT_FLOOR_BITS if need is None else min(WEIGHT_FLOOR_BITS, need)))
+    return rows
+
+
+def weight_bits_lines(rows: list[WeightBitsRow]) -> list[str]:
+    out = ["", f"effective weight bits (signed; floor {WEIGHT_FLOOR_BITS}, or the model's own bits if fewer):"]
+    for r in rows:
+        need = "" if r.needed is None else f" of the model's {r.needed}"
+        out.append(f"  {r.layer:<10} {r.kept}{need}" + ("  WARNING: below the floor" if r.below_floor else ""))
+    return out
 
 
 def inspect_text(bundle, net: Network, extras) -> str:
@@ -44,4 +98,5 @@ def inspect_text(bundle, net: Network, extras) -> str:
             out.append(f"  {r.layer:<10} linear={r.onnx_linear}  activation={r.onnx_activation}  "
                        f"Q={r.quantizer}  L={r.levels}  lambda={r.lam if r.lam is None else round(r.lam, 5)}"
                        + (f"  V0={r.v0_mode}{'' if r.v0_matched else ' (not matched to Q)'}" if r.v0_mode else ""))
+    out += weight_bits_lines(weight_bits_rows(net, extras))
     return "\n".join(out)

@@ -17,10 +17,12 @@ Ray is an optional extra (``make ray``): without it ``--workers``/``--cluster`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import itertools
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Protocol, Sequence
 
 from ..errors import SnncError
+from .evaluate import RELU, EvalReport
 
 DEFAULT_SHARD_SAMPLES = 256
 WORKER_RETRIES = 2
@@ -189,9 +191,30 @@ def eval_sharded(model: str, data: str, grid, base, samples: int | None, engine:
     """``snnc eval`` with one shard per T of the grid; the merged report equals the single-process one:
     the same top-level figures (each shard computes them from the same inputs) and the results in the
     order a single process produces them (row by row, T by T, schedule innermost)."""
-    from .evaluate import merge_eval_reports
-
     tasks = [EvalTask(str(model), str(data), replace(grid, timesteps=[T]), base, samples) for T in grid.timesteps]
     reports = engine.map(eval_shard, tasks, progress)
     return merge_eval_reports(reports, grid.timesteps)
 
+
+def merge_eval_reports(reports: list[EvalReport], timesteps: list[int]) -> EvalReport:
+    """Reports of the same model, data and grid rows, one per T (``tools.sharding``), as one report:
+    the results in the order ``evaluate`` produces them (row by row, T by T, schedule innermost)."""
+    first = reports[0]
+    t_index = {T: i for i, T in enumerate(timesteps)}
+    rows = first.rows()
+    if first.kind == RELU:
+        def key(r):
+            return rows.index(first.row_key(r)), t_index[r.timesteps]
+    else:
+        schedules = first.grid["schedule"]
+        outer = list(itertools.product(first.grid["neuron"], first.grid["v0"]))
+
+        def key(r):
+            return outer.index((r.neuron, r.v0)), t_index[r.timesteps], schedules.index(r.schedule)
+    for rep in reports[1:]:
+        same = {k: v for k, v in asdict(rep).items() if k not in ("grid", "results")}
+        if same != {k: v for k, v in asdict(first).items() if k not in ("grid", "results")}:
+            raise SnncError("eval shards disagree on the model, the data or the reference accuracies; "
+                            "the shards did not see the same files")
+    results = sorted((r for rep in reports for r in rep.results), key=key)
+    return replace(first, grid={**first.grid, "timesteps": list(timesteps)}, results=results)

@@ -13,6 +13,7 @@ from snnc.backends.reference import run_integer_ann, simulate
 from snnc.ir import Network, Schedule, per_channel, replace
 
 from ..errors import SnncError
+from ..fidelity import reference_executor
 from ..metadata import layer_records
 
 
@@ -42,6 +43,7 @@ class AnnVerifyReport:
     integer_network_mismatched: int | None = None  # layerwise, T != L: SNN vs its own integer network at T
     spikes_per_sample: float = 0.0  # spike events (either sign) per sample, all populations
     sops_per_sample: float = 0.0    # synaptic operations per sample (spikes and graded input values)
+    snn_predictions: np.ndarray | None = field(default=None, repr=False, compare=False)  # not in the JSON
 
     @property
     def ok(self) -> bool:
@@ -53,19 +55,17 @@ class AnnVerifyReport:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d.pop("snn_predictions")
         d["ok"] = self.ok
         return d
 
 
 def float_ann_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    batch_dim = sess.get_inputs()[0].shape[0]
-    if isinstance(batch_dim, int) and batch_dim != x.shape[0]:  # static batch: one sample at a time
-        return np.concatenate([sess.run(None, {name: x[i:i + batch_dim]})[0] for i in range(0, len(x), batch_dim)])
-    return sess.run(None, {name: x})[0]
+    """The user's model's first output on ``x``, run with its own semantics (``fidelity.reference_executor``:
+    onnxruntime for standard ONNX, the expanded QONNX ops for QONNX/FINN models, static batches chunked).
+    Raises ``ReferenceModelError`` (one line) when the model cannot be run."""
+    ex = reference_executor(model_bytes, "model")
+    return ex.run(x)[ex.output_name]
 
 
 def _acc(pred, y):
@@ -165,6 +165,7 @@ def verify_against_ann(
         accuracy=acc, prediction_agreement=agree, layers=layers, levels=L,
         comparison="levels" if T == L else "rates", integer_network_mismatched=own_mism,
         spikes_per_sample=events / max(len(x), 1), sops_per_sample=sops / max(len(x), 1),
+        snn_predictions=pred_snn,
     )
 
 
@@ -240,18 +241,18 @@ def format_ann_report(bundle, rep: AnnVerifyReport, random_inputs: bool) -> str:
     for L in rep.layers:
         out.append(f"  {L.name:<10} {L.compared:>10} {L.mismatched:>11} {L.unevenness_error:>11.6f} {L.rate_error:>9.5f}")
     out.append(f"  accuracy: snn {fmt4(rep.accuracy['snn'])}, integer ANN {fmt4(rep.accuracy['ann_int'])}, "
-               f"float ANN {fmt4(rep.accuracy['ann_float'])}")
+               f"the model {fmt4(rep.accuracy['ann_float'])}")
     out.append(f"  prediction agreement: snn vs integer ANN {fmt4(rep.prediction_agreement['snn_vs_ann_int'])}, "
-               f"integer vs float ANN {fmt4(rep.prediction_agreement['ann_int_vs_ann_float'])}")
+               f"integer ANN vs the model {fmt4(rep.prediction_agreement['ann_int_vs_ann_float'])}")
     out.append(f"  {rep.spikes_per_sample:.1f} spikes and {rep.sops_per_sample:.0f} synaptic ops per sample")
     if rep.comparison == "levels":
-        out.append(f"  {'EXACT' if rep.exact else 'NOT EXACT'}: {rep.neurons_mismatched} of {rep.neurons_compared} "
-                   "neuron counts differ")
+        out.append(f"  SNN vs snnc's integer ANN: {'equal' if rep.exact else 'DIFFERENT'}, {rep.neurons_mismatched} "
+                   f"of {rep.neurons_compared} neuron counts differ")
     else:
         out.append(f"  rates differ from the ANN for {rep.neurons_mismatched} of {rep.neurons_compared} neurons")
         if rep.integer_network_mismatched is not None:
             out.append(f"  layerwise SNN vs its integer network at T={rep.timesteps}: "
-                       f"{'EXACT' if rep.integer_network_mismatched == 0 else 'NOT EXACT'} "
+                       f"{'equal' if rep.integer_network_mismatched == 0 else 'DIFFERENT'} "
                        f"({rep.integer_network_mismatched} counts differ)")
     return "\n".join(out)
 

@@ -49,12 +49,26 @@ class FloatVerifyReport:
 
     @property
     def ok(self) -> bool:
-        """Nothing to be exact against: the verification reports and exits 0."""
-        return True
+        """Nothing to be exact against: the conversion approximates the float model, so the verdict is
+        UNCHECKED (never EXACT) and ``snnc verify`` exits 1 (docs/cli.md)."""
+        return False
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    @property
+    def verdict(self) -> str:
+        return "UNCHECKED"
+
+    def verdict_message(self) -> str:
+        return ("UNCHECKED: a training-free network approximates the float model (no quantized ANN, no levels to be "
+                "equal to); its per-layer errors and accuracy are measured above, not proven")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["ok"] = self.ok
+        d["verdict"] = {"name": self.verdict, "exit_code": self.exit_code, "message": self.verdict_message()}
         return d
 
 
@@ -132,4 +146,5 @@ def format_float_report(bundle, rep: FloatVerifyReport, random_inputs: bool) -> 
     out.append(f"  accuracy: snn {fmt4(rep.accuracy['snn'])}, float ANN {fmt4(rep.accuracy['ann_float'])}; "
                f"prediction agreement {fmt4(rep.prediction_agreement['snn_vs_ann_float'])}")
     out.append(f"  {rep.spikes_per_sample:.1f} spikes and {rep.sops_per_sample:.0f} synaptic ops per sample")
+    out.append(f"  {rep.verdict_message()}")
     return "\n".join(out)

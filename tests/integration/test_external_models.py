@@ -108,3 +108,89 @@ def test_qonnx_executor_table_slice_reproduces():
     for k in ("snnc expand + onnxruntime", "activation Quant steps in float64 (same inputs)"):
         assert got["executors"][k]["values_differing_from_qonnx"] == want["executors"][k]["values_differing_from_qonnx"]
     assert (ROOT / "docs" / "qonnx_executors.md").read_text() == bench.markdown(data["results"])
+
+
+VERDICTS = {"EXACT", "NOT FAITHFUL", "MISMATCH", "UNCHECKED"}
+CLI_CASES = [c for c in corpus.CASES if c.family != "qcfs"]
+
+
+def test_every_model_in_examples_external_has_a_cli_case():
+    files = {p.name for p in (ROOT / "examples" / "external").glob("*.onnx")}
+    covered = {c.meta.get("file", f"{c.meta.get('float', c.name)}.onnx") for c in CLI_CASES}
+    assert files <= covered, files - covered
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda c: c.name)
+def test_every_external_model_verifies_through_the_cli_without_a_traceback(case, tmp_path):
+    """compile (exit 0, or 2 with one line), then `verify --against ann`: exit 0 or 1, never a traceback, one
+    of the four verdicts, and EXACT only with every compared level equal."""
+    from click.testing import CliRunner
+
+    from snnc.compiler.tools.cli import cli
+
+    model, data = corpus.build(case, tmp_path)
+    out = tmp_path / "m.snnc"
+    r = CliRunner().invoke(cli, ["compile", str(model), "-o", str(out), *corpus.compile_args(case, tmp_path)])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output
+    if r.exit_code == 2 and "suggestion: --timesteps" in r.stderr:  # compile with the T the refusal names
+        t = r.stderr.split("suggestion: --timesteps ")[1].split()[0]
+        r = CliRunner().invoke(cli, ["compile", str(model), "-o", str(out), "--timesteps", t,
+                                     *corpus.compile_args(case, tmp_path)])
+    if r.exit_code == 2:  # refused (e.g. signed activations): one line naming the layer, no bundle
+        assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+        return
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["verify", str(out), "--against", "ann", "--data", str(data), "--samples", "24",
+                                 "--json"])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output and r.exit_code in (0, 1), r.output
+    d = json.loads(r.stdout)
+    v = d["verdict"]
+    assert v["name"] in VERDICTS and v["exit_code"] == r.exit_code == (0 if v["name"] == "EXACT" else 1)
+    if v["name"] == "EXACT":
+        assert d["exact"] and d["fidelity"]["levels_compared"] > 0
+        if v["model_kind"] == "integer":
+            assert d["fidelity"]["levels_mismatched"] == 0
+
+
+def test_the_ort_qdq_u8s8_mlp_collapse_can_never_print_exact(tmp_path):
+    """Issue 13's case: onnxruntime's U8S8 per-channel MLP with weights starved at T = L = 255 (compiled here
+    with a 1-bit floor, as the compiler did before it refused) printed EXACT. It must say NOT FAITHFUL, naming
+    the layers and the bits they are short, and exit 1."""
+    pytest.importorskip("onnxruntime.quantization")
+    from click.testing import CliRunner
+
+    from snnc.compiler.config import CompileConfig
+    from snnc.compiler.pipeline import CompileContext, run_pipeline
+    from snnc.compiler.tools.cli import cli
+    from snnc.compiler.tools.runner import reference_runner
+
+    path, data = corpus.build("ort_digits_mlp_u8s8_pc", tmp_path)
+    out = tmp_path / "collapse.snnc"
+    run_pipeline(CompileContext(CompileConfig(), reference_runner, str(path), out, min_weight_bits=1), "import", "bundle")
+    for args in ((), ("--json",), ("--schedule", "pipelined")):
+        r = CliRunner().invoke(cli, ["verify", str(out), "--against", "ann", "--data", str(data), "--samples", "60",
+                                     *args])
+        assert r.exit_code == 1 and "EXACT" not in r.stdout, r.stdout
+    d = json.loads(CliRunner().invoke(cli, ["verify", str(out), "--data", str(data), "--samples", "60",
+                                            "--json"]).stdout)
+    assert d["exact"] is True  # the SNN equals snnc's integer network ...
+    assert d["verdict"]["name"] == "NOT FAITHFUL"  # ... which is not the model
+    assert "layer 'fc1' keeps 4 of the model's 8 weight bits (4 short)" in d["verdict"]["message"]
+    assert d["fidelity"]["prediction_agreement"]["user_vs_int"] < 0.5
+
+
+def test_verify_verdicts_slice_reproduces_and_the_page_renders_the_committed_json(tmp_path):
+    """docs/verify_verdicts.md (benchmarks/verify_verdicts.py): one case rerun through the CLI equals its
+    committed row; the page is the rendering of the committed JSON; EXACT rows have every level equal."""
+    bench = _bench("verify_verdicts")
+    committed = json.loads((RESULTS / "verify_verdicts.json").read_text())
+    rows = {r["case"]: r for r in committed["rows"]}
+    for r in rows.values():
+        assert (r.get("exit_code") == 0) == (r.get("verdict") == "EXACT"), r["case"]
+        if r.get("verdict") == "EXACT":
+            assert r["levels_mismatched"] == 0
+    got = bench.run_case(corpus.BY_NAME["brevitas_bnn_qonnx"], tmp_path, committed["samples"])
+    assert got == rows["brevitas_bnn_qonnx"]
+    assert (ROOT / "docs" / "verify_verdicts.md").read_text() == bench.markdown(committed["rows"], committed["samples"])

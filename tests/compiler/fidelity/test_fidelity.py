@@ -12,7 +12,7 @@ import pytest
 from snnc.backends.reference import run_integer_ann, simulate
 from snnc.compiler.api import compile_model
 from snnc.compiler.config import CompileConfig
-from snnc.compiler.fidelity import (DEFAULT_MIN_FIDELITY, Faithfulness, IntegerRun, MinFidelity, WeightKind,
+from snnc.compiler.fidelity import (DEFAULT_MIN_FIDELITY, Faithfulness, IntegerRun, MinFidelity, VerdictName, WeightKind,
                                     activation_probes, fidelity_verdict, layer_bits, measure_fidelity,
                                     probe_tensor_sizes, read_levels, reference_executor, weight_kind)
 from snnc.compiler.fidelity.levels import Probe
@@ -71,8 +71,10 @@ def test_onnxruntime_qdq_mlp_is_faithful_within_precision_at_the_t_that_keeps_it
     bits = layer_bits(net, model)
     assert {b.layer: (b.kept, b.needed) for b in bits} == {"fc1": (8, 8), "fc2": (8, 8), "readout": (8, 8)}
     v = fidelity_verdict(res, WeightKind.INTEGER, None, layer_bits=bits)
-    assert v.faithful is Faithfulness.WITHIN_PRECISION and v.ok and v.exact is None
-    assert "holds its scale ratio to" in v.message() and "EXACT" not in v.headline
+    assert v.faithful is Faithfulness.WITHIN_PRECISION and v.exact is None
+    # levels that differ at rounding edges are not equal: never EXACT, and the verdict says why
+    assert v.label is VerdictName.NOT_FAITHFUL and not v.ok and v.exit_code == 1
+    assert "holds its scale ratio to" in v.message() and "EXACT" not in v.message()
 
 
 def test_a_layer_that_computes_something_else_is_unfaithful_and_named(ort_mlp):
@@ -152,8 +154,20 @@ def test_verdict_rules():
     assert fidelity_verdict(None, WeightKind.INTEGER, True).faithful is Faithfulness.UNCHECKED
     assert fidelity_verdict(result(status="unmapped"), WeightKind.INTEGER, True).faithful is Faithfulness.UNCHECKED
     w = fidelity_verdict(result(mism=3, within=3), WeightKind.INTEGER, True)
-    assert w.faithful is Faithfulness.WITHIN_PRECISION and w.ok and "9 bits" in w.message()
+    assert w.faithful is Faithfulness.WITHIN_PRECISION and "9 bits" in w.message()
+    assert w.label is VerdictName.NOT_FAITHFUL and not w.ok  # not equal levels: not exact
     assert not fidelity_verdict(result(mism=3, within=3, agree=0.9), WeightKind.INTEGER, True).ok
+    # the four names
+    assert fidelity_verdict(result(), WeightKind.INTEGER, True).label is VerdictName.EXACT
+    assert fidelity_verdict(result(), WeightKind.INTEGER, False).label is VerdictName.MISMATCH
+    assert fidelity_verdict(result(), WeightKind.INTEGER, None).label is VerdictName.UNCHECKED  # T != L: rates
+    assert fidelity_verdict(None, WeightKind.FLOAT, True).label is VerdictName.UNCHECKED
+    assert fidelity_verdict(result(status="unmapped"), WeightKind.INTEGER, True).label is VerdictName.UNCHECKED
+    assert fidelity_verdict(result(mism=3, unexpl=1), WeightKind.INTEGER, True).label is VerdictName.NOT_FAITHFUL
+    assert fidelity_verdict(result(mism=3, unexpl=1), WeightKind.INTEGER, False).label is VerdictName.MISMATCH
+    for v in (fidelity_verdict(r, k, e) for r in (None, result(), result(mism=3, within=3), result(status="unmapped"))
+              for k in WeightKind for e in (True, False, None)):
+        assert v.ok == (v.label is VerdictName.EXACT) and v.message().startswith(v.label.value)
     assert fidelity_verdict(result(mism=3, unexpl=1), WeightKind.INTEGER, True).faithful is Faithfulness.UNFAITHFUL
     assert fidelity_verdict(result(mism=5), WeightKind.FLOAT, True).faithful is Faithfulness.FAITHFUL
     low = fidelity_verdict(result(mism=5, agree=DEFAULT_MIN_FIDELITY.prediction_agreement - 0.01), WeightKind.FLOAT,

@@ -165,7 +165,9 @@ def test_compile_method_options_are_stored_and_shown(tmp_path):
     assert "V0=zero (not matched to Q)" in r.output
     r = run("verify", out, "--data", DIGITS_DATA, "--samples", "20", "--json")
     d = json.loads(r.output)
-    assert r.exit_code == 0 and d["comparison"] == "rates" and d["ok"] and not d["exact"]
+    # T != L: rates approximate the levels, counts are not compared with them: never EXACT, exit 1
+    assert r.exit_code == 1 and d["comparison"] == "rates" and not d["ok"] and not d["exact"]
+    assert d["verdict"]["name"] == "UNCHECKED" and "T != L" in d["verdict"]["message"]
     r = run("compile", DIGITS_MODEL, "--neuron", "lif", "-o", out)
     assert r.exit_code == 2 and "dual-threshold" in r.output
 

@@ -224,4 +224,4 @@ def test_refused_settings_are_recorded_not_fatal(monkeypatch):
     assert ok.error is None and ok.accuracy is not None
     assert "24-bit" in refused.error and refused.accuracy is None and refused.energy_ratio is None
     text = format_tables(rep)
-    assert "refused" in text and "refused: multi-threshold:4 rate iterate T=4" in text
+    assert "refused (multi-threshold:4 rate iterate T=4): state could overflow the 24-bit width: layer 'readout'" in text
