@@ -12,6 +12,7 @@ class ReferenceBackend:
     """The numpy oracle; it runs on the CPU only (``device`` other than "cpu" is refused)."""
 
     name = "reference"
+    batch_size = 256   # samples per run that `snnc simulate` gives it
 
     def __init__(self, device="cpu"):
         if str(device) != "cpu":

@@ -20,6 +20,7 @@ class TorchBackend:
     build new objects)."""
 
     name = "torch"
+    batch_size = 256   # samples per run that `snnc simulate` gives it (steps are chunked to bound memory)
 
     def __init__(self, device="cpu", num_threads: int | None = None, chunk_steps: int | None = None):
         self.device = resolve_device(device)   # a CUDA device that is not here is refused now

@@ -7,8 +7,10 @@ from typing import Callable
 
 import numpy as np
 
-from snnc.backends import get_backend
+from snnc.backends import Backend
 from snnc.ir import DualThreshold, MultiThreshold, Network, Schedule
+
+from .backend_choice import device_of
 
 
 @dataclass
@@ -17,6 +19,7 @@ class SimulateReport:
     negative ones, and the rate per neuron per step (its own steps with mixed levels)."""
 
     backend: str
+    device: str
     schedule: str
     timesteps: int
     samples: int
@@ -37,12 +40,11 @@ def signed_messages(net: Network) -> bool:
     return any(isinstance(p.neuron, (DualThreshold, MultiThreshold)) for p in net.populations)
 
 
-def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, backend: str, schedule: Schedule,
+def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, be: Backend, schedule: Schedule,
                     keep_predictions: bool = False, progress: Callable[[int], None] | None = None) -> SimulateReport:
-    """Run ``net`` on ``backend`` (one batch of 256 samples at a time; 32 for other backends: one Lava
-    run, compile and start, per batch)."""
-    be = get_backend(backend)
-    batch = 256 if backend == "reference" else 32
+    """Run ``net`` on the backend ``be`` in batches of its ``batch_size`` samples (256 for the reference and
+    torch; 32 for a backend that declares none, e.g. Lava: one compile and start per batch)."""
+    batch = int(getattr(be, "batch_size", 32))
     signed = signed_messages(net)
     preds, totals, negs = [], {p.name: 0 for p in net.populations}, {p.name: 0 for p in net.populations}
     res = None
@@ -61,7 +63,7 @@ def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, backend: 
     pred = np.concatenate(preds)
     n = len(x)
     return SimulateReport(
-        backend=backend, schedule=schedule.value, timesteps=net.timesteps, samples=n,
+        backend=be.name, device=device_of(be), schedule=schedule.value, timesteps=net.timesteps, samples=n,
         latency_steps=res.latency_steps, accuracy=None if y is None else float(np.mean(pred == y)),
         spikes_per_sample={k: v / n for k, v in totals.items()},
         negative_spikes_per_sample={k: v / n for k, v in negs.items()},
@@ -70,7 +72,7 @@ def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, backend: 
 
 
 def format_simulate(bundle, net: Network, rep: SimulateReport) -> str:
-    out = [f"simulate {bundle} on {rep.backend}, schedule {rep.schedule}, T={rep.timesteps}, "
+    out = [f"simulate {bundle} on {rep.backend} ({rep.device}), schedule {rep.schedule}, T={rep.timesteps}, "
            f"latency {rep.latency_steps} steps, {rep.samples} samples"]
     signed = signed_messages(net)
     for p in net.populations:

@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parents[3]
 def test_cuda_equals_reference(model, kw):
     from snnc.compiler.api import compile_model
     from snnc.compiler.config import CompileConfig
+    from snnc.compiler.tools.runner import reference_runner
 
-    net, _ = compile_model(REPO / "examples" / "digits" / model, CompileConfig(**kw))
+    net, _ = compile_model(REPO / "examples" / "digits" / model, CompileConfig(**kw), runner=reference_runner)
     x = np.load(REPO / "examples" / "digits" / "test.npz")["x"][:64]
     be = TorchBackend(device="cuda")
     for schedule in ("pipelined", "layerwise"):

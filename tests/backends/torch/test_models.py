@@ -27,10 +27,11 @@ def golden(tmp_path_factory):
 
     from snnc.compiler.api import compile_model
     from snnc.compiler.config import CompileConfig
+    from snnc.compiler.tools.runner import reference_runner
 
     out = {}
     for name, path, kw in golden_networks.cases(tmp_path_factory.mktemp("golden")):
-        out[name] = compile_model(path, CompileConfig(**kw))[0]
+        out[name] = compile_model(path, CompileConfig(**kw), runner=reference_runner)[0]
     return out
 
 
@@ -81,13 +82,14 @@ def test_model_zoo_narrow(tmp_path, model, monkeypatch):
     import vgg
 
     from snnc.compiler.api import compile_model
+    from snnc.compiler.tools.runner import reference_runner
 
     build = {"vgg16": lambda: vgg.make_vgg16_scaled(num_classes=10, input_size=32, width=1 / 16, classifier=(32, 32)),
              "resnet18": lambda: resnet.make_resnet18(num_classes=10, input_size=32, width=0.125),
              "resnet20": lambda: resnet.make_resnet20(num_classes=10, input_size=32, width=0.5)}[model]
     path = tmp_path / f"{model}.onnx"
     vgg.export_onnx(build(), path, "legacy", input_shape=(1, 3, 32, 32))
-    net, _ = compile_model(path)
+    net, _ = compile_model(path, runner=reference_runner)
     x = np.random.default_rng(1).random((3, 3, 32, 32))
     for schedule in ("pipelined", "layerwise"):
         assert _compare(net, x, schedule)
@@ -100,8 +102,9 @@ def test_model_zoo_narrow(tmp_path, model, monkeypatch):
 def test_backend_protocol_and_reuse():
     """TorchBackend.run (the Backend protocol) equals the reference, twice on the same prepared network."""
     from snnc.compiler.api import compile_model
+    from snnc.compiler.tools.runner import reference_runner
 
-    net, _ = compile_model(REPO / "examples" / "digits" / "qcfs_cnn.onnx")
+    net, _ = compile_model(REPO / "examples" / "digits" / "qcfs_cnn.onnx", runner=reference_runner)
     x = np.load(REPO / "examples" / "digits" / "test.npz")["x"][:40]
     be = TorchBackend(num_threads=1)
     for schedule in ("pipelined", "layerwise"):
