@@ -184,9 +184,10 @@ def get_backend(name: str, **options) -> Backend:
     return factory(**options)
 
 
-def default_backend(net: Network, schedule: Schedule | str, device: str = "cpu") -> Backend:
+def default_backend(net: Network | None, schedule: Schedule | str, device: str = "cpu") -> Backend:
     """The fastest exact backend that runs ``net`` in ``schedule`` on ``device``: torch when it is installed,
-    the device exists and it supports the network, else the reference simulator (CPU only). Raises
+    the device exists and it supports the network, else the reference simulator (CPU only); ``net`` None:
+    the fastest exact backend that runs on ``device`` at all. Raises
     ``DeviceError`` when no exact backend runs on ``device`` (the first one's reason: a CUDA device that
     is not here), else ``BackendUnavailableError`` naming why each one was passed over."""
     why: list[BackendError] = []
@@ -197,7 +198,7 @@ def default_backend(net: Network, schedule: Schedule | str, device: str = "cpu")
             why.append(e)
             continue
         supports = getattr(be, "supports", None)
-        if supports is None or supports(net, schedule):
+        if net is None or supports is None or supports(net, schedule):
             return be
         why.append(UnsupportedNetworkError(f"backend '{name}' does not run this network in the "
                                            f"{Schedule(schedule).value} schedule"))

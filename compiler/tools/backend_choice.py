@@ -54,12 +54,17 @@ class BackendChoice:
 
     def __post_init__(self):
         if self.name is not None and self.name not in available_backends():
-            raise BackendOptionError(f"--backend {self.name}: unknown backend; supported: {AUTO} (the default: the "
+            raise BackendOptionError(f"--backend: unknown backend '{self.name}'; supported: {AUTO} (the default: the "
                                      f"fastest exact one), {', '.join(available_backends())}")
         kind = str(self.device).split(":")[0]
         if kind not in DEVICES:
             raise BackendOptionError(f"--device {self.device}: unknown device; supported: {', '.join(DEVICES)} "
                                      "(or cuda:N)")
+
+    @classmethod
+    def from_options(cls, backend: str | None, device: str | None) -> "BackendChoice":
+        """From ``--backend`` ("auto" or None: the fastest exact one) and ``--device`` (None: cpu)."""
+        return cls(None if backend in (None, AUTO) else backend, device or "cpu")
 
     @property
     def label(self) -> str:
@@ -73,12 +78,35 @@ class BackendChoice:
 
     def counting_backend(self, net: Network, schedule: Schedule | str) -> CountingBackend:
         """As ``backend``, for commands that count operations or check the state width."""
-        be = self.backend(net, schedule)
-        if not callable(getattr(be, "simulate", None)):
-            raise BackendOptionError(
-                f"--backend {be.name}: it records spikes but does not count synaptic operations or check the state "
-                "width, which this command needs; use --backend reference or torch (or leave --backend out)")
-        return be
+        return counting(self.backend(net, schedule))
+
+    def checked(self) -> "BackendChoice":
+        """Refuse now, before a long run over many networks (``eval``), a backend that cannot count
+        operations or a device no exact backend runs on here; returns ``self``."""
+        if self.name is None:
+            default_backend(None, Schedule.PIPELINED, self.device)
+        else:
+            counting(get_backend(self.name, device=self.device))
+        return self
+
+
+def counting(be: Backend) -> CountingBackend:
+    """``be`` if it has the reference's ``simulate`` (op counts, state-width check), else refused."""
+    if not callable(getattr(be, "simulate", None)):
+        raise BackendOptionError(
+            f"--backend {be.name}: it records spikes but does not count synaptic operations or check the state "
+            "width, which this command needs; use --backend reference or torch (or leave --backend out)")
+    return be
+
+
+def against_backend(against: str, choice: BackendChoice) -> Backend:
+    """The backend ``verify --against NAME`` checks against the reference simulator (the oracle), on
+    ``choice.device``; ``--backend`` (what runs the SNN for ``--against ann``) must then be left out."""
+    if choice.name is not None:
+        raise BackendOptionError(f"--backend {choice.name}: --backend chooses what runs the SNN for --against ann; "
+                                 f"with --against {against} the reference simulator is the oracle and {against} is "
+                                 "what is checked: leave --backend out")
+    return get_backend(against, device=choice.device)
 
 
 def reference_backend(backend: CountingBackend | None) -> CountingBackend:

@@ -33,6 +33,15 @@ V0S = click.Choice([m.value for m in V0Mode])
 USER_ERRORS = (SnncError, IRError, BackendError, ValueError)
 
 
+def backend_options(f):
+    """``--backend`` / ``--device`` of the commands that simulate (logic: tools/backend_choice.py)."""
+    f = click.option("--device", default="cpu", show_default=True,
+                     help="cpu | cuda | cuda:N (the torch backend; reference and lava run on the CPU).")(f)
+    return click.option("--backend", default="auto", show_default=True,
+                        help=f"auto | {' | '.join(available_backends())}: what simulates; auto = the fastest exact "
+                        "backend that runs the network (torch when installed, else reference).")(f)
+
+
 class Commands(click.Group):
     """The command group: every command's exceptions become one line and an exit status."""
 
@@ -180,23 +189,26 @@ def inspect(bundle, as_json):
 @click.option("--samples", type=int, default=None, help="Use only the first N samples.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="ONNX model, if not embedded in the bundle.")
 @click.option("--json", "as_json", is_flag=True)
-def verify(bundle, against, data, schedule, samples, model, as_json):
+@backend_options
+def verify(bundle, against, data, schedule, samples, model, as_json, backend, device):
     """Prove the compiled SNN equals the quantized ANN (layerwise, T = L) or a backend equals the reference.
 
     Exit status 0 only when exact; with T != L the rate errors are reported and the status is 0
     unless a layerwise SNN differs from its own integer network.
     """
-    from snnc.backends import get_backend
-
+    from .backend_choice import BackendChoice, against_backend
     from .verify import format_ann_report, format_backend_report, verify_against_ann, verify_against_backend
     from .verify_float import format_float_report, verify_training_free
 
     net, extras = _load_bundle(bundle)
     sched = _schedule(net, schedule)
-    backend = None if against == "ann" else get_backend(against)
+    choice = BackendChoice.from_options(backend, device)
+    # refused before any data is read: a device that is not here, a backend that cannot count
+    other = against_backend(against, choice) if against != "ann" else None
+    snn = choice.counting_backend(net, sched) if against == "ann" else None
     x, y, rnd = _inputs(net, data, samples)
     if against != "ann":
-        rep = verify_against_backend(net, x, backend, sched)
+        rep = verify_against_backend(net, x, other, sched)
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_backend_report(bundle, against, rep))
         sys.exit(0 if rep.exact else 1)
     mb = Path(model).read_bytes() if model else (bytes(extras["onnx_model"]) if "onnx_model" in extras else None)
@@ -204,11 +216,11 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
         click.echo("warning: the source model is not embedded and --model was not given: float ANN skipped", err=True)
     bar = _progress(len(x), "verify")
     if conversion_of(net) is Conversion.TRAINING_FREE:  # no quantized ANN: measured against the float ANN
-        rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update)
+        rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update, backend=snn)
         bar.close()
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_float_report(bundle, rep, rnd))
         sys.exit(0)
-    rep = verify_against_ann(net, x, y, sched, mb, random_inputs=rnd, progress=bar.update)
+    rep = verify_against_ann(net, x, y, sched, mb, random_inputs=rnd, progress=bar.update, backend=snn)
     bar.close()
     click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_ann_report(bundle, rep, rnd))
     sys.exit(0 if rep.ok else 1)
@@ -245,8 +257,9 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
 @click.option("--samples", type=int, default=None, help="Use only the first N samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of accuracy vs T.")
+@backend_options
 def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, thresholds, threshold_scale, frac_bits,
-          threshold_scope, target, profile, input_range, neg_divisor, samples, as_json, plot):
+          threshold_scope, target, profile, input_range, neg_divisor, samples, as_json, plot, backend, device):
     """Sweep a grid of conversion settings over a data set: accuracy, errors, spikes, energy.
 
     Quantized (QCFS) models: neuron x V0 x schedule x T, against the quantized ANN. Plain ReLU
@@ -257,6 +270,7 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     """
     from tqdm import tqdm
 
+    from .backend_choice import BackendChoice
     from .evaluate import evaluate, eval_base_config, eval_grid, format_tables, plot_accuracy
 
     rng = parse_input_range(input_range)
@@ -267,7 +281,8 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     if plot and not Path(plot).resolve().parent.is_dir():
         raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
     with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
-        rep = evaluate(model, data, grid, base, samples, progress=bar.update)
+        rep = evaluate(model, data, grid, base, samples, progress=bar.update,
+                       backend=BackendChoice.from_options(backend, device).checked())
     if plot:
         plot_accuracy(rep, plot)
     if as_json:
@@ -282,21 +297,21 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
 @click.argument("bundle", type=click.Path(dir_okay=False))
 @click.option("--data", type=click.Path(dir_okay=False), default=None)
 @click.option("--schedule", type=SCHEDULES, default=None)
-@click.option("--backend", default="reference", show_default=True, help="reference | lava")
 @click.option("--samples", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True)
-def simulate(bundle, data, schedule, backend, samples, as_json):
+@backend_options
+def simulate(bundle, data, schedule, backend, samples, as_json, device):
     """Run the compiled SNN and report spike counts, predictions and accuracy."""
-    from snnc.backends import get_backend
-
+    from .backend_choice import BackendChoice
     from .simulate import format_simulate, simulate_bundle
 
     net, _ = _load_bundle(bundle)
     sched = _schedule(net, schedule)
-    get_backend(backend)  # an unknown or unavailable backend is refused before any data is read
+    # an unknown or unavailable backend or device is refused before any data is read
+    be = BackendChoice.from_options(backend, device).backend(net, sched)
     x, y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "simulate")
-    rep = simulate_bundle(net, x, y, backend, sched, keep_predictions=as_json, progress=bar.update)
+    rep = simulate_bundle(net, x, y, be, sched, keep_predictions=as_json, progress=bar.update)
     bar.close()
     click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_simulate(bundle, net, rep))
 
@@ -309,17 +324,20 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
 @click.option("--schedule", type=SCHEDULES, default=None)
 @click.option("--samples", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True)
-def stats(bundle, data, energy, schedule, samples, as_json):
+@backend_options
+def stats(bundle, data, energy, schedule, samples, as_json, backend, device):
     """ANN MACs and energy vs SNN spikes, synaptic operations and energy, per layer and in total."""
     from ..energy import load_energy_model
+    from .backend_choice import BackendChoice
     from .stats import compute_stats, format_stats
 
     net, _ = _load_bundle(bundle)
     em = load_energy_model(energy)
     sched = _schedule(net, schedule)
+    be = BackendChoice.from_options(backend, device).counting_backend(net, sched)
     x, _y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "stats")
-    rep = compute_stats(net, x, sched, em, progress=bar.update)
+    rep = compute_stats(net, x, sched, em, progress=bar.update, backend=be)
     bar.close()
     click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_stats(bundle, rep))
 
@@ -330,11 +348,14 @@ def stats(bundle, data, energy, schedule, samples, as_json):
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--energy", default="qiao2015", show_default=True)
 @click.option("--samples", type=int, default=None)
-def report(bundle, data, out_dir, energy, samples):
+@backend_options
+def report(bundle, data, out_dir, energy, samples, backend, device):
     """An HTML page (plus PNGs) with spike rates, conversion error, SOPs and energy, a raster, metadata."""
+    from .backend_choice import BackendChoice
     from .html_report import write_report
 
-    path = write_report(bundle, out_dir, data=data, energy=energy, samples=samples)
+    path = write_report(bundle, out_dir, data=data, energy=energy, samples=samples,
+                        backend=BackendChoice.from_options(backend, device))
     click.echo(f"wrote {path}")
 
 
