@@ -177,3 +177,28 @@ def test_report_names_the_backend(bundles, tmp_path):
     assert r.exit_code == 0, r.output
     page = (tmp_path / "rep" / "index.html").read_text()
     assert "simulated on" in page and "pipelined torch (cpu)" in page and "layerwise torch (cpu)" in page
+
+
+def test_a_cpu_run_of_a_command_never_imports_the_cuda_code(bundles):
+    """`snnc simulate` / `stats` with the default backend (torch) on the CPU, in a fresh process."""
+    import subprocess
+    import sys
+    import textwrap
+
+    pytest.importorskip("torch")
+    code = textwrap.dedent(f"""
+        import sys
+        from snnc.compiler.tools.cli import cli
+        for cmd in (["simulate", {str(bundles['if'])!r}, "--samples", "3", "--json"],
+                    ["stats", {str(bundles['if'])!r}, "--samples", "3"]):
+            try:
+                cli.main(cmd, standalone_mode=False)
+            except SystemExit as e:
+                assert not e.code, e.code
+        assert "snnc.backends.torch.simulator" in sys.modules
+        assert "snnc.backends.torch.cuda" not in sys.modules
+        print("CPU-ONLY-OK")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "CPU-ONLY-OK" in r.stdout, r.stderr
+    assert '"backend": "torch"' in r.stdout
