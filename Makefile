@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 SNNC   := $(VENV)/bin/snnc
 STAMP  := $(VENV)/.snnc-setup-stamp
 
-.PHONY: setup demo test bench lint clean interop interop-setup ray
+.PHONY: setup demo test bench bench-peers peers-setup lint clean interop interop-setup ray
 
 setup: $(STAMP)
 
@@ -79,6 +79,30 @@ ray: setup
 
 bench: setup
 	$(PY) benchmarks/bench_digits.py
+
+# The float SNN frameworks snnc is measured against (benchmarks/peers_bench.py, docs/peers.md), in their
+# own environment .venv-peers, never in the project's dependencies: torch pinned to the local CPU
+# wheel, the project, then the peers with --no-deps (their declared torchvision / torchaudio / samna /
+# tensorboard ... are not needed to build and run the networks) and the few small modules they import.
+PEERS      := .venv-peers
+PEERS_PY   := $(PEERS)/bin/python
+PEERS_STAMP := $(PEERS)/.snnc-peers-stamp
+PEERS_ARGS ?=
+
+peers-setup: $(PEERS_STAMP)
+
+$(PEERS_STAMP): pyproject.toml Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found"; exit 2; }
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS)
+	$(PEERS_PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PEERS_PY) -m pip install -q torch==2.13.0
+	$(PEERS_PY) -m pip install -q -e .
+	$(PEERS_PY) -m pip install -q --no-deps spikingjelly==2.0.0 sinabs==3.1.3 snntorch==1.0.0 norse==1.1.0 nirtorch==2.6
+	$(PEERS_PY) -m pip install -q loguru pbr "nir<=1.0.4"
+	touch $(PEERS_STAMP)
+
+bench-peers: peers-setup
+	$(PEERS_PY) benchmarks/peers_bench.py $(PEERS_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

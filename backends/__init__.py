@@ -1,4 +1,5 @@
-"""snnc.backends — what runs a compiled network: the reference simulator (the oracle) and Lava.
+"""snnc.backends — what runs a compiled network: the reference simulator (the oracle), torch (the same
+integers, fast, CPU or CUDA) and Lava.
 
 ``base`` holds the contract every backend implements (``Backend``, ``SimResult``, the typed errors)
 and the registry (``get_backend``); each backend is a package that imports only ``snnc.ir`` and
@@ -9,16 +10,21 @@ from .base import (
     Backend,
     BackendError,
     BackendUnavailableError,
+    DeviceError,
     NodeOps,
     SimResult,
+    SimulationError,
     UnknownBackendError,
     UnsupportedNetworkError,
     available_backends,
+    default_backend,
     get_backend,
     register_backend,
+    train_dtype,
 )
 
 __all__ = [
-    "Backend", "BackendError", "BackendUnavailableError", "NodeOps", "SimResult", "UnknownBackendError",
-    "UnsupportedNetworkError", "available_backends", "get_backend", "register_backend",
+    "Backend", "BackendError", "BackendUnavailableError", "DeviceError", "NodeOps", "SimResult", "SimulationError",
+    "UnknownBackendError", "UnsupportedNetworkError", "available_backends", "default_backend", "get_backend",
+    "register_backend", "train_dtype",
 ]

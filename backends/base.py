@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from snnc.ir import Network, Schedule, per_channel
+from snnc.ir import Network, Population, Schedule, per_channel
 
 
 class BackendError(Exception):
@@ -46,6 +46,16 @@ class UnknownBackendError(BackendError, KeyError):
 class UnsupportedNetworkError(BackendError, NotImplementedError):
     """The backend cannot run this network (a neuron model, coding, node kind or schedule it has no
     implementation of); the message names the node and what does run."""
+
+
+class DeviceError(BackendUnavailableError, ValueError):
+    """The requested device does not exist here, or the backend does not run on it; the message names
+    the device and the ones that do run."""
+
+
+class SimulationError(RuntimeError):
+    """A state left the width the run was asked to check (``state_bits``), or a projection's partial
+    sums left the range the backend computes exactly; the message names the node."""
 
 
 @dataclass
@@ -118,6 +128,12 @@ class SimResult:
         return self.timesteps
 
 
+def train_dtype(pop: Population):
+    """The dtype of a population's recorded train (``SimResult.spikes``): int8 for spikes and messages up
+    to 127; int32 for multi-threshold messages 2^(n-1) > 127."""
+    return np.int8 if getattr(pop.neuron, "unit_divisor", 1) <= 127 else np.int32
+
+
 class Backend(Protocol):
     """What ``get_backend(name)`` returns (see the module docstring for the contract)."""
 
@@ -127,14 +143,24 @@ class Backend(Protocol):
         """Simulate ``net`` on float inputs ``x`` (B, *input shape)."""
 
 
-# name -> "module:attribute" of a zero-argument factory (imported on first use), or a factory
-_REGISTRY: dict[str, Callable[[], Backend] | str] = {
+# name -> "module:attribute" of a factory taking keyword options only (``device``), imported on first
+# use, or the factory itself
+_REGISTRY: dict[str, Callable[..., Backend] | str] = {
     "reference": "snnc.backends.reference.backend:ReferenceBackend",
     "lava": "snnc.backends.lava.backend:LavaBackend",
+    "torch": "snnc.backends.torch.backend:TorchBackend",
 }
+# how to install a backend whose dependencies are missing
+_INSTALL = {
+    "torch": "Install the CPU wheel with `pip install torch==2.13.0` (what `make setup` does; any other torch "
+             "spec pulls CUDA packages), see docs/torch_backend.md.",
+}
+_DEFAULT_INSTALL = "Run `make setup` (or see docs/lava.md) to install it."
+# the exact backends, fastest first: what ``default_backend`` tries
+EXACT_FASTEST_FIRST = ("torch", "reference")
 
 
-def register_backend(name: str, factory: Callable[[], Backend] | str) -> None:
+def register_backend(name: str, factory: Callable[..., Backend] | str) -> None:
     _REGISTRY[name] = factory
 
 
@@ -142,7 +168,8 @@ def available_backends() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_backend(name: str) -> Backend:
+def get_backend(name: str, **options) -> Backend:
+    """The backend registered as ``name``, built with ``options`` (``device="cuda"`` for torch)."""
     factory = _REGISTRY.get(name)
     if factory is None:
         raise UnknownBackendError(f"unknown backend '{name}'; supported backends: {', '.join(available_backends())}")
@@ -152,6 +179,30 @@ def get_backend(name: str) -> Backend:
             factory = getattr(importlib.import_module(mod), attr)
         except ImportError as e:
             raise BackendUnavailableError(
-                f"backend '{name}' cannot be loaded: {e}. Run `make setup` (or see docs/lava.md) to install it."
+                f"backend '{name}' cannot be loaded: {e}. {_INSTALL.get(name, _DEFAULT_INSTALL)}"
             ) from None
-    return factory()
+    return factory(**options)
+
+
+def default_backend(net: Network | None, schedule: Schedule | str, device: str = "cpu") -> Backend:
+    """The fastest exact backend that runs ``net`` in ``schedule`` on ``device``: torch when it is installed,
+    the device exists and it supports the network, else the reference simulator (CPU only); ``net`` None:
+    the fastest exact backend that runs on ``device`` at all. Raises
+    ``DeviceError`` when no exact backend runs on ``device`` (the first one's reason: a CUDA device that
+    is not here), else ``BackendUnavailableError`` naming why each one was passed over."""
+    why: list[BackendError] = []
+    for name in EXACT_FASTEST_FIRST:
+        try:
+            be = get_backend(name, device=device)
+        except BackendError as e:
+            why.append(e)
+            continue
+        supports = getattr(be, "supports", None)
+        if net is None or supports is None or supports(net, schedule):
+            return be
+        why.append(UnsupportedNetworkError(f"backend '{name}' does not run this network in the "
+                                           f"{Schedule(schedule).value} schedule"))
+    if why and all(isinstance(e, DeviceError) for e in why):
+        raise DeviceError(str(why[0]))
+    raise BackendUnavailableError(f"no exact backend runs this network on device '{device}': "
+                                  + "; ".join(map(str, why)))

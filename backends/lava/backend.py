@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from snnc.backends.base import SimResult
+from snnc.backends.base import DeviceError, SimResult
 from snnc.ir import GradedMaxPool, Network, Population, Schedule, as_int_inputs, layerwise_latency
 
 from .compat import ensure_lava
@@ -83,7 +83,9 @@ class LavaBackend:
 
     name = "lava"
 
-    def __init__(self, run_tag: str = RUN_TAG) -> None:
+    def __init__(self, run_tag: str = RUN_TAG, device: str = "cpu") -> None:
+        if str(device) != "cpu":
+            raise DeviceError(f"backend 'lava' runs on the CPU only, not on device '{device}'; use --device cpu")
         ensure_lava()
         self.run_tag = run_tag
 

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.base import NodeOps, SimResult
+from snnc.backends.base import NodeOps, SimResult, SimulationError, train_dtype
 from snnc.ir import (DifferentialCoding, Input, Network, Population, Readout, Schedule, apply_projection, as_int_inputs,
                      fanout, layerwise_latency, per_channel)
 
 from .graded import add_encoded, check_graded, graded_unit, is_graded
 from .neurons import check_layerwise, stepper
-
-
-class SimulationError(RuntimeError):
-    """A state left the width the run was asked to check (``state_bits``)."""
 
 
 class _OpCounter:
@@ -79,11 +75,6 @@ def simulate(
                     f"node '{name}': state reached |v| = {m}, beyond the {state_bits}-bit state width"
                 )
     return res
-
-
-def train_dtype(pop: Population):
-    """int8 for spikes and messages up to 127; wider for multi-threshold messages 2^(n-1) > 127."""
-    return np.int8 if getattr(pop.neuron, "unit_divisor", 1) <= 127 else np.int32
 
 
 def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, counter: _OpCounter | None) -> SimResult:

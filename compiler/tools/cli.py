@@ -33,6 +33,15 @@ V0S = click.Choice([m.value for m in V0Mode])
 USER_ERRORS = (SnncError, IRError, BackendError, ValueError)
 
 
+def backend_options(f):
+    """``--backend`` / ``--device`` of the commands that simulate (logic: tools/backend_choice.py)."""
+    f = click.option("--device", default="cpu", show_default=True,
+                     help="cpu | cuda | cuda:N (the torch backend; reference and lava run on the CPU).")(f)
+    return click.option("--backend", default="auto", show_default=True,
+                        help=f"auto | {' | '.join(available_backends())}: what simulates; auto = the fastest exact "
+                        "backend that runs the network (torch when installed, else reference).")(f)
+
+
 class Commands(click.Group):
     """The command group: every command's exceptions become one line and an exit status."""
 
@@ -242,7 +251,8 @@ def inspect(bundle, as_json):
                    "prediction agreement with the model that count as faithful (LEVELS,PREDICTIONS or one fraction; "
                    "docs/fidelity.md).")
 @click.option("--json", "as_json", is_flag=True)
-def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_json):
+@backend_options
+def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_json, backend, device):
     """Prove the compiled SNN equals snnc's integer ANN and that network is the model that came in
     (--against ann), or a backend equals the reference simulator.
 
@@ -256,9 +266,8 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     Exit status: 0 EXACT (or IDENTICAL against a backend); 1 a check failed or could not be made (the
     message says which); 2 a user error; 3 an internal error.
     """
-    from snnc.backends import get_backend
-
     from ..fidelity import MinFidelity
+    from .backend_choice import BackendChoice, against_backend
     from .fidelity_check import compare_with_user_model, fidelity_table, judge, merge_into_report, verify_json
     from .verify import format_ann_report, format_backend_report, verify_against_ann, verify_against_backend
     from .verify_float import format_float_report, verify_training_free
@@ -272,10 +281,13 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_sinabs_report(bundle, rep))
         sys.exit(0 if rep.exact else 1)
     sched = _schedule(net, schedule)
-    backend = None if against == "ann" else get_backend(against)
+    choice = BackendChoice.from_options(backend, device)
+    # refused before any data is read: a device that is not here, a backend that cannot count
+    other = against_backend(against, choice) if against != "ann" else None
+    snn = choice.counting_backend(net, sched) if against == "ann" else None
     x, y, rnd = _inputs(net, data, samples)
     if against != "ann":
-        rep = verify_against_backend(net, x, backend, sched)
+        rep = verify_against_backend(net, x, other, sched)
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_backend_report(bundle, against, rep))
         sys.exit(0 if rep.exact else 1)
     mb = Path(model).read_bytes() if model else (bytes(extras["onnx_model"]) if "onnx_model" in extras else None)
@@ -285,11 +297,11 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     warn = _warn_input_range(net, x, rnd)
     bar = _progress(len(x), "verify")
     if conversion_of(net) is Conversion.TRAINING_FREE:  # no quantized ANN: measured against the float ANN
-        rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update)
+        rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update, backend=snn)
         bar.close()
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_float_report(bundle, rep, rnd))
         sys.exit(rep.exit_code)
-    rep = verify_against_ann(net, x, y, sched, None, random_inputs=rnd, progress=bar.update)
+    rep = verify_against_ann(net, x, y, sched, None, random_inputs=rnd, progress=bar.update, backend=snn)
     bar.close()
     run = compare_with_user_model(net, mb, x, y, rep.snn_predictions, name=Path(model).name if model else "model")
     merge_into_report(rep, run)
@@ -335,8 +347,10 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
 @click.option("--timings", is_flag=True, help="Put each setting's compile and run wall times into --json (left out "
               "by default: the JSON of the same command is the same bytes).")
 @_sharding_options
+@backend_options
 def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, thresholds, threshold_scale, frac_bits,
-          threshold_scope, target, profile, input_range, neg_divisor, samples, as_json, plot, timings, workers, cluster):
+          threshold_scope, target, profile, input_range, neg_divisor, samples, as_json, plot, timings, workers, cluster,
+          backend, device):
     """Sweep a grid of conversion settings over a data set: accuracy, errors, spikes, energy.
 
     Quantized (QCFS) models: neuron x V0 x schedule x T, against the quantized ANN. Plain ReLU
@@ -347,7 +361,9 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     """
     from tqdm import tqdm
 
-    from .evaluate import evaluate, eval_base_config, eval_grid, format_tables, plot_accuracy
+    from .backend_choice import BackendChoice
+    from .eval_options import eval_base_config, eval_grid
+    from .evaluate import evaluate, format_tables, plot_accuracy
     from .once import warnings_once
 
     rng = parse_input_range(input_range)
@@ -357,17 +373,18 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
                             threshold_scope=threshold_scope)
     if plot and not Path(plot).resolve().parent.is_dir():
         raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
+    choice = BackendChoice.from_options(backend, device).checked()
     with warnings_once():
         if workers is None and cluster is None:
             with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
-                rep = evaluate(model, data, grid, base, samples, progress=bar.update)
+                rep = evaluate(model, data, grid, base, samples, progress=bar.update, backend=choice)
         else:
             from .sharding import engine_for, eval_sharded
 
             engine = engine_for(workers, cluster)
             with tqdm(total=len(grid.timesteps), desc=f"eval ({engine.name})", unit="shard", disable=None,
                       file=sys.stderr, leave=False) as bar:
-                rep = eval_sharded(model, data, grid, base, samples, engine, progress=bar.update)
+                rep = eval_sharded(model, data, grid, base, samples, engine, progress=bar.update, backend=choice)
     if plot:
         plot_accuracy(rep, plot)
     if as_json:
@@ -382,21 +399,22 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
 @click.argument("bundle", type=click.Path(dir_okay=False))
 @click.option("--data", type=click.Path(dir_okay=False), default=None)
 @click.option("--schedule", type=SCHEDULES, default=None)
-@click.option("--backend", default="reference", show_default=True, help="reference | lava")
 @click.option("--samples", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True)
 @_sharding_options
 @click.option("--shard-samples", type=click.IntRange(min=1), default=256, show_default=True,
               help="With --workers/--cluster: samples per shard (each worker reads only its slice of --data).")
-def simulate(bundle, data, schedule, backend, samples, as_json, workers, cluster, shard_samples):
+@backend_options
+def simulate(bundle, data, schedule, samples, as_json, workers, cluster, shard_samples, backend, device):
     """Run the compiled SNN and report spike counts, predictions and accuracy."""
-    from snnc.backends import get_backend
-
+    from .backend_choice import BackendChoice
     from .simulate import format_simulate, simulate_bundle
 
     net, _ = _load_bundle(bundle)
     sched = _schedule(net, schedule)
-    get_backend(backend)  # an unknown or unavailable backend is refused before any data is read
+    # an unknown or unavailable backend or device is refused before any data is read
+    choice = BackendChoice.from_options(backend, device)
+    be = choice.backend(net, sched)
     if workers is not None or cluster is not None:
         from .sharding import engine_for, simulate_sharded
 
@@ -405,7 +423,7 @@ def simulate(bundle, data, schedule, backend, samples, as_json, workers, cluster
         engine = engine_for(workers, cluster)
         bar = _progress(None, f"simulate ({engine.name})")
         bar.unit = "shard"
-        rep = simulate_sharded(bundle, net, data, samples, backend, sched, as_json, engine, shard_samples,
+        rep = simulate_sharded(bundle, net, data, samples, choice, sched, as_json, engine, shard_samples,
                                progress=bar.update)
         bar.close()
         click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_simulate(bundle, net, rep))
@@ -413,7 +431,7 @@ def simulate(bundle, data, schedule, backend, samples, as_json, workers, cluster
     x, y, _rnd = _inputs(net, data, samples)
     _warn_input_range(net, x, _rnd)
     bar = _progress(len(x), "simulate")
-    rep = simulate_bundle(net, x, y, backend, sched, keep_predictions=as_json, progress=bar.update)
+    rep = simulate_bundle(net, x, y, be, sched, keep_predictions=as_json, progress=bar.update)
     bar.close()
     click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_simulate(bundle, net, rep))
 
@@ -429,17 +447,20 @@ def simulate(bundle, data, schedule, backend, samples, as_json, workers, cluster
 @click.option("--neurobench", is_flag=True,
               help="Also run NeuroBench's SynapticOperations and ActivationSparsity on the NIR export in Sinabs "
                    "(pipelined) and set them beside snnc's counts (make interop installs them); exit 1 if they differ.")
-def stats(bundle, data, energy, schedule, samples, as_json, neurobench):
+@backend_options
+def stats(bundle, data, energy, schedule, samples, as_json, neurobench, backend, device):
     """ANN MACs and energy vs SNN spikes, synaptic operations and energy, per layer and in total."""
     from ..energy import load_energy_model
+    from .backend_choice import BackendChoice
     from .stats import compute_stats, format_stats
 
     net, _ = _load_bundle(bundle)
     em = load_energy_model(energy)
     sched = _schedule(net, schedule)
+    be = BackendChoice.from_options(backend, device).counting_backend(net, sched)
     x, _y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "stats")
-    rep = compute_stats(net, x, sched, em, progress=bar.update)
+    rep = compute_stats(net, x, sched, em, progress=bar.update, backend=be)
     bar.close()
     nb = None
     if neurobench:
@@ -488,11 +509,14 @@ def export(bundle, fmt, output, inexact, with_data, samples):
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--energy", default="qiao2015", show_default=True)
 @click.option("--samples", type=int, default=None)
-def report(bundle, data, out_dir, energy, samples):
+@backend_options
+def report(bundle, data, out_dir, energy, samples, backend, device):
     """An HTML page (plus PNGs) with spike rates, conversion error, SOPs and energy, a raster, metadata."""
+    from .backend_choice import BackendChoice
     from .html_report import write_report
 
-    path = write_report(bundle, out_dir, data=data, energy=energy, samples=samples)
+    path = write_report(bundle, out_dir, data=data, energy=energy, samples=samples,
+                        backend=BackendChoice.from_options(backend, device))
     click.echo(f"wrote {path}")
 
 

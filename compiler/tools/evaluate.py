@@ -35,7 +35,7 @@ from ..data import load_arrays, load_data
 from ..errors import ConversionError, DataFileError, SnncError
 from ..fidelity import input_range_report
 from ..metadata import Conversion, layer_records, model_conversion
-from .options import csv_list
+from .backend_choice import BackendChoice, CountingBackend, reference_backend
 from .runner import reference_runner
 from .verify import float_ann_outputs, verify_against_ann
 
@@ -183,6 +183,7 @@ class EvalResult:
     exponents: list[int] = field(default_factory=list)  # weight exponent per layer (the state bound picks it)
     parameters_sha256: str = ""     # of every integer weight, threshold, V0 and bias (not the neuron model)
     error: str | None = None        # the compiler refused this setting (the whole message); no numbers then
+    backend: str = "reference"      # the exact backend that ran this setting (the reference's integers)
 
 
 @dataclass
@@ -226,6 +227,7 @@ class TrainingFreeResult:
     parameters_sha256: str = ""
     error: str | None = None        # the compiler refused this setting (the message); no numbers then
     frac_bits: int | None = None    # differential coding: the F the compiled network uses
+    backend: str = "reference"      # the exact backend that ran this setting (the reference's integers)
 
 
 @dataclass
@@ -250,6 +252,7 @@ class EvalReport:
     energy: dict | None = None         # plain ReLU: E_MAC, E_AC (joules) and where they come from
     state_bits: int | None = None      # the target's state width
     notes: list[str] = field(default_factory=list)  # e.g. the integer ANN's compile refused (whole message)
+    device: str = "cpu"                # where the backends ran (``--device``)
 
     def to_dict(self, timings: bool = True) -> dict:
         """The report as JSON-ready data; ``timings=False`` leaves out the wall times (compile_seconds,
@@ -350,20 +353,26 @@ def check_options(kind: str, base: CompileConfig) -> None:
 def evaluate(
     model_path: str | os.PathLike, data_path: str | os.PathLike, grid: EvalGrid,
     base: CompileConfig | None = None, samples: int | None = None, progress=None,
+    backend: BackendChoice | None = None,
 ) -> EvalReport:
     """Run the grid. ``progress(n)`` is called after each grid point (n = 1).
 
     Dispatches on the model's activations (``kind_of``): quantized models are measured against
     the quantized ANN, plain ReLU models (with ``base.calibration_data``) against the float ANN.
+    ``backend``: what runs each compiled network (default: the reference simulator).
     """
     base = base or CompileConfig()
+    backend = backend or BackendChoice("reference")
     imported = import_model(model_path)
     kind = kind_of(imported)
     check_options(kind, base)
     grid = grid.resolve(kind)
     if kind == RELU:
-        return _evaluate_relu(imported, model_path, data_path, grid, base, samples, progress)
-    return _evaluate_quantized(imported, model_path, data_path, grid, base, samples, progress)
+        rep = _evaluate_relu(imported, model_path, data_path, grid, base, samples, progress, backend)
+    else:
+        rep = _evaluate_quantized(imported, model_path, data_path, grid, base, samples, progress, backend)
+    rep.device = backend.device
+    return rep
 
 
 def _refused_point(neuron, v0: V0Mode, schedule: Schedule, T: int, error: str) -> EvalResult:
@@ -373,7 +382,8 @@ def _refused_point(neuron, v0: V0Mode, schedule: Schedule, T: int, error: str) -
                       spikes_per_sample=0.0, sops_per_sample=0.0, compile_seconds=0.0, run_seconds=0.0, error=error)
 
 
-def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: CompileConfig, samples, progress):
+def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: CompileConfig, samples, progress,
+                        choice: BackendChoice):
     # the T = L, matched-V0 network defines the integer ANN's accuracy; when the compiler refuses it (e.g.
     # weights that would lose their bits at T = L), that is a note and the first setting that compiles
     # defines the data shape check
@@ -397,7 +407,8 @@ def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: C
         log.info("the model (reference executor) on %d samples", len(x))
         pred_float = float_ann_outputs(imported.raw, x).reshape(len(x), -1).argmax(axis=1)
         if ref_net is not None:
-            ref = verify_against_ann(ref_net, x, y, Schedule.LAYERWISE, None, float_predictions=pred_float)
+            ref = verify_against_ann(ref_net, x, y, Schedule.LAYERWISE, None, float_predictions=pred_float,
+                                     backend=choice.counting_backend(ref_net, Schedule.LAYERWISE))
 
     if ref_net is not None:
         load(ref_net)
@@ -419,7 +430,8 @@ def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: C
         layers = [r for r in records if r.v0_mode]
         for schedule in grid.schedules:
             t1 = time.perf_counter()
-            rep = verify_against_ann(net, x, y, schedule, None, float_predictions=pred_float)
+            rep = verify_against_ann(net, x, y, schedule, None, float_predictions=pred_float,
+                                     backend=choice.counting_backend(net, schedule))
             results.append(EvalResult(
                 neuron=neuron, v0=v0.value, v0_resolved=[r.v0_mode for r in layers],
                 v0_matched=all(r.v0_matched for r in layers), schedule=schedule.value, timesteps=T,
@@ -431,7 +443,7 @@ def _evaluate_quantized(imported, model_path, data_path, grid: EvalGrid, base: C
                 spikes_per_sample=rep.spikes_per_sample, sops_per_sample=rep.sops_per_sample,
                 compile_seconds=t_compile, run_seconds=time.perf_counter() - t1,
                 exponents=[int(r.exponent) for r in records],
-                parameters_sha256=parameters_fingerprint(net),
+                parameters_sha256=parameters_fingerprint(net), backend=rep.backend,
             ))
             if progress is not None:
                 progress(1)
@@ -455,23 +467,25 @@ def _state_bits(max_abs: int) -> int:
     return int(max_abs).bit_length() + 1
 
 
-def run_counting(net, x: np.ndarray, batch_size: int = 256) -> dict:
-    """Pipelined run of ``net`` on ``x`` in batches: predictions, per-node events and outgoing
-    synaptic operations (summed over samples and steps), the widest state reached."""
-    from snnc.backends.reference import simulate
-
+def run_counting(net, x: np.ndarray, batch_size: int = 256, backend: CountingBackend | None = None) -> dict:
+    """Pipelined run of ``net`` on ``x`` in batches on ``backend`` (default the reference): predictions,
+    per-node events and outgoing synaptic operations (summed over samples and steps), the widest state
+    reached."""
+    backend = reference_backend(backend)
     pred, events, sops, max_abs = [], {}, {}, 0
     for i in range(0, len(x), batch_size):
-        res = simulate(net, x[i:i + batch_size], Schedule.PIPELINED, count_ops=True)
+        res = backend.simulate(net, x[i:i + batch_size], Schedule.PIPELINED, count_ops=True)
         pred.append(res.predictions())
         for k, o in res.ops.items():
             events[k] = events.get(k, 0) + int(o.events.sum())
             sops[k] = sops.get(k, 0) + int(o.sops_out.sum())
         max_abs = max([max_abs, *res.max_abs_state.values()])
-    return {"predictions": np.concatenate(pred), "events": events, "sops_out": sops, "max_abs_state": max_abs}
+    return {"predictions": np.concatenate(pred), "events": events, "sops_out": sops, "max_abs_state": max_abs,
+            "backend": backend.name}
 
 
-def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: CompileConfig, samples, progress):
+def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: CompileConfig, samples, progress,
+                   choice: BackendChoice):
     from snnc.ir import Input
 
     from ..energy import load_energy_model
@@ -508,7 +522,7 @@ def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: Compil
             continue
         t_compile = time.perf_counter() - t0
         t1 = time.perf_counter()
-        run = run_counting(net, x)
+        run = run_counting(net, x, backend=choice.counting_backend(net, Schedule.PIPELINED))
         inputs = {node.name for node in net.nodes if isinstance(node, Input)}
         mac = sum(v for k, v in run["sops_out"].items() if k in inputs) / n_s
         ac = sum(v for k, v in run["sops_out"].items() if k not in inputs) / n_s
@@ -527,7 +541,7 @@ def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: Compil
             compile_seconds=t_compile, run_seconds=time.perf_counter() - t1,
             exponents=[int(r.exponent) for r in layer_records(net)],
             parameters_sha256=parameters_fingerprint(net),
-            frac_bits=getattr(net.coding, "frac_bits", None),
+            frac_bits=getattr(net.coding, "frac_bits", None), backend=run["backend"],
         ))
         if progress is not None:
             progress(1)
@@ -564,9 +578,19 @@ RELU_METRICS = {
 }
 
 
+def backends_line(rep: EvalReport) -> str:
+    """Which exact backend(s) ran the grid, and where."""
+    used = sorted({r.backend for r in rep.results if getattr(r, "error", None) is None})
+    return f"simulated on {', '.join(used) or 'nothing'} ({rep.device})"
+
+
 def format_tables(rep: EvalReport) -> str:
     """One table per metric: rows neuron x V0 x schedule (quantized models) or neuron x coding x
     threshold method (plain ReLU models), columns T (plain text)."""
+    return _format_tables(rep) + "\n" + backends_line(rep)
+
+
+def _format_tables(rep: EvalReport) -> str:
     if rep.kind == RELU:
         return _format_relu_tables(rep)
     Ts = rep.grid["timesteps"]
@@ -690,41 +714,3 @@ def plot_accuracy(rep: EvalReport, path: str | os.PathLike) -> None:
         plt.close(fig)
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-def eval_grid(timesteps: str, neuron: str | None, v0: str | None, schedule: str | None, coding: str | None,
-              thresholds: str | None) -> EvalGrid:
-    """The grid of ``snnc eval``'s comma-separated options (None: the model kind's default)."""
-    neurons = None
-    if neuron is not None:
-        neurons = [v.strip() for v in neuron.split(",") if v.strip()]
-        bad = []
-        for v in neurons:
-            try:
-                parse_neuron_spec(v)
-            except SnncError:
-                bad.append(v)
-        if bad or not neurons:
-            raise SnncError(f"--neuron: {bad or 'nothing'} not understood; give a comma-separated list of "
-                            "if, dual-threshold, multi-threshold:N")
-    return EvalGrid(
-        timesteps=csv_list(timesteps, "timesteps", cast=int),
-        neurons=neurons,
-        v0s=None if v0 is None else csv_list(v0, "v0", [m.value for m in V0Mode]),
-        schedules=None if schedule is None else csv_list(schedule, "schedule", [m.value for m in Schedule]),
-        codings=None if coding is None else csv_list(coding, "coding", [c.value for c in CodingKind]),
-        thresholds=None if thresholds is None else csv_list(thresholds, "thresholds"),
-    )
-
-
-def eval_base_config(target: str, profile: str | None, input_range, neg_divisor: int | None,
-                     calibration_data: str | None, threshold_scale: float | None, frac_bits: str | None,
-                     threshold_scope: str | None) -> CompileConfig:
-    """The configuration every grid point starts from (an option not given keeps compile's default)."""
-    defaults = CompileConfig()
-    return CompileConfig(target=target, profile=profile, input_range=input_range,
-                         neg_divisor=defaults.neg_divisor if neg_divisor is None else neg_divisor,
-                         calibration_data=calibration_data,
-                         threshold_scale=defaults.threshold_scale if threshold_scale is None else threshold_scale,
-                         frac_bits=defaults.frac_bits if frac_bits is None else frac_bits,
-                         threshold_scope=defaults.threshold_scope if threshold_scope is None else threshold_scope)

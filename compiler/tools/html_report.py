@@ -25,6 +25,7 @@ from snnc.ir import BundleError, Schedule, load_with_extras
 
 from ..errors import SnncError
 from ..metadata import Conversion, conversion_of, layer_records
+from .backend_choice import BackendChoice
 from .report_figures import plot_conversion_error, plot_raster, plot_sops_energy, plot_spike_rates
 
 
@@ -56,11 +57,14 @@ class ReportError(SnncError):
 # entry point
 # ----------------------------------------------------------------------------------------------
 
-def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samples: int | None = None) -> Path:
+def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samples: int | None = None,
+                 backend: BackendChoice | None = None) -> Path:
     """Write ``out_dir/index.html`` and its PNGs for the bundle at ``bundle_path``; returns the HTML path.
 
     ``data``: .npz with ``x`` (and optional ``y``); without it, ``samples`` (default 64) random inputs.
     ``energy``: built-in energy model name or a .toml file. ``samples``: use only the first N samples.
+    ``backend``: what runs the verification and the op counts (default: the reference simulator); the
+    schedules the network runs in and the raster come from the reference on one sample.
     """
     from ..data import load_data, random_inputs
     from ..energy import load_energy_model
@@ -72,10 +76,12 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     if samples is not None and samples < 1:
         raise ReportError(f"--samples must be at least 1, got {samples}")
     _check_destination(out_dir)
+    choice = backend or BackendChoice("reference")
     try:
         net, extras = load_with_extras(bundle_path)
     except BundleError as e:
         raise ReportError(str(e)) from None
+    choice.counting_backend(net, Schedule.PIPELINED)   # a backend or device that cannot run is refused now
     em = load_energy_model(energy)
     if data is not None:
         x, y = load_data(data, net, samples)
@@ -95,10 +101,12 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     training_free = conversion_of(net) is Conversion.TRAINING_FREE
     if training_free:  # no quantized ANN: measured against the float ANN (embedded model), pipelined
         mb = bytes(extras["onnx_model"]) if "onnx_model" in extras else None
-        ver = {s.value: (None if mb is None else verify_training_free(net, x, y, mb).to_dict()) for s in scheds}
+        ver = {s.value: (None if mb is None else verify_training_free(
+            net, x, y, mb, backend=choice.counting_backend(net, s)).to_dict()) for s in scheds}
     else:
-        ver = {s.value: verify_against_ann(net, x, y, s, None).to_dict() for s in scheds}
-    stats = {s.value: compute_stats(net, x, s, em).to_dict() for s in scheds}
+        ver = {s.value: verify_against_ann(net, x, y, s, None, backend=choice.counting_backend(net, s)).to_dict()
+               for s in scheds}
+    stats = {s.value: compute_stats(net, x, s, em, backend=choice.counting_backend(net, s)).to_dict() for s in scheds}
     raster_sched = scheds[0]
     raster = first[raster_sched]
     latency = {s.value: r.latency_steps for s, r in first.items()}
@@ -294,6 +302,7 @@ def render_html(ctx: dict) -> str:
                    f"{len(net.readouts)} readout(s)",
         "data": ctx["data_desc"],
         "energy model": f"{em.name} — {em.source or 'no source given'}",
+        "simulated on": ", ".join(f"{s} {v['backend']} ({v['device']})" for s, v in st_all.items()),
         "snnc version": md.get("snnc_version", "?"),
     }
     rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in summary.items())

@@ -137,9 +137,9 @@ class SimulateTask:
     bundle: str
     data: str
     shard: Shard
-    backend: str
+    backend: str       # resolved by the driver (``--backend auto`` picks once, every shard runs the same)
+    device: str
     schedule: str
-    keep_predictions: bool
 
 
 def simulate_shard(task: SimulateTask):
@@ -148,26 +148,33 @@ def simulate_shard(task: SimulateTask):
 
     from ..bundles import load_bundle
     from ..data import load_data
+    from .backend_choice import BackendChoice
     from .simulate import simulate_partial
 
     net = load_bundle(task.bundle).network
+    schedule = Schedule(task.schedule)
+    be = BackendChoice(task.backend, task.device).backend(net, schedule)
     x, y = load_data(task.data, net, task.shard.size, start=task.shard.start)
-    return simulate_partial(net, x, y, task.backend, Schedule(task.schedule))
+    return simulate_partial(net, x, y, be, schedule)
 
 
-def simulate_sharded(bundle: str, net, data: str, samples: int | None, backend: str, schedule,
+def simulate_sharded(bundle: str, net, data: str, samples: int | None, choice, schedule,
                      keep_predictions: bool, engine: Engine, shard_samples: int = DEFAULT_SHARD_SAMPLES,
                      progress=None):
-    """``snnc simulate`` over shards of ``data`` on ``engine``; the report a single process gives."""
-    from ..data import count_samples
+    """``snnc simulate`` over shards of ``data`` on ``engine`` with the backend ``choice``
+    (``backend_choice.BackendChoice``); the report a single process gives."""
+    from ..data import check_samples, count_samples
+    from .backend_choice import device_of
     from .simulate import finish_simulate
 
+    check_samples(samples)
+    be = choice.backend(net, schedule)
     n = count_samples(data, tuple(net.inputs[0].shape), net.inputs[0].name)
     n = n if samples is None else min(samples, n)
-    tasks = [SimulateTask(str(bundle), str(data), s, backend, schedule.value, keep_predictions)
+    tasks = [SimulateTask(str(bundle), str(data), s, be.name, device_of(be), schedule.value)
              for s in plan_shards(n, shard_samples)]
     parts = engine.map(simulate_shard, tasks, progress)
-    return finish_simulate(net, parts, backend, schedule, keep_predictions)
+    return finish_simulate(net, parts, be.name, device_of(be), schedule, keep_predictions)
 
 
 # ---- eval: shards of the grid --------------------------------------------------------------------
@@ -179,19 +186,22 @@ class EvalTask:
     grid: Any          # evaluate.EvalGrid with one T
     base: Any          # config.CompileConfig
     samples: int | None
+    backend: Any       # backend_choice.BackendChoice
 
 
 def eval_shard(task: EvalTask):
     from .evaluate import evaluate
 
-    return evaluate(task.model, task.data, task.grid, task.base, task.samples)
+    return evaluate(task.model, task.data, task.grid, task.base, task.samples, backend=task.backend)
 
 
-def eval_sharded(model: str, data: str, grid, base, samples: int | None, engine: Engine, progress=None):
+def eval_sharded(model: str, data: str, grid, base, samples: int | None, engine: Engine, progress=None,
+                 backend=None):
     """``snnc eval`` with one shard per T of the grid; the merged report equals the single-process one:
     the same top-level figures (each shard computes them from the same inputs) and the results in the
     order a single process produces them (row by row, T by T, schedule innermost)."""
-    tasks = [EvalTask(str(model), str(data), replace(grid, timesteps=[T]), base, samples) for T in grid.timesteps]
+    tasks = [EvalTask(str(model), str(data), replace(grid, timesteps=[T]), base, samples, backend)
+             for T in grid.timesteps]
     reports = engine.map(eval_shard, tasks, progress)
     return merge_eval_reports(reports, grid.timesteps)
 
@@ -211,10 +221,12 @@ def merge_eval_reports(reports: list[EvalReport], timesteps: list[int]) -> EvalR
 
         def key(r):
             return outer.index((r.neuron, r.v0)), t_index[r.timesteps], schedules.index(r.schedule)
+    own = ("grid", "results", "notes")   # what each shard has of its own
     for rep in reports[1:]:
-        same = {k: v for k, v in asdict(rep).items() if k not in ("grid", "results")}
-        if same != {k: v for k, v in asdict(first).items() if k not in ("grid", "results")}:
+        same = {k: v for k, v in asdict(rep).items() if k not in own}
+        if same != {k: v for k, v in asdict(first).items() if k not in own}:
             raise SnncError("eval shards disagree on the model, the data or the reference accuracies; "
                             "the shards did not see the same files")
     results = sorted((r for rep in reports for r in rep.results), key=key)
-    return replace(first, grid={**first.grid, "timesteps": list(timesteps)}, results=results)
+    notes = list(dict.fromkeys(n for rep in reports for n in getattr(rep, "notes", [])))
+    return replace(first, grid={**first.grid, "timesteps": list(timesteps)}, results=results, notes=notes)

@@ -7,8 +7,10 @@ from typing import Callable
 
 import numpy as np
 
-from snnc.backends import get_backend
+from snnc.backends import Backend
 from snnc.ir import DualThreshold, MultiThreshold, Network, Schedule
+
+from .backend_choice import device_of
 
 
 @dataclass
@@ -17,6 +19,7 @@ class SimulateReport:
     negative ones, and the rate per neuron per step (its own steps with mixed levels)."""
 
     backend: str
+    device: str
     schedule: str
     timesteps: int
     samples: int
@@ -50,12 +53,11 @@ class SimulatePartial:
     latency_steps: int
 
 
-def simulate_partial(net: Network, x: np.ndarray, y: np.ndarray | None, backend: str, schedule: Schedule,
+def simulate_partial(net: Network, x: np.ndarray, y: np.ndarray | None, be: Backend, schedule: Schedule,
                      progress: Callable[[int], None] | None = None) -> SimulatePartial:
-    """Run ``net`` on ``backend`` (one batch of 256 samples at a time; 32 for other backends: one Lava
-    run, compile and start, per batch)."""
-    be = get_backend(backend)
-    batch = 256 if backend == "reference" else 32
+    """Run ``net`` on the backend ``be`` in batches of its ``batch_size`` samples (256 for the reference and
+    torch; 32 for a backend that declares none, e.g. Lava: one compile and start per batch)."""
+    batch = int(getattr(be, "batch_size", 32))
     signed = signed_messages(net)
     preds, totals, negs = [], {p.name: 0 for p in net.populations}, {p.name: 0 for p in net.populations}
     res = None
@@ -76,7 +78,7 @@ def simulate_partial(net: Network, x: np.ndarray, y: np.ndarray | None, backend:
                            res.latency_steps)
 
 
-def finish_simulate(net: Network, parts: list[SimulatePartial], backend: str, schedule: Schedule,
+def finish_simulate(net: Network, parts: list[SimulatePartial], backend: str, device: str, schedule: Schedule,
                     keep_predictions: bool = False) -> SimulateReport:
     """The report of the runs ``parts`` (in sample order), as one run over all their samples gives it."""
     n = sum(p.samples for p in parts)
@@ -85,7 +87,7 @@ def finish_simulate(net: Network, parts: list[SimulatePartial], backend: str, sc
     labelled = all(p.correct is not None for p in parts)
     pred = np.concatenate([p.predictions for p in parts])
     return SimulateReport(
-        backend=backend, schedule=schedule.value, timesteps=net.timesteps, samples=n,
+        backend=backend, device=device, schedule=schedule.value, timesteps=net.timesteps, samples=n,
         latency_steps=parts[-1].latency_steps,
         accuracy=float(sum(p.correct for p in parts) / n) if labelled else None,
         spikes_per_sample={k: v / n for k, v in totals.items()},
@@ -94,15 +96,15 @@ def finish_simulate(net: Network, parts: list[SimulatePartial], backend: str, sc
         predictions=pred.tolist() if keep_predictions else None)
 
 
-def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, backend: str, schedule: Schedule,
+def simulate_bundle(net: Network, x: np.ndarray, y: np.ndarray | None, be: Backend, schedule: Schedule,
                     keep_predictions: bool = False, progress: Callable[[int], None] | None = None) -> SimulateReport:
-    """Run ``net`` on ``backend`` over ``x`` in this process (``simulate_partial`` then ``finish_simulate``)."""
-    return finish_simulate(net, [simulate_partial(net, x, y, backend, schedule, progress)], backend, schedule,
-                           keep_predictions)
+    """Run ``net`` on the backend ``be`` over ``x`` in this process (``simulate_partial``, ``finish_simulate``)."""
+    return finish_simulate(net, [simulate_partial(net, x, y, be, schedule, progress)], be.name, device_of(be),
+                           schedule, keep_predictions)
 
 
 def format_simulate(bundle, net: Network, rep: SimulateReport) -> str:
-    out = [f"simulate {bundle} on {rep.backend}, schedule {rep.schedule}, T={rep.timesteps}, "
+    out = [f"simulate {bundle} on {rep.backend} ({rep.device}), schedule {rep.schedule}, T={rep.timesteps}, "
            f"latency {rep.latency_steps} steps, {rep.samples} samples"]
     signed = signed_messages(net)
     for p in net.populations:

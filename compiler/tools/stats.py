@@ -1,5 +1,6 @@
 """``snnc stats``: what an inference costs: ANN MACs (stored at compile time from the ONNX graph's shapes) and SNN
-events, synaptic operations and neuron updates counted by the reference simulator, priced by an
+events, synaptic operations and neuron updates counted by an exact backend (the reference simulator,
+or torch: the same integers), priced by an
 energy model (compiler/energy/: a built-in TOML or the user's).
 
 Per layer, the ANN's MACs that compute layer l's pre-activation are set beside the SOPs delivered
@@ -17,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from snnc.backends.reference import simulate
 from snnc.ir import Input, Network, Population, Schedule
 
 from ..energy import EnergyModel, load_energy_model
 from ..metadata import layer_records
+from .backend_choice import CountingBackend, device_of, reference_backend
 
 
 @dataclass
@@ -48,6 +49,8 @@ class StatsReport:
     ann: dict
     snn: dict
     layers: list[LayerCost]
+    backend: str = "reference"   # what counted the operations (an exact backend)
+    device: str = "cpu"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,13 +61,16 @@ def layer_macs(net: Network) -> dict[str, int]:
 
 
 def compute_stats(net: Network, x: np.ndarray, schedule: Schedule | str = Schedule.LAYERWISE,
-                  energy: str | EnergyModel = "qiao2015", batch_size: int = 64, progress=None) -> StatsReport:
+                  energy: str | EnergyModel = "qiao2015", batch_size: int = 64, progress=None,
+                  backend: CountingBackend | None = None) -> StatsReport:
+    """Count the operations of ``net`` on ``x`` with ``backend`` (default the reference) and price them."""
+    backend = reference_backend(backend)
     em = energy if isinstance(energy, EnergyModel) else load_energy_model(energy)
     schedule = Schedule(schedule)
     T, n = net.timesteps, len(x)
     tot = None
     for i in range(0, n, batch_size):
-        res = simulate(net, x[i:i + batch_size], schedule=schedule, count_ops=True)
+        res = backend.simulate(net, x[i:i + batch_size], schedule=schedule, count_ops=True)
         if tot is None:
             tot = res.ops
         else:
@@ -103,13 +109,14 @@ def compute_stats(net: Network, x: np.ndarray, schedule: Schedule | str = Schedu
            "neuron_updates_per_sample": sum(L.updates_per_sample for L in layers),
            "energy_j": snn_e,
            "energy_ratio_ann_over_snn": ann["energy_j"] / snn_e if snn_e > 0 else None}
-    return StatsReport(em.name, em.source, T, schedule.value, n, ann, snn, layers)
+    return StatsReport(em.name, em.source, T, schedule.value, n, ann, snn, layers, backend.name, device_of(backend))
 
 
 def format_stats(bundle, rep: StatsReport) -> str:
     """What ``snnc stats`` prints: per layer and in total, per sample."""
     out = [f"stats {bundle}: energy model {rep.energy_model} ({rep.energy_source})",
-           f"  schedule {rep.schedule}, T={rep.timesteps}, {rep.samples} samples; per sample:",
+           f"  schedule {rep.schedule}, T={rep.timesteps}, {rep.samples} samples, counted on {rep.backend} "
+           f"({rep.device}); per sample:",
            f"  {'layer':<10} {'ANN MACs':>12} {'SNN SOPs':>12} {'spikes':>10} {'rate':>7} {'E_ANN [J]':>11} {'E_SNN [J]':>11}"]
     for L in rep.layers:
         out.append(f"  {L.name:<10} {L.macs:>12,} {L.sops_per_sample:>12,.0f} {L.spikes_per_sample:>10,.1f} "

@@ -1,5 +1,5 @@
-"""Verification: the SNN against the integer ANN and the float ANN (``--against ann``), or a backend
-against the reference simulator (``--against lava``).
+"""Verification: the SNN against the integer ANN and the float ANN (``--against ann``; the SNN runs on
+an exact backend, ``--backend``), or a backend against the reference simulator (``--against lava|torch``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from snnc.ir import Network, Schedule, per_channel, replace
 from ..errors import SnncError
 from ..fidelity import reference_executor
 from ..metadata import layer_records
+from .backend_choice import CountingBackend, device_of, reference_backend
 
 
 @dataclass
@@ -44,6 +45,8 @@ class AnnVerifyReport:
     spikes_per_sample: float = 0.0  # spike events (either sign) per sample, all populations
     sops_per_sample: float = 0.0    # synaptic operations per sample (spikes and graded input values)
     snn_predictions: np.ndarray | None = field(default=None, repr=False, compare=False)  # not in the JSON
+    backend: str = "reference"      # what ran the SNN (an exact backend: the reference's integers)
+    device: str = "cpu"
 
     @property
     def ok(self) -> bool:
@@ -99,13 +102,16 @@ def reference_network(net: Network) -> Network:
 def verify_against_ann(
     net: Network, x: np.ndarray, y: np.ndarray | None, schedule: Schedule, model_bytes: bytes | None,
     random_inputs: bool = False, batch_size: int = 256, progress=None, float_predictions: np.ndarray | None = None,
+    backend: CountingBackend | None = None,
 ) -> AnnVerifyReport:
     """The SNN's counts N against the quantized ANN's levels M (the integer ANN with tau = L).
 
     T = L: exact means N == M for every neuron (the theorem; layerwise). T != L: the SNN's
     activation is lambda*N/T and the ANN's lambda*M/L; their difference is reported per layer.
     ``float_predictions`` (argmax of the float ANN, if already known) saves running onnxruntime.
+    ``backend``: what runs the SNN (an exact backend with ``simulate``; default the reference).
     """
+    backend = reference_backend(backend)
     T = net.timesteps
     L = network_levels(net)
     ref_net = reference_network(net)
@@ -127,7 +133,7 @@ def verify_against_ann(
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         ann = run_integer_ann(ref_net, xb, timesteps=L)
-        snn = simulate(net, xb, schedule=schedule, state_bits=state_bits, count_ops=True)  # re-checks the width
+        snn = backend.simulate(net, xb, schedule=schedule, state_bits=state_bits, count_ops=True)  # re-checks the width
         own = run_integer_ann(net, xb) if own_mism is not None else None
         for p in pops:
             M, N = ann.levels[p.name], snn.counts[p.name]
@@ -166,6 +172,7 @@ def verify_against_ann(
         comparison="levels" if T == L else "rates", integer_network_mismatched=own_mism,
         spikes_per_sample=events / max(len(x), 1), sops_per_sample=sops / max(len(x), 1),
         snn_predictions=pred_snn,
+        backend=backend.name, device=device_of(backend),
     )
 
 
@@ -234,7 +241,8 @@ def fmt4(v) -> str:
 def format_ann_report(bundle, rep: AnnVerifyReport, random_inputs: bool) -> str:
     """What ``snnc verify --against ann`` prints for a quantized network."""
     out = [f"verify {bundle} against the quantized ANN (L={rep.levels}), schedule {rep.schedule}, "
-           f"T={rep.timesteps}, {rep.samples} samples" + (" (random inputs)" if random_inputs else "")]
+           f"T={rep.timesteps}, {rep.samples} samples" + (" (random inputs)" if random_inputs else "")
+           + f"; SNN on {rep.backend} ({rep.device})"]
     if rep.comparison == "rates":
         out.append("  T != L: comparing rates lambda*N/T with activations lambda*M/L (not demanding equality)")
     out.append(f"  {'layer':<10} {'compared':>10} {'mismatched':>11} {'unevenness':>11} {'rate err':>9}")

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from snnc.backends.reference import simulate
 from snnc.ir import Network, Schedule, per_channel
 
 from ..errors import SnncError
 from ..metadata import layer_records
+from .backend_choice import CountingBackend, device_of, reference_backend
 from .verify import fmt4
 
 
@@ -46,6 +46,8 @@ class FloatVerifyReport:
     spikes_per_sample: float = 0.0
     sops_per_sample: float = 0.0
     comparison: str = "float"   # against the float ANN: measured, not demanded
+    backend: str = "reference"  # what ran the SNN (an exact backend: the reference's integers)
+    device: str = "cpu"
 
     @property
     def ok(self) -> bool:
@@ -85,8 +87,11 @@ def _float_graph(model_bytes: bytes):
 
 
 def verify_training_free(net: Network, x: np.ndarray, y: np.ndarray | None, model_bytes: bytes | None,
-                         random_inputs: bool = False, batch_size: int = 256, progress=None) -> FloatVerifyReport:
-    """The SNN's per-layer values and predictions against the float ANN (see module docstring)."""
+                         random_inputs: bool = False, batch_size: int = 256, progress=None,
+                         backend: CountingBackend | None = None) -> FloatVerifyReport:
+    """The SNN's per-layer values and predictions against the float ANN (see module docstring);
+    ``backend`` runs the SNN (an exact backend with ``simulate``; default the reference)."""
+    backend = reference_backend(backend)
     if model_bytes is None:
         raise SnncError("a training-free network is verified against its float ANN: the bundle does not embed the "
                         "ONNX model, give --model FILE.onnx")
@@ -105,7 +110,7 @@ def verify_training_free(net: Network, x: np.ndarray, y: np.ndarray | None, mode
     events = sops = 0
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        snn = simulate(net, xb, Schedule.PIPELINED, state_bits=state_bits, count_ops=True)
+        snn = backend.simulate(net, xb, Schedule.PIPELINED, state_bits=state_bits, count_ops=True)
         vals = g.run(xb)
         for name, relu in pops.items():
             pop = net.node(name)
@@ -132,13 +137,15 @@ def verify_training_free(net: Network, x: np.ndarray, y: np.ndarray | None, mode
         schedule="pipelined", timesteps=net.timesteps, samples=len(x), random_inputs=random_inputs,
         coding=type(net.coding).__name__, accuracy={"snn": acc(pred_snn), "ann_float": acc(pred_f)},
         prediction_agreement={"snn_vs_ann_float": float(np.mean(pred_snn == pred_f))}, layers=layers,
-        spikes_per_sample=events / max(len(x), 1), sops_per_sample=sops / max(len(x), 1))
+        spikes_per_sample=events / max(len(x), 1), sops_per_sample=sops / max(len(x), 1),
+        backend=backend.name, device=device_of(backend))
 
 
 def format_float_report(bundle, rep: FloatVerifyReport, random_inputs: bool) -> str:
     """What ``snnc verify --against ann`` prints for a training-free network."""
     out = [f"verify {bundle} against the float ANN (training-free network, {rep.coding}, T={rep.timesteps}), "
-           f"{rep.samples} samples" + (" (random inputs)" if random_inputs else ""),
+           f"{rep.samples} samples" + (" (random inputs)" if random_inputs else "")
+           + f"; SNN on {rep.backend} ({rep.device})",
            "  no quantized ANN to be exact against: per-layer errors and predictions are measured, not demanded",
            f"  {'layer':<10} {'ReLU':<16} {'compared':>10} {'|err|/theta':>12} {'rel rms':>8}"]
     for L in rep.layers:

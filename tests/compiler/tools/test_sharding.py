@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from snnc.backends.reference import ReferenceBackend
 from snnc.compiler.data import count_samples, load_arrays
 from snnc.compiler.errors import DataFileError
+from snnc.compiler.tools.backend_choice import BackendChoice
 from snnc.compiler.tools.cli import cli
 from snnc.compiler.tools.evaluate import EvalGrid, evaluate
 from snnc.compiler.tools.sharding import (LocalEngine, RayEngine, Shard, ShardingError, eval_sharded, plan_shards,
@@ -67,9 +69,10 @@ def test_sharded_simulate_equals_one_process(digits_bundle):
     from snnc.compiler.data import load_data
 
     x, y = load_data(DIGITS_DATA, net, 100)
-    one = simulate_bundle(net, x, y, "reference", Schedule.LAYERWISE, keep_predictions=True)
+    one = simulate_bundle(net, x, y, ReferenceBackend(), Schedule.LAYERWISE, keep_predictions=True)
     seen = []
-    sharded = simulate_sharded(str(digits_bundle), net, str(DIGITS_DATA), 100, "reference", Schedule.LAYERWISE,
+    sharded = simulate_sharded(str(digits_bundle), net, str(DIGITS_DATA), 100, BackendChoice("reference", "cpu"),
+                               Schedule.LAYERWISE,
                                True, LocalEngine(), shard_samples=7, progress=seen.append)
     assert len(seen) == 15  # ceil(100 / 7) shards
     assert json.dumps(sharded.to_dict()) == json.dumps(one.to_dict())
