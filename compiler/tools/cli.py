@@ -448,7 +448,11 @@ def simulate(bundle, data, schedule, samples, as_json, workers, cluster, shard_s
               help="Also run NeuroBench's SynapticOperations and ActivationSparsity on the NIR export in Sinabs "
                    "(pipelined) and set them beside snnc's counts (make interop installs them); exit 1 if they differ.")
 @backend_options
-def stats(bundle, data, energy, schedule, samples, as_json, neurobench, backend, device):
+@_sharding_options
+@click.option("--shard-samples", type=click.IntRange(min=1), default=256, show_default=True,
+              help="With --workers/--cluster: samples per shard (each worker reads only its slice of --data).")
+def stats(bundle, data, energy, schedule, samples, as_json, neurobench, backend, device, workers, cluster,
+          shard_samples):
     """ANN MACs and energy vs SNN spikes, synaptic operations and energy, per layer and in total."""
     from ..energy import load_energy_model
     from .backend_choice import BackendChoice
@@ -457,7 +461,19 @@ def stats(bundle, data, energy, schedule, samples, as_json, neurobench, backend,
     net, _ = _load_bundle(bundle)
     em = load_energy_model(energy)
     sched = _schedule(net, schedule)
-    be = BackendChoice.from_options(backend, device).counting_backend(net, sched)
+    choice = BackendChoice.from_options(backend, device)
+    be = choice.counting_backend(net, sched)
+    if workers is not None or cluster is not None:
+        from .sharding import engine_for, stats_sharded
+
+        if not data or neurobench:
+            raise SnncError("--workers/--cluster shard a data file: give --data (and run --neurobench without them)")
+        engine = engine_for(workers, cluster)
+        bar = _progress(None, f"stats ({engine.name})")
+        rep = stats_sharded(bundle, net, data, samples, choice, sched, em, engine, shard_samples, progress=bar.update)
+        bar.close()
+        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_stats(bundle, rep))
+        return
     x, _y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "stats")
     rep = compute_stats(net, x, sched, em, progress=bar.update, backend=be)

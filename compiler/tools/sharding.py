@@ -177,6 +177,40 @@ def simulate_sharded(bundle: str, net, data: str, samples: int | None, choice, s
     return finish_simulate(net, parts, be.name, device_of(be), schedule, keep_predictions)
 
 
+# ---- stats: shards of samples, counted operations added up ----------------------------------------
+
+def stats_shard(task: SimulateTask):
+    from snnc.ir import Schedule
+
+    from ..bundles import load_bundle
+    from ..data import load_data
+    from .backend_choice import BackendChoice, counting
+    from .stats import count_operations
+
+    net = load_bundle(task.bundle).network
+    schedule = Schedule(task.schedule)
+    be = counting(BackendChoice(task.backend, task.device).backend(net, schedule))
+    x, _ = load_data(task.data, net, task.shard.size, start=task.shard.start)
+    return count_operations(net, x, schedule, be)
+
+
+def stats_sharded(bundle: str, net, data: str, samples: int | None, choice, schedule, energy, engine: Engine,
+                  shard_samples: int = DEFAULT_SHARD_SAMPLES, progress=None):
+    """``snnc stats`` over shards of ``data``: integer operation totals added up, then priced once."""
+    from ..data import check_samples, count_samples
+    from .backend_choice import device_of
+    from .stats import price_operations
+
+    check_samples(samples)
+    be = choice.counting_backend(net, schedule)
+    n = count_samples(data, tuple(net.inputs[0].shape), net.inputs[0].name)
+    n = n if samples is None else min(samples, n)
+    tasks = [SimulateTask(str(bundle), str(data), s, be.name, device_of(be), schedule.value)
+             for s in plan_shards(n, shard_samples)]
+    parts = engine.map(stats_shard, tasks, progress)
+    return price_operations(net, parts, schedule, energy, be.name, device_of(be))
+
+
 # ---- eval: shards of the grid --------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -60,26 +60,54 @@ def layer_macs(net: Network) -> dict[str, int]:
     return {r.layer: int(r.ann_macs or 0) for r in layer_records(net)}
 
 
+@dataclass
+class OpsCount:
+    """Operations counted on some samples: integer totals per node (``NodeOps``), which add up exactly
+    over any split of the samples (a shard's part of ``snnc stats --workers``)."""
+
+    samples: int
+    ops: dict
+
+
+def count_operations(net: Network, x: np.ndarray, schedule: Schedule, backend: CountingBackend,
+                     batch_size: int = 64, progress=None) -> OpsCount:
+    """Run ``net`` on ``x`` in batches with ``backend`` and add up what every node did."""
+    tot = None
+    for i in range(0, len(x), batch_size):
+        res = backend.simulate(net, x[i:i + batch_size], schedule=schedule, count_ops=True)
+        tot = res.ops if tot is None else add_ops(tot, res.ops)
+        if progress is not None:
+            progress(len(x[i:i + batch_size]))
+    return OpsCount(len(x), tot)
+
+
+def add_ops(a: dict, b: dict) -> dict:
+    """Per node, the operations of ``a`` and ``b`` together (in place in ``a``)."""
+    for k, o in b.items():
+        t = a[k]
+        t.events, t.sops_out, t.sops_in, t.updates = (t.events + o.events, t.sops_out + o.sops_out,
+                                                      t.sops_in + o.sops_in, t.updates + o.updates)
+    return a
+
+
 def compute_stats(net: Network, x: np.ndarray, schedule: Schedule | str = Schedule.LAYERWISE,
                   energy: str | EnergyModel = "qiao2015", batch_size: int = 64, progress=None,
                   backend: CountingBackend | None = None) -> StatsReport:
     """Count the operations of ``net`` on ``x`` with ``backend`` (default the reference) and price them."""
     backend = reference_backend(backend)
-    em = energy if isinstance(energy, EnergyModel) else load_energy_model(energy)
     schedule = Schedule(schedule)
-    T, n = net.timesteps, len(x)
-    tot = None
-    for i in range(0, n, batch_size):
-        res = backend.simulate(net, x[i:i + batch_size], schedule=schedule, count_ops=True)
-        if tot is None:
-            tot = res.ops
-        else:
-            for k, o in res.ops.items():
-                t = tot[k]
-                t.events, t.sops_out, t.sops_in, t.updates = (t.events + o.events, t.sops_out + o.sops_out,
-                                                              t.sops_in + o.sops_in, t.updates + o.updates)
-        if progress is not None:
-            progress(len(x[i:i + batch_size]))
+    counted = count_operations(net, x, schedule, backend, batch_size, progress)
+    return price_operations(net, [counted], schedule, energy, backend.name, device_of(backend))
+
+
+def price_operations(net: Network, parts: list[OpsCount], schedule: Schedule, energy: str | EnergyModel,
+                     backend: str, device: str) -> StatsReport:
+    """The report of the counts ``parts`` (one run or the shards of one), priced by ``energy``."""
+    em = energy if isinstance(energy, EnergyModel) else load_energy_model(energy)
+    T, n = net.timesteps, sum(p.samples for p in parts)
+    tot = parts[0].ops
+    for p in parts[1:]:
+        tot = add_ops(tot, p.ops)
     macs = layer_macs(net)
     first = {p.target for inp in net.inputs for p in net.outgoing(inp.name)}
     layers = []
@@ -109,7 +137,7 @@ def compute_stats(net: Network, x: np.ndarray, schedule: Schedule | str = Schedu
            "neuron_updates_per_sample": sum(L.updates_per_sample for L in layers),
            "energy_j": snn_e,
            "energy_ratio_ann_over_snn": ann["energy_j"] / snn_e if snn_e > 0 else None}
-    return StatsReport(em.name, em.source, T, schedule.value, n, ann, snn, layers, backend.name, device_of(backend))
+    return StatsReport(em.name, em.source, T, schedule.value, n, ann, snn, layers, backend, device)
 
 
 def format_stats(bundle, rep: StatsReport) -> str:

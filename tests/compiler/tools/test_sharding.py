@@ -78,6 +78,19 @@ def test_sharded_simulate_equals_one_process(digits_bundle):
     assert json.dumps(sharded.to_dict()) == json.dumps(one.to_dict())
 
 
+def test_sharded_stats_equal_one_process(digits_bundle):
+    from snnc.compiler.data import load_data
+    from snnc.compiler.tools.sharding import stats_sharded
+    from snnc.compiler.tools.stats import compute_stats
+
+    net = load(digits_bundle)
+    x, _ = load_data(DIGITS_DATA, net, 50)
+    one = compute_stats(net, x, Schedule.LAYERWISE, "horowitz2014", backend=ReferenceBackend())
+    sharded = stats_sharded(str(digits_bundle), net, str(DIGITS_DATA), 50, BackendChoice("reference", "cpu"),
+                            Schedule.LAYERWISE, "horowitz2014", LocalEngine(), shard_samples=9)
+    assert json.dumps(sharded.to_dict()) == json.dumps(one.to_dict())
+
+
 def test_sharded_eval_equals_one_process():
     grid = EvalGrid([1, 2, 4], neurons=["if", "dual-threshold"], schedules=["layerwise", "pipelined"])
     one = evaluate(DIGITS_MODEL, DIGITS_DATA, grid, samples=40)
@@ -106,10 +119,10 @@ def test_workers_without_ray_are_refused_by_name(monkeypatch, digits_bundle):
 
 @pytest.mark.ray
 @pytest.mark.skipif(not HAVE_RAY, reason="Ray is not installed (make ray)")
-@pytest.mark.parametrize("command", ["simulate", "eval"])
+@pytest.mark.parametrize("command", ["simulate", "stats", "eval"])
 def test_cli_on_a_local_ray_cluster_prints_the_same_bytes(command, digits_bundle):
-    if command == "simulate":
-        args = ["simulate", str(digits_bundle), "--data", str(DIGITS_DATA), "--samples", "90", "--json"]
+    if command in ("simulate", "stats"):
+        args = [command, str(digits_bundle), "--data", str(DIGITS_DATA), "--samples", "90", "--json"]
         extra = ["--shard-samples", "20"]
     else:
         args = ["eval", str(DIGITS_MODEL), "--data", str(DIGITS_DATA), "--samples", "40", "--timesteps", "1,2,4",
