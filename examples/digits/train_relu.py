@@ -31,13 +31,16 @@ import train as qtrain  # noqa: E402
 log = logging.getLogger("digits.train_relu")
 
 
-def make_relu_cnn() -> nn.Sequential:
-    """The digits CNN of examples/models/qcfs.py with plain ReLUs: (N, 1, 8, 8) -> (N, 10)."""
+def make_relu_cnn(input_size: int = 8) -> nn.Sequential:
+    """The digits CNN of examples/models/qcfs.py with plain ReLUs: (N, 1, 8, 8) -> (N, 10);
+    ``input_size`` (even) builds it for (N, 1, s, s) images (examples/mnist: 28)."""
+    if input_size < 2 or input_size % 2:
+        raise ValueError(f"input_size must be even and >= 2 (one 2x2 average pool), got {input_size}")
     return nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
         nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
         nn.AvgPool2d(2), nn.Flatten(),
-        nn.Linear(256, 64), nn.ReLU(),
+        nn.Linear(16 * (input_size // 2) ** 2, 64), nn.ReLU(),
         nn.Linear(64, 10),
     )
 

@@ -71,8 +71,12 @@ class QuantClip(nn.Module):
         return f"levels={self.levels}, quantizer={self.quantizer!r}, lam={float(self.lam.detach()):.4g}"
 
 
-def make_digits_cnn(quantizer: str = "round", levels: int = 4, lam_init: float = 2.0) -> nn.Sequential:
-    """CNN for 8x8 digits: input (N, 1, 8, 8), output (N, 10) logits."""
+def make_digits_cnn(quantizer: str = "round", levels: int = 4, lam_init: float = 2.0,
+                    input_size: int = 8) -> nn.Sequential:
+    """CNN for 8x8 digits: input (N, 1, 8, 8), output (N, 10) logits. ``input_size`` (even) builds the
+    same recipe for (N, 1, s, s) images (examples/mnist: 28); only the first Linear's width changes."""
+    if input_size < 2 or input_size % 2:
+        raise ValueError(f"input_size must be even and >= 2 (one 2x2 average pool), got {input_size}")
     return nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1),
         nn.BatchNorm2d(8),
@@ -82,7 +86,7 @@ def make_digits_cnn(quantizer: str = "round", levels: int = 4, lam_init: float =
         QuantClip(levels, quantizer, lam_init),
         nn.AvgPool2d(2),
         nn.Flatten(),
-        nn.Linear(256, 64),
+        nn.Linear(16 * (input_size // 2) ** 2, 64),
         QuantClip(levels, quantizer, lam_init),
         nn.Linear(64, 10),
     )
@@ -138,12 +142,14 @@ def export_onnx(
     input_shape: Sequence[int] = (1, 1, 8, 8),
     dynamic_batch: bool = True,
     opset: int = 17,
+    external_data: bool = True,
 ) -> str:
     """Export ``model`` (in eval mode) to ONNX with input ``x`` and output ``logits``.
 
     ``exporter="legacy"`` uses the TorchScript exporter (``dynamo=False``); ``"dynamo"`` uses the
     torch.export based exporter (``dynamo=True``), which stores the weights as external data in
-    ``path + ".data"`` next to the model -- keep both files together.  Returns ``str(path)``.
+    ``path + ".data"`` next to the model -- keep both files together -- unless ``external_data=False``
+    (weights inlined, one file; models under 2 GB).  Returns ``str(path)``.
     """
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
@@ -166,15 +172,16 @@ def export_onnx(
                 verbose=False,
             )
         else:
-            _export_dynamo(model, example, path, dynamic_batch, opset)
+            _export_dynamo(model, example, path, dynamic_batch, opset, external_data)
     return path
 
 
-def _export_dynamo(model: nn.Module, example: torch.Tensor, path: str, dynamic_batch: bool, opset: int) -> None:
+def _export_dynamo(model: nn.Module, example: torch.Tensor, path: str, dynamic_batch: bool, opset: int,
+                   external_data: bool = True) -> None:
     import logging
 
     # the dynamo exporter logs its progress ("[torch.onnx] Obtain model graph ...") via logging/print
-    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir")]
     levels = [lg.level for lg in quiet]
     for lg in quiet:
         lg.setLevel(logging.ERROR)
@@ -184,7 +191,7 @@ def _export_dynamo(model: nn.Module, example: torch.Tensor, path: str, dynamic_b
             input_names=["x"],
             output_names=["logits"],
             opset_version=opset,
-            external_data=True,
+            external_data=external_data,
             verbose=False,
             report=False,
         )
