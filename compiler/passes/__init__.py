@@ -2,7 +2,7 @@
 
 from .base import Pass, PassDidNotConverge, run_passes
 from .branches import DuplicateSharedPool, SwapMaxPoolMonotone
-from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear
+from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear, NormalizeAvgPool, RefuseInexactAvgPool
 from .qdq import DropInputQuantizer, FoldQDQRounding
 from .quant_act import FuseQuantAct
 from .simplify import FoldBatchNorm, MergeScalarAffine, RemoveIdentity, ResolveGlobalPool
@@ -12,6 +12,7 @@ DEFAULT_PIPELINE = (
     DropInputQuantizer,
     FoldQDQRounding,
     ResolveGlobalPool,
+    NormalizeAvgPool,
     FoldBatchNorm,
     MergeScalarAffine,
     SwapMaxPoolMonotone,
@@ -20,6 +21,7 @@ DEFAULT_PIPELINE = (
     FoldConvIntoPool,
     FoldPoolIntoConv,
     FoldPoolIntoLinear,
+    RefuseInexactAvgPool,
 )
 
 
@@ -30,5 +32,6 @@ def default_passes() -> list[Pass]:
 __all__ = [
     "Pass", "PassDidNotConverge", "run_passes", "default_passes", "DEFAULT_PIPELINE",
     "DropInputQuantizer", "FoldQDQRounding", "DuplicateSharedPool", "SwapMaxPoolMonotone", "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
+    "NormalizeAvgPool", "RefuseInexactAvgPool",
     "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool",
 ]
