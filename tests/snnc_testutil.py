@@ -181,6 +181,7 @@ def load_benchmark_script(name: str):
         sys.path.insert(0, bench)  # the scripts import their shared `sections` module
     spec = importlib.util.spec_from_file_location(f"snnc_bench_{name}", REPO / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 
