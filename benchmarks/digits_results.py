@@ -1,12 +1,16 @@
 """Regenerate the digits section of docs/results.md from `snnc verify` and `snnc stats` (library calls).
 
-    .venv/bin/python benchmarks/digits_results.py
+    .venv/bin/python benchmarks/digits_results.py [--doc docs/results.md] [--json benchmarks/results/digits_results.json]
+
+The whole section takes seconds, so its guard (tests/benchmarks/test_digits_results.py) regenerates it
+in full and fails when the committed section differs.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +20,23 @@ from snnc.compiler.tools.stats import compute_stats
 from snnc.compiler.api import compile_model
 from snnc.compiler.tools.verify import verify_against_ann
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sections import Section, write_json  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "examples/digits/qcfs_cnn.onnx"
 DATA = ROOT / "examples/digits/test.npz"
 DOC = ROOT / "docs/results.md"
-BEGIN, END = "<!-- digits:begin -->", "<!-- digits:end -->"
+SECTION = Section("digits")
+BEGIN, END = SECTION.begin, SECTION.end
+JSON = ROOT / "benchmarks/results/digits_results.json"
 
 
-def main() -> None:
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--doc", type=Path, default=DOC)
+    p.add_argument("--json", type=Path, default=JSON)
+    args = p.parse_args(argv)
     net, raw = compile_model(MODEL)
     z = np.load(DATA)
     x, y = z["x"], z["y"]
@@ -41,25 +54,18 @@ def main() -> None:
               "| layer | " + " | ".join(ver) + " |", "|---|" + "---:|" * len(ver)]
     for i, L in enumerate(ver["layerwise"].layers):
         lines.append(f"| {L.name} | " + " | ".join(f"{ver[s].layers[i].unevenness_error:.4f}" for s in ver) + " |")
-    lines += ["", "Cost per sample (layerwise):", "",
+    lines += ["", "Cost per sample (layerwise schedule: every SOP, spike and energy figure below is from a layerwise run):", "",
               "| energy model | ANN MACs | SNN SOPs | spikes | ANN energy | SNN energy | ANN/SNN |", "|---|---:|---:|---:|---:|---:|---:|"]
     for e, r in stats.items():
         lines.append(f"| {e} | {r.ann['macs']:,} | {r.snn['sops_per_sample']:,.0f} | {r.snn['spikes_per_sample']:,.1f} | "
                      f"{r.ann['energy_j']:.3e} J | {r.snn['energy_j']:.3e} J | {r.snn['energy_ratio_ann_over_snn']:.2f} |")
     lines.append(END)
     section = "\n".join(lines)
-    text = DOC.read_text() if DOC.exists() else "# Results\n"
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-    else:
-        head, sep, rest = text.partition("<!-- vgg16-energy:begin -->")
-        text = head + section + "\n\n" + sep + rest if sep else text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
-    out = ROOT / "benchmarks/results/digits_results.json"
-    out.write_text(json.dumps({"verify": {s: r.to_dict() for s, r in ver.items()},
-                               "stats": {e: r.to_dict() for e, r in stats.items()}}, indent=2))
-    print(section)
+    SECTION.write(args.doc, section)
+    write_json(args.json, {"verify": {s: r.to_dict() for s, r in ver.items()},
+                           "stats": {e: r.to_dict() for e, r in stats.items()}})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

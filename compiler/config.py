@@ -65,7 +65,7 @@ class CompileConfig:
     schedule: Schedule = Schedule.LAYERWISE  # default schedule for simulate/verify
     neuron: NeuronKind = NeuronKind.IF
     v0: V0Mode = V0Mode.AUTO
-    neg_divisor: int = 1000                 # dual threshold: theta' = -theta / neg_divisor (paper 000: 1000)
+    neg_divisor: int = 1000                 # dual threshold: theta' = -theta / neg_divisor (paper 000: theta' = -1e-3 absolute; docs/ir.md)
     input_range: tuple[float, float] | None = None  # None: the model's own input quantizer if it has one, else (0, 1)
     embed_model_max_bytes: int = 32 * 2**20
     chips: int | None = None                # bound on chips (default: as many as the network needs)

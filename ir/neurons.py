@@ -39,8 +39,9 @@ class DualThreshold(NeuronModel):
 
     Per step, after integrating: a positive spike (+1) when v >= Theta (v -= Theta); otherwise a
     negative spike (-1) when v <= Theta_neg and the neuron's net count so far is >= 1 (v += Theta).
-    Theta_neg = -ceil(Theta / neg_divisor) is the integer form of the paper's theta' = -theta/1000:
-    the smallest integer at or below -theta/neg_divisor's ceiling, so always <= -1 (docs/ir.md).
+    Theta_neg = -ceil(Theta / neg_divisor), the integer form of theta' = -theta/neg_divisor, so always
+    <= -1 (paper 000 writes theta' = -1e-3, an absolute value; for Theta <= neg_divisor both read
+    "v < 0", docs/ir.md).
     Net counts stay in [0, T]; spikes carry their sign to the next layer.
     """
 

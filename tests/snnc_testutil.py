@@ -199,3 +199,44 @@ def make_qcfs_maxpool_cnn(path, seed: int = 0) -> str:
     torch.manual_seed(seed)
     model = resnet.calibrate_(MaxPoolCNN(), (1, 8, 8), seed=seed)
     return qcfs.export_onnx(model, path, exporter="legacy", input_shape=(1, 1, 8, 8))
+
+
+# Guards of the generated docs tables (tests/benchmarks): a fresh slice against the committed JSON.
+RUN_TIMING_KEYS = frozenset({"compile_seconds", "run_seconds", "seconds"})
+# which exact backend ran a row (reference or torch: tested equal integer for integer on every model,
+# tests/backends/torch): provenance, not a figure
+PROVENANCE_KEYS = frozenset({"backend", "device"})
+
+
+def load_benchmark_script(name: str):
+    """benchmarks/<name>.py as a module (benchmarks/ is not a package)."""
+    import importlib.util
+    import sys
+
+    bench = str(REPO / "benchmarks")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)  # the scripts import their shared `sections` module
+    spec = importlib.util.spec_from_file_location(f"snnc_bench_{name}", REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def assert_rows_reproduce(committed: list[dict], fresh: list[dict], key: tuple[str, ...], what: str) -> int:
+    """Every fresh result row equals the committed row with the same ``key`` fields, every field but run
+    times compared with ==; returns how many rows were compared. A moved figure fails, naming the row,
+    the field and the script that regenerates it."""
+    index = {tuple(r[k] for k in key): r for r in committed}
+    n = 0
+    for r in fresh:
+        k = tuple(r[f] for f in key)
+        assert k in index, f"{what}: the committed JSON has no row {dict(zip(key, k))}; regenerate it"
+        old = index[k]
+        for f in sorted(set(r) | set(old)):
+            if f in RUN_TIMING_KEYS or f in PROVENANCE_KEYS:
+                continue
+            assert r.get(f) == old.get(f), (f"{what}: row {dict(zip(key, k))}, {f}: committed {old.get(f)!r}, "
+                                            f"the code now gives {r.get(f)!r}; regenerate the table and its docs")
+        n += 1
+    return n

@@ -497,7 +497,8 @@ def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: Compil
     log.info("float ANN (onnxruntime) on %d samples", len(x))
     pred_float = float_ann_outputs(imported.raw, x).reshape(len(x), -1).argmax(axis=1)
     em = load_energy_model(ENERGY_MODEL)
-    e_mac, e_ac = em.ann_energy_per_mac_j, em.energy_per_sop_j
+    # the model's own prices, as `snnc stats` reads them: graded input events at energy_per_input_op_j
+    e_mac, e_in, e_ac = em.ann_energy_per_mac_j, em.energy_per_input_op_j, em.energy_per_sop_j
     ann_macs = int(sum(imported.macs.values()))
     state_bits = load_target(base.target, base.profile).numeric.state_bits
     n_s = len(x)
@@ -534,7 +535,7 @@ def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: Compil
             agreement_with_ann_float=float(np.mean(run["predictions"] == pred_float)),
             spikes_per_sample=sum(run["events"][p] for p in pops) / n_s, ac_per_sample=ac, mac_per_sample=mac,
             sops_per_sample=ac + mac,
-            energy_ratio=(mac * e_mac + ac * e_ac) / ann_e if ann_e > 0 else None,
+            energy_ratio=(mac * e_in + ac * e_ac) / ann_e if ann_e > 0 else None,
             energy_ratio_mac0=ac * e_ac / ann_e if ann_e > 0 else None,
             layer_spikes_per_sample={p: run["events"][p] / n_s for p in pops},
             state_bits_needed=bits, fits_target=bits <= state_bits,
@@ -551,7 +552,7 @@ def _evaluate_relu(imported, model_path, data_path, grid: EvalGrid, base: Compil
         grid=grid.to_dict(), results=results, kind=RELU, calibration=base.calibration_data,
         threshold_scale=base.threshold_scale, threshold_scope=base.threshold_scope.value, frac_bits=base.frac_bits,
         ann_macs=ann_macs,
-        energy={"model": em.name, "source": em.source, "e_mac_j": e_mac, "e_ac_j": e_ac,
+        energy={"model": em.name, "source": em.source, "e_mac_j": e_mac, "e_input_j": e_in, "e_ac_j": e_ac,
                 "mac_snn": "graded input values x synapses reached (first layer), every step presented",
                 "ac_snn": "population messages (either sign, graded MT messages one each) x synapses reached"},
         state_bits=state_bits,

@@ -11,8 +11,10 @@ default epochs / lr / lam-init of train.py unless overridden in ``OVERRIDES``) a
 ``<out-dir>/<quantizer>_L<levels>.onnx`` plus ``<quantizer>_L<levels>.json`` (train.py's settings and
 accuracies).  The held-out test split is written once, as ``<out-dir>/test.npz``, and must hold the
 same ``x`` / ``y`` arrays as the shipped ``examples/digits/test.npz`` (same seed -> same split);
-otherwise the script fails.  At the end it writes ``<out-dir>/index.json`` (one entry per model) and
-``<out-dir>/README.md`` (generated from index.json).
+otherwise the script fails.  At the end it writes ``<out-dir>/index.json`` (one entry per model;
+entries of models not retrained by this run are kept, so the zoo grows one run at a time, e.g.
+``--levels 16 32``), ``<out-dir>/commands.json`` (the commands that made the zoo) and
+``<out-dir>/README.md`` (generated from both).
 """
 
 from __future__ import annotations
@@ -147,12 +149,33 @@ def train_zoo(args: argparse.Namespace) -> list[dict]:
     total = time.perf_counter() - t_all
 
     index = out_dir / "index.json"
-    index.write_text(json.dumps(entries, indent=2) + "\n")
-    log.info("wrote %s (%d models, %.1f s in all)", index, n, total)
+    old = json.loads(index.read_text()) if index.is_file() else []
+    merged = merge_index(old, entries)
+    index.write_text(json.dumps(merged, indent=2) + "\n")
+    log.info("wrote %s (%d models trained, %d in the index, %.1f s in all)", index, n, len(merged), total)
+    commands = record_command(out_dir, args.argv, total)
     readme = out_dir / "README.md"
-    readme.write_text(render_readme(json.loads(index.read_text()), args, total))
+    readme.write_text(render_readme(json.loads(index.read_text()), args, commands))
     log.info("wrote %s", readme)
     return entries
+
+
+def merge_index(old: list[dict], new: list[dict]) -> list[dict]:
+    """The entries of ``old`` not retrained (by file), and ``new``; sorted by quantizer, then L."""
+    by_file = {e["file"]: e for e in old}
+    by_file.update({e["file"]: e for e in new})
+    return sorted(by_file.values(), key=lambda e: (QUANTIZERS.index(e["quantizer"]), e["levels"]))
+
+
+def record_command(out_dir: Path, argv: list[str], seconds: float) -> list[dict]:
+    """Append this run's command (and its wall time) to ``<out_dir>/commands.json``; a repeated
+    command replaces its earlier record. Returns the list."""
+    path = out_dir / "commands.json"
+    old = json.loads(path.read_text()) if path.is_file() else []
+    cmd = _command(argv)
+    records = [r for r in old if r["command"] != cmd] + [{"command": cmd, "seconds": round(seconds)}]
+    path.write_text(json.dumps(records, indent=2) + "\n")
+    return records
 
 
 def _command(argv: list[str]) -> str:
@@ -164,7 +187,7 @@ def _command(argv: list[str]) -> str:
     return " ".join([".venv/bin/python", script_s, *(shlex.quote(a) for a in argv)])
 
 
-def render_readme(entries: list[dict], args: argparse.Namespace, total_s: float, out_dir: Path | None = None) -> str:
+def render_readme(entries: list[dict], args: argparse.Namespace, commands: list[dict], out_dir: Path | None = None) -> str:
     """README of the zoo; every number in it comes from ``entries`` (the parsed index.json)."""
     import torch
 
@@ -206,9 +229,11 @@ def render_readme(entries: list[dict], args: argparse.Namespace, total_s: float,
         "",
         "## How they were made",
         "",
-        f"    {_command(args.argv)}",
+        *[f"    {c['command']}" for c in commands],
         "",
-        f"(torch {torch.__version__}, {args.threads} CPU threads, {total_s:.0f} s for the whole run.)",
+        f"(torch {torch.__version__}, {args.threads} CPU threads; "
+        + "; ".join(f"{c['seconds']} s" for c in commands) + " for the run" + ("s" if len(commands) > 1 else "")
+        + " above.)",
         "Training is deterministic: re-running the command reproduces the `.onnx` files byte for byte on",
         "the same machine / torch version"
         + (" (`round_L4.onnx` is byte-identical to the shipped `../qcfs_cnn.onnx`)." if same else "."),

@@ -20,7 +20,7 @@ batch order, ``torch.set_num_threads(--threads)``, CPU):
   ReLU-AvgPool(2), 28 -> 26 -> 13 -> 11 -> 5 -> 3 -> 1, Flatten, Linear(32->10). A model nobody here
   designed; its pools run over odd maps (11x11 and 3x3), trained as a plain float ReLU net.
 
-Writes ``<model>.onnx`` (legacy exporter, opset 17, input ``x`` (batch,1,28,28), output ``logits``)
+Writes ``<model>.onnx`` (``--name`` overrides the stem; legacy exporter, opset 17, input ``x`` (batch,1,28,28), output ``logits``)
 and ``<model>.json`` (settings, torch and onnxruntime test accuracy, and what snnc measures) into
 ``--out-dir``. The snnc check (skipped with ``--no-check``):
 
@@ -159,7 +159,7 @@ def train(args: argparse.Namespace) -> dict:
     log.info("%s: test accuracy %.4f, train %.4f (%.1f s)", args.model, test_acc, train_acc, train_s)
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / f"{args.model}.onnx"
+    out = args.out_dir / f"{args.name or args.model}.onnx"
     qcfs.export_onnx(model, out, exporter="legacy", input_shape=(1, 1, mnist5k.SIZE, mnist5k.SIZE))
     info = {"model": recipe.description, "data": "examples/mnist/mnist5k.npz", "epochs": epochs, "seed": args.seed,
             "lr": lr, "batch_size": recipe.batch_size, "threads": args.threads, "exporter": "legacy",
@@ -204,6 +204,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--calib", type=Path, default=mnist5k.CALIB, help="calibration images for plain ReLU models")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the snnc compile/verify check")
     p.add_argument("--out-dir", type=Path, default=HERE)
+    p.add_argument("--name", default=None, help="file stem of the .onnx / .json written (default: the model's name; "
+                   "train_zoo.py writes <quantizer>_L<levels>)")
     args = p.parse_args(argv)
     if args.levels < 1:
         p.error("--levels must be >= 1")
@@ -213,6 +215,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--limit must be >= 1")
     if args.test_limit is not None and args.test_limit < 1:
         p.error("--test-limit must be >= 1")
+    if args.name is not None and (not args.name or "/" in args.name or args.name.startswith(".")):
+        p.error(f"--name must be a plain file stem (no '/', not starting with '.'), got {args.name!r}")
     return args
 
 

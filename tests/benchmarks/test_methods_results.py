@@ -22,7 +22,7 @@ def test_quick_grid_writes_the_section_from_eval_json(tmp_path):
     text = doc.read_text()
     assert "kept" in text and "also kept" in text and "\nold\n" not in text
     assert text.count(mod.BEGIN) == 1 and text.count(mod.END) == 1
-    for heading in ("Exactness at T = L", "Paper 003, Table 4 shape", "Paper 000, Tables 3 / 7 shape",
+    for heading in ("Exactness at T = L", "Paper 003, Table 4 shape", "Paper 000, Tables 3 / 7 / 8 shape",
                     "The papers' claims against our numbers"):
         assert heading in text
     # the theorem's claim is checked, not asserted: every matched V0 exact, every other not
@@ -35,3 +35,32 @@ def test_quick_grid_writes_the_section_from_eval_json(tmp_path):
     cell = mod._find(r, neuron="if", v0="half", schedule="layerwise", timesteps=2)
     assert f"{100 * cell['accuracy']:.2f}\\*" in text
     assert (tmp_path / "img" / "methods_round_L2.png").exists()
+
+
+def test_committed_methods_section_is_rendered_from_the_committed_json(tmp_path):
+    import shutil
+
+    mod = _load()
+    doc = tmp_path / "results.md"
+    shutil.copy(mod.DOC, doc)
+    assert mod.main(["--from-json", "--doc", str(doc)]) == 0
+    begin, end = mod.BEGIN, mod.END
+    cut = lambda t: t[t.index(begin):t.index(end)]  # noqa: E731
+    assert cut(doc.read_text()) == cut(mod.DOC.read_text()), \
+        "docs/results.md's methods section differs from its JSON: run benchmarks/methods_results.py --from-json"
+
+
+def test_a_slice_of_the_methods_tables_reproduces_from_the_committed_models():
+    """round L = 8 and floor L = 16 at T = 1, 2 (every neuron, V0, schedule; all 360 samples): the eval the
+    script runs must give the committed JSON's figures, so a change that moves them fails here."""
+    from snnc_testutil import assert_rows_reproduce
+
+    mod = _load()
+    key = ("neuron", "v0", "schedule", "timesteps")
+    for q, L in (("round", 8), ("floor", 16)):
+        committed = json.loads((mod.JSON_DIR / f"{q}_L{L}.json").read_text())
+        fresh = mod.run_eval(mod.ZOO / f"{q}_L{L}.onnx", mod.DATA, (1, 2), None)
+        assert fresh["samples"] == committed["samples"] == 360
+        for k in ("sha256", "ann_float_accuracy", "ann_int_accuracy"):
+            assert fresh[k] == committed[k], (q, L, k)
+        assert assert_rows_reproduce(committed["results"], fresh["results"], key, f"methods {q}_L{L}") == 24

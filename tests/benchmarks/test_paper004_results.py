@@ -37,3 +37,32 @@ def test_quick_grid_writes_the_section_from_eval_json(tmp_path):
     # claims are counted over the grid, not typed
     assert "costs less energy than rate coding (Tables 3, 7):" in text and "of 8 settings" in text
     assert (tmp_path / "img" / "paper004_relu_cnn.png").exists()
+
+
+def test_committed_paper004_section_is_rendered_from_the_committed_json(tmp_path):
+    import shutil
+
+    mod = _load()
+    doc = tmp_path / "results.md"
+    shutil.copy(mod.DOC, doc)
+    assert mod.main(["--from-json", "--doc", str(doc)]) == 0
+    cut = lambda t: t[t.index(mod.BEGIN):t.index(mod.END)]  # noqa: E731
+    assert cut(doc.read_text()) == cut(mod.DOC.read_text()), \
+        "docs/results.md's paper004 section differs from its JSON: run benchmarks/paper004_results.py --from-json"
+
+
+def test_a_slice_of_the_paper004_tables_reproduces_from_the_committed_model():
+    """relu_cnn, n = 1 and 4 at T = 2, both codings and the three threshold methods, all samples: the eval the
+    script runs gives the committed JSON's figures."""
+    from snnc_testutil import assert_rows_reproduce
+
+    mod = _load()
+    committed = json.loads((mod.JSON_DIR / "relu_cnn.json").read_text())
+    grid = {**mod.FULL, "timesteps": (2,), "n": (1, 4)}
+    n = 0
+    for coding in mod.CODINGS:
+        fresh = mod.run_eval(mod.DIGITS / "relu_cnn.onnx", coding, grid, "loihi", None, 1.0)
+        assert fresh["sha256"] == committed["sha256"] and fresh["samples"] == committed["samples"]
+        n += assert_rows_reproduce(committed["results"], fresh["results"], ("n", "coding", "thresholds", "timesteps"),
+                                   "paper004 relu_cnn")
+    assert n == 2 * 2 * 3

@@ -55,7 +55,7 @@ def test_train_zoo_smoke(tmp_path):
         for k in ("x", "y"):
             assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "README.md", "floor_L2.json", "floor_L2.onnx", "index.json", "test.npz"
+        "README.md", "commands.json", "floor_L2.json", "floor_L2.onnx", "index.json", "test.npz"
     ]  # fmt: skip
     readme = (tmp_path / "README.md").read_text()
     assert "train_zoo.py --epochs 1 --quantizers floor --levels 2" in readme
@@ -77,10 +77,10 @@ def test_check_split_rejects_a_different_split():
 
 def test_shipped_zoo_index():
     index = json.loads((ZOO / "index.json").read_text())
-    assert len(index) == 9
+    assert len(index) == 13
     assert {(e["quantizer"], e["levels"]) for e in index} == {
         (q, L) for q in ("floor", "round", "ceil") for L in (2, 4, 8)
-    }
+    } | {(q, L) for q in ("floor", "round") for L in (16, 32)}
     for e in index:
         _check_entry(e)
         assert (ZOO / e["file"]).is_file(), e["file"]
@@ -97,3 +97,22 @@ def test_shipped_zoo_accuracy_onnxruntime():
         logits = sess.run(["logits"], {"x": x})[0]
         acc = round(float((logits.argmax(1) == y).mean()), 4)
         assert acc == e["onnxruntime_test_accuracy"], (e["file"], acc)
+
+
+def test_merge_index_keeps_models_not_retrained_and_replaces_retrained_ones():
+    tz = _train_zoo_module()
+    old = [{"file": "round_L2.onnx", "quantizer": "round", "levels": 2, "v": 1},
+           {"file": "floor_L2.onnx", "quantizer": "floor", "levels": 2, "v": 1}]
+    new = [{"file": "round_L2.onnx", "quantizer": "round", "levels": 2, "v": 2},
+           {"file": "floor_L16.onnx", "quantizer": "floor", "levels": 16, "v": 2}]
+    merged = tz.merge_index(old, new)
+    assert [(e["file"], e["v"]) for e in merged] == [("floor_L2.onnx", 1), ("floor_L16.onnx", 2), ("round_L2.onnx", 2)]
+
+
+def test_record_command_replaces_a_repeated_command(tmp_path):
+    tz = _train_zoo_module()
+    tz.record_command(tmp_path, ["--levels", "2"], 3.0)
+    tz.record_command(tmp_path, ["--levels", "4"], 5.0)
+    recs = tz.record_command(tmp_path, ["--levels", "2"], 7.0)
+    assert [(r["command"].split("train_zoo.py")[1], r["seconds"]) for r in recs] == [(" --levels 4", 5), (" --levels 2", 7)]
+    assert json.loads((tmp_path / "commands.json").read_text()) == recs

@@ -225,3 +225,22 @@ def test_refused_settings_are_recorded_not_fatal(monkeypatch):
     assert "24-bit" in refused.error and refused.accuracy is None and refused.energy_ratio is None
     text = format_tables(rep)
     assert "refused (multi-threshold:4 rate iterate T=4): state could overflow the 24-bit width: layer 'readout'" in text
+
+
+
+def test_eval_and_stats_price_the_same_network_alike(relu_report):
+    """One energy convention (horowitz2014, paper 004 Eq. 31): `snnc stats` on the network eval compiled
+    gives eval's energy ratio (graded input events priced as MACs in both)."""
+    from snnc.compiler.api import compile_model
+    from snnc.compiler.tools.runner import reference_runner
+    from snnc.compiler.tools.stats import compute_stats
+
+    r = relu_report.find(neuron="multi-threshold:4", coding="rate", thresholds="iterate", timesteps=4)
+    cfg = CompileConfig(calibration_data=str(CALIB), frac_bits=12, timesteps=4, neuron="multi-threshold", mt_n=4,
+                        coding="rate", thresholds="iterate", schedule="pipelined")
+    net, _ = compile_model(RELU, cfg, runner=reference_runner)
+    x = np.load(DIGITS_DATA)["x"][:30]
+    st = compute_stats(net, x, "pipelined", "horowitz2014")
+    assert st.ann["macs"] == relu_report.ann_macs
+    assert st.snn["energy_j"] / st.ann["energy_j"] == pytest.approx(r.energy_ratio, rel=1e-9)
+    assert relu_report.energy["e_input_j"] == relu_report.energy["e_mac_j"] == 4.6e-12

@@ -123,6 +123,8 @@ def test_energy_arithmetic(model):
         assert em.ann_energy_per_mac_j == 12.5e-12 and em.energy_per_sop_j == 77e-15
     if model == "horowitz2014":
         assert em.ann_energy_per_mac_j == 4.6e-12 and em.energy_per_sop_j == 0.9e-12
+        # one convention with `snnc eval` (paper 004 Eq. 31): a graded input event is a MAC
+        assert em.energy_per_input_op_j == em.ann_energy_per_mac_j
 
 
 def test_energy_model_files(tmp_path):
