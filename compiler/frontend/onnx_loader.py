@@ -73,6 +73,9 @@ def _check_structure(g: onnx.GraphProto, consts: set[str]) -> list[str]:
     produced: dict[str, str] = {}
     for n in g.node:
         for o in n.output:
+            if o and o in produced:
+                problems.append(f"tensor '{o}' is written by two nodes, '{produced[o]}' and '{n.name}' "
+                                "(ONNX requires one producer per tensor)")
             produced[o] = n.name
     for n in g.node:
         for i in n.input:
@@ -98,6 +101,8 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
         log.debug("ONNX shape inference failed (%s); continuing without it", e)
     g = model.graph
     b = Builder(model)
+    if b.problems:  # unreadable initializers: everything after would name their users instead
+        raise InvalidModelError(b.problems)
     for n in g.node:  # Constant nodes become constants
         if n.op_type == "Constant":
             a = attrs(n)
@@ -542,5 +547,11 @@ _HANDLERS = {
 
 
 def import_onnx(path: str | os.PathLike) -> tuple[FGraph, onnx.ModelProto]:
+    """The model file read and checked; a problem in it is reported naming the file."""
     model = load_model(path)
-    return to_fgraph(model), model
+    try:
+        return to_fgraph(model), model
+    except InvalidModelError as e:
+        raise InvalidModelError(e.problems, source=str(path)) from None
+    except UnsupportedOperatorError as e:
+        raise UnsupportedOperatorError(e.nodes, e.supported, source=str(path)) from None

@@ -1,8 +1,9 @@
 """The ``snnc`` command line: click wiring only; each command's logic is its module in this package.
 
-Exit status: 0 ok; 1 a check failed (``verify``); 2 a user error (one line ``error: ...`` on stderr:
-``SnncError``, ``IRError``, ``BackendError``, a bad value); 3 an internal error (any other exception:
-one line ``internal error: ...``, the traceback with ``-vv``). Never a traceback otherwise.
+Exit status (``contract``): 0 ok; 1 a check failed (``verify``); 2 a user error (one line ``error: ...``
+on stderr: ``SnncError``, ``IRError``, ``BackendError``, a bad value, a click usage error); 3 an
+internal error (any other exception: one line ``internal error: ...``, the traceback with ``-vv``);
+130 interrupted. Never a traceback otherwise.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from pathlib import Path
 import click
 
 from snnc import __version__
-from snnc.backends import BackendError, available_backends
-from snnc.ir import BundleError, IRError, Schedule, load_with_extras
+from snnc.backends import available_backends
+from snnc.ir import Schedule
 
+from ..bundles import load_bundle
 from ..config import CodingKind, NeuronKind, ThresholdScope, V0Mode
 from ..errors import SnncError
 from ..metadata import Conversion, conversion_of
 from ..pipeline import STAGE_NAMES
 from ..targets import builtin_targets
+from . import contract
 from .options import parse_input_range
 
 log = logging.getLogger("snnc")
@@ -30,33 +33,24 @@ log = logging.getLogger("snnc")
 SCHEDULES = click.Choice([s.value for s in Schedule])
 NEURONS = click.Choice([n.value for n in NeuronKind])
 V0S = click.Choice([m.value for m in V0Mode])
-USER_ERRORS = (SnncError, IRError, BackendError, ValueError)
 
 
 class Commands(click.Group):
-    """The command group: every command's exceptions become one line and an exit status."""
+    """The command group: every command's exceptions become one line and an exit status (``contract``)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except USER_ERRORS as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except Exception as e:  # a bug: one line, exit 3; the traceback with -vv
-            log.debug("internal error", exc_info=True)
-            first = (str(e).splitlines() or [""])[0]
-            click.echo(f"internal error: {type(e).__name__}: {first} (a bug in snnc; run with -vv for the traceback "
-                       "and please report it)", err=True)
-            sys.exit(3)
+        except Exception as e:  # user errors exit 2, anything else is a bug: exit 3 (the traceback with -vv)
+            ctx.exit(contract.report(e, ctx.params.get("verbose") or 0))
 
 
 def _load_bundle(path):
-    try:
-        return load_with_extras(path)
-    except BundleError as e:
-        raise SnncError(str(e)) from None
+    """Every command reads its bundle here: schema, digest, memory budget and the target's formats checked."""
+    loaded = load_bundle(path)
+    return loaded.network, loaded.extras
 
 
 def _progress(total: int, label: str):
@@ -360,7 +354,7 @@ def map_(bundle, as_json, plot):
 
 
 def main() -> None:
-    cli(prog_name="snnc")
+    sys.exit(contract.run(cli, prog_name="snnc"))
 
 
 if __name__ == "__main__":

@@ -52,25 +52,6 @@ MISSING_TENSOR = ("frontend/onnx_loader (fidelity owner): an initializer whose d
                   "(and one line: see MULTILINE)")
 
 PHASE2: dict[str, str] = {
-    # bundles: the target-format check is built (compiler/bundles.load_bundle), the CLI does not call it yet
-    **{f"bundle/{k}": LOAD for k in ("weight-1000", "exponent-9", "bias-1e9", "threshold-2^30", "threshold-2^62",
-                                     "v0-2^40", "target-state-80", "target-weight-bits-32", "pop-timesteps-1e9")},
-    # click's own usage errors
-    **{k: CLICK for k in ("bundle/directory", "data/directory", "onnx/directory", "profile/directory",
-                          "output/directory", "output/eval-plot-directory", "output/map-plot-directory",
-                          "output/report-onto-file", "cli/against-bogus", "cli/chips-0", "cli/neg-divisor-0",
-                          "cli/samples-abc", "cli/schedule-bogus", "cli/unknown-command", "cli/unknown-option")},
-    # multi-problem errors
-    **{k: MULTILINE for k in ("onnx/constantofshape-huge", "onnx/conv-kernel-too-big", "onnx/cycle",
-                              "onnx/duplicate-outputs", "onnx/if-subgraph", "onnx/nan-weight", "onnx/negative-dim",
-                              "onnx/string-initializer", "onnx/symbolic-dims", "onnx/two-inputs", "onnx/unknown-op",
-                              "onnx/zero-dim", "quantizer/qdq-scale-nan", "quantizer/qdq-scale-negative",
-                              "quantizer/qdq-scale-zero", "quantizer/qonnx-bits-0", "quantizer/qonnx-bits-1.5",
-                              "quantizer/qonnx-bits-1000", "quantizer/qonnx-bits-64", "quantizer/qonnx-bits-nan",
-                              "quantizer/qonnx-bits-negative", "quantizer/qonnx-rounding-bogus",
-                              "quantizer/qonnx-scale-inf", "quantizer/qonnx-scale-nan", "quantizer/qonnx-scale-negative",
-                              "quantizer/qonnx-scale-zero", "quantizer/qonnx-weight-bits-0")},
-    **{k: MISSING_TENSOR for k in ("onnx/raw-data-lies", "onnx/dims-2^40-no-data", "external/short-file")},
     # output paths
     **{k: COMPILE_OUT for k in ("output/input-itself", "output/input-via-symlink", "output/calib-itself",
                                 "output/empty", "output/trailing-slash", "output/missing-parent-failure")},
@@ -88,8 +69,8 @@ PHASE2: dict[str, str] = {
                                  "cli/frac-bits-99", "cli/input-range-equal", "cli/input-range-inf",
                                  "cli/input-range-nan", "cli/input-range-reversed", "cli/threshold-scale-nan",
                                  "cli/threshold-scale-negative")},
-    "signal/sigint-during-write": SIGINT,
     # the frontend (fidelity owner)
+    "quantizer/qonnx-weight-bits-0": QUANT_ATTRS,
     "onnx/evil-domain": DOMAIN,
     "onnx/opset-7": OPSET,
     "onnx/attr-wrong-type": ATTRS,
