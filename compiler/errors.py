@@ -10,6 +10,16 @@ class SnncError(Exception):
     """Base of every error a user can cause with bad input."""
 
 
+class ConfigError(SnncError, ValueError):
+    """A configuration field has a value outside what it accepts. ``field`` names the field (the
+    command layer names the option that set it); the message is ``<field> <problem>``."""
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field} {problem}")
+
+
 class ModelLoadError(SnncError):
     """The file is missing, not ONNX, truncated, or has missing external data."""
 

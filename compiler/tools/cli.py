@@ -67,12 +67,13 @@ def _schedule(net, schedule: str | None) -> Schedule:
 
 
 def _inputs(net, data, samples, seed=0):
-    from ..data import load_data, random_inputs
+    from ..data import check_samples, load_data, random_inputs
 
+    check_samples(samples)
     if data:
         x, y = load_data(data, net, samples)
         return x, y, False
-    n = samples or 64
+    n = 64 if samples is None else samples
     click.echo(f"no --data given: using {n} random inputs (uniform over the input range, seed {seed})", err=True)
     return random_inputs(net, n, seed), None, True
 

@@ -10,7 +10,7 @@ from snnc.ir import Network, Schedule
 
 from ..config import CompileConfig, NeuronKind, parse_neuron_spec
 from ..pipeline import CompileContext, PipelineRun, StageTiming, run_pipeline
-from .options import parse_input_range
+from .options import naming_options, parse_input_range
 from .runner import reference_runner
 
 
@@ -21,8 +21,9 @@ def compile_config(neuron: str, schedule: str, input_range: str | None, **option
     kind, n = parse_neuron_spec(neuron)
     if kind is NeuronKind.MULTI_THRESHOLD and Schedule(schedule) is Schedule.LAYERWISE:
         schedule = Schedule.PIPELINED.value
-    return CompileConfig(neuron=kind.value, mt_n=n or 4, schedule=schedule, input_range=parse_input_range(input_range),
-                         **options)
+    with naming_options():
+        return CompileConfig(neuron=kind.value, mt_n=n or 4, schedule=schedule,
+                             input_range=parse_input_range(input_range), **options)
 
 
 @dataclass

@@ -28,13 +28,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from snnc.ir import Schedule
+from snnc.ir.limits import DEFAULT_LIMITS
 
 from ..api import ImportedModel, compile_imported, import_model
 from ..config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron_spec
 from ..data import load_arrays, load_data
-from ..errors import ConversionError, DataFileError, SnncError
+from ..errors import ConfigError, ConversionError, DataFileError, SnncError
 from ..metadata import Conversion, layer_records, model_conversion
-from .options import csv_list
+from .options import csv_list, naming_options
 from .runner import reference_runner
 from .verify import float_ann_outputs, verify_against_ann
 
@@ -70,8 +71,10 @@ class EvalGrid:
         problems = []
         if not self.timesteps:
             problems.append("no timesteps given")
-        if any(int(t) < 1 for t in self.timesteps):
-            problems.append(f"timesteps must be >= 1, got {self.timesteps}")
+        bad = [t for t in self.timesteps if not 1 <= int(t) <= DEFAULT_LIMITS.max_timesteps]
+        if bad:
+            raise ConfigError("timesteps", f"must be in 1..{DEFAULT_LIMITS.max_timesteps} (snnc.ir.limits: the "
+                              f"simulation runs T steps), got {bad}")
         for name, values in (("neuron", self.neurons), ("v0", self.v0s), ("schedule", self.schedules),
                              ("coding", self.codings), ("thresholds", self.thresholds)):
             if values is not None and not values:
@@ -652,6 +655,12 @@ def eval_grid(timesteps: str, neuron: str | None, v0: str | None, schedule: str 
         if bad or not neurons:
             raise SnncError(f"--neuron: {bad or 'nothing'} not understood; give a comma-separated list of "
                             "if, dual-threshold, multi-threshold:N")
+    with naming_options():
+        return _grid(timesteps, neurons, v0, schedule, coding, thresholds)
+
+
+def _grid(timesteps: str, neurons: list[str] | None, v0: str | None, schedule: str | None, coding: str | None,
+          thresholds: str | None) -> EvalGrid:
     return EvalGrid(
         timesteps=csv_list(timesteps, "timesteps", cast=int),
         neurons=neurons,
@@ -667,6 +676,13 @@ def eval_base_config(target: str, profile: str | None, input_range, neg_divisor:
                      threshold_scope: str | None) -> CompileConfig:
     """The configuration every grid point starts from (an option not given keeps compile's default)."""
     defaults = CompileConfig()
+    with naming_options():
+        return _base_config(defaults, target, profile, input_range, neg_divisor, calibration_data, threshold_scale,
+                            frac_bits, threshold_scope)
+
+
+def _base_config(defaults, target, profile, input_range, neg_divisor, calibration_data, threshold_scale, frac_bits,
+                 threshold_scope) -> CompileConfig:
     return CompileConfig(target=target, profile=profile, input_range=input_range,
                          neg_divisor=defaults.neg_divisor if neg_divisor is None else neg_divisor,
                          calibration_data=calibration_data,

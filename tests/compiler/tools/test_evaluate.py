@@ -56,7 +56,7 @@ def test_tables_and_plot(report, tmp_path):
 
 
 def test_grid_and_data_errors(tmp_path):
-    with pytest.raises(SnncError, match="timesteps must be >= 1"):
+    with pytest.raises(SnncError, match=r"timesteps must be in 1\.\.65536 .*got \[0\]"):
         EvalGrid(timesteps=[0, 2])
     with pytest.raises(SnncError, match="no timesteps"):
         EvalGrid(timesteps=[])

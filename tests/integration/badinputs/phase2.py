@@ -60,15 +60,6 @@ PHASE2: dict[str, str] = {
                              "output/map-plot-read-only", "output/map-plot-disk-full", "output/map-plot-file-size-limit")},
     **{k: EVAL_PLOT for k in ("output/eval-plot-fifo", "output/eval-plot-input", "output/eval-plot-missing-parent",
                               "output/eval-plot-disk-full", "output/eval-plot-file-size-limit")},
-    # options
-    "cli/samples--1-simulate-random": SAMPLES,
-    "cli/samples-0-simulate-random": SAMPLES,
-    "cli/compile-timesteps-1e9": TIMESTEPS,
-    "cli/eval-timesteps-1e9": TIMESTEPS,
-    **{k: OPTION_NAMES for k in ("cli/compile-timesteps-0", "cli/compile-timesteps-negative", "cli/eval-timesteps-zero",
-                                 "cli/frac-bits-99", "cli/input-range-equal", "cli/input-range-inf",
-                                 "cli/input-range-nan", "cli/input-range-reversed", "cli/threshold-scale-nan",
-                                 "cli/threshold-scale-negative")},
     # the frontend (fidelity owner)
     "quantizer/qonnx-weight-bits-0": QUANT_ATTRS,
     "onnx/evil-domain": DOMAIN,
