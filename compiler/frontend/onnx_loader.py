@@ -56,6 +56,22 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
     return model
 
 
+def external_data_files(path: str | os.PathLike) -> list[Path]:
+    """The external-data files ``path`` refers to (none when it cannot be read: the import reports that)."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - any unreadable model: load_model names the problem
+        return []
+    base = Path(path).parent
+    files = set()
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            loc = next((e.value for e in t.external_data if e.key == "location"), None)
+            if loc:
+                files.add(base / loc)
+    return sorted(files)
+
+
 def model_bytes(model: onnx.ModelProto) -> bytes:
     """The model as self-contained bytes (external data inlined)."""
     m = onnx.ModelProto()

@@ -20,8 +20,8 @@ from snnc.backends import available_backends
 from snnc.ir import Schedule
 
 from ..bundles import load_bundle
+from ..outputs import check_output
 from ..config import CodingKind, NeuronKind, ThresholdScope, V0Mode
-from ..errors import SnncError
 from ..metadata import Conversion, conversion_of
 from ..pipeline import STAGE_NAMES
 from ..targets import builtin_targets
@@ -259,12 +259,13 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     base = eval_base_config(target=target, profile=profile, input_range=rng, neg_divisor=neg_divisor,
                             calibration_data=calib, threshold_scale=threshold_scale, frac_bits=frac_bits,
                             threshold_scope=threshold_scope)
-    if plot and not Path(plot).resolve().parent.is_dir():
-        raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
+    plot_inputs = (model, data, calib, profile)
+    if plot:  # before the sweep: a path that cannot be written is refused at once
+        check_output(plot, inputs=plot_inputs, what="plot", make_parents=True)
     with tqdm(total=grid.size, desc="eval", unit="setting", disable=None, file=sys.stderr, leave=False) as bar:
         rep = evaluate(model, data, grid, base, samples, progress=bar.update)
     if plot:
-        plot_accuracy(rep, plot)
+        plot_accuracy(rep, plot, inputs=plot_inputs)
     if as_json:
         click.echo(json.dumps(rep.to_dict(), indent=2))
     else:
@@ -341,11 +342,13 @@ def map_(bundle, as_json, plot):
     """Show a bundle's placement on cores and chips, and its utilization."""
     from ..mapping.report import format_text, map_json, plot_utilization
 
+    if plot:
+        check_output(plot, inputs=(bundle,), what="plot", make_parents=True)
     net, _ = _load_bundle(bundle)
     pl = net.metadata.get("placement")
     if plot:
         map_json(pl)  # validates
-        plot_utilization(pl, plot)
+        plot_utilization(pl, plot, inputs=(bundle,))
     if as_json:
         click.echo(json.dumps(map_json(pl)))
         return

@@ -35,6 +35,7 @@ from ..config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron
 from ..data import load_arrays, load_data
 from ..errors import ConfigError, ConversionError, DataFileError, SnncError
 from ..metadata import Conversion, layer_records, model_conversion
+from ..outputs import save_figure
 from .options import csv_list, naming_options
 from .runner import reference_runner
 from .verify import float_ann_outputs, verify_against_ann
@@ -577,10 +578,10 @@ def _format_relu_tables(rep: EvalReport) -> str:
     return "\n".join(out + ([""] + notes if notes else []))
 
 
-def plot_accuracy(rep: EvalReport, path: str | os.PathLike) -> None:
+def plot_accuracy(rep: EvalReport, path: str | os.PathLike, inputs=()) -> None:
     """PNG of accuracy vs T, one line per row of the grid, the ANN accuracies as horizontal lines
-    (plain ReLU models: a second panel with the energy ratio). Written atomically (temporary file,
-    then rename)."""
+    (plain ReLU models: a second panel with the energy ratio). Written through
+    ``compiler.outputs.save_figure`` (atomic, never over ``inputs``; parent folders on success)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -629,15 +630,10 @@ def plot_accuracy(rep: EvalReport, path: str | os.PathLike) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}.png"
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        save_figure(fig, path, inputs=inputs)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def eval_grid(timesteps: str, neuron: str | None, v0: str | None, schedule: str | None, coding: str | None,

@@ -77,7 +77,7 @@ def test_cli_eval_json_plot_and_errors(tmp_path):
                                  "--samples", "30"])
     assert r.exit_code == 0 and "if              auto  layerwise" in r.output
     for args, msg in ((["--neuron", "if,lif"], "['lif'] not understood"), (["--timesteps", "1,x"], "integers"),
-                      (["--v0", "quarter"], "auto, zero, half, full"), (["--plot", str(tmp_path / "no" / "p.png")], "does not exist")):
+                      (["--v0", "quarter"], "auto, zero, half, full"), (["--plot", str(tmp_path / "p.png" / "q.png")], "is a regular file, not a folder")):
         r = CliRunner().invoke(cli, ["eval", str(zoo_model("floor", 2)), "--data", str(DIGITS_DATA)] + args)
         assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, (args, r.output)
 

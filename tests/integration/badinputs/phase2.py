@@ -52,14 +52,6 @@ MISSING_TENSOR = ("frontend/onnx_loader (fidelity owner): an initializer whose d
                   "(and one line: see MULTILINE)")
 
 PHASE2: dict[str, str] = {
-    # output paths
-    **{k: COMPILE_OUT for k in ("output/input-itself", "output/input-via-symlink", "output/calib-itself",
-                                "output/empty", "output/trailing-slash", "output/missing-parent-failure")},
-    **{k: REPORT for k in ("output/report-read-only", "output/report-disk-full", "output/report-file-size-limit")},
-    **{k: MAP_PLOT for k in ("output/map-plot-fifo", "output/map-plot-input", "output/map-plot-missing-parent",
-                             "output/map-plot-read-only", "output/map-plot-disk-full", "output/map-plot-file-size-limit")},
-    **{k: EVAL_PLOT for k in ("output/eval-plot-fifo", "output/eval-plot-input", "output/eval-plot-missing-parent",
-                              "output/eval-plot-disk-full", "output/eval-plot-file-size-limit")},
     # the frontend (fidelity owner)
     "quantizer/qonnx-weight-bits-0": QUANT_ATTRS,
     "onnx/evil-domain": DOMAIN,
