@@ -48,6 +48,27 @@ def initializer_problem(t: onnx.TensorProto) -> str | None:
     return None
 
 
+_ATTR_TYPE_NAMES = {v: k.lower() for k, v in onnx.AttributeProto.AttributeType.items()}
+
+
+def attribute_problems(node: onnx.NodeProto, opset: int) -> list[str]:
+    """Attributes of a standard-domain ``node`` whose type is not the one ONNX's schema of the op (at
+    ``opset``) declares, e.g. Gemm ``transB`` given as a string: named, never read as something else."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, "")
+    except Exception:  # noqa: BLE001 - an op unknown to this onnx: the handlers decide (unsupported)
+        return []
+    out = []
+    for a in node.attribute:
+        want = schema.attributes.get(a.name)
+        if want is None:
+            continue
+        if int(want.type.value) != int(a.type):
+            out.append(f"node '{node_name(node)}' ({node.op_type}): attribute '{a.name}' is "
+                       f"{_ATTR_TYPE_NAMES.get(a.type, a.type)}, ONNX declares it {want.type.name.lower()}")
+    return out
+
+
 def attrs(node: onnx.NodeProto) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
