@@ -8,7 +8,6 @@ internal error (any other exception: one line ``internal error: ...``, the trace
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -19,8 +18,8 @@ from snnc import __version__
 from snnc.backends import available_backends
 from snnc.ir import Schedule
 
-from ..bundles import load_bundle
-from ..outputs import check_output
+from ..bundles import check_source, load_bundle
+from ..outputs import check_output, to_json
 from ..config import CodingKind, NeuronKind, ThresholdScope, V0Mode
 from ..metadata import Conversion, conversion_of
 from ..pipeline import STAGE_NAMES
@@ -78,7 +77,7 @@ def _inputs(net, data, samples, seed=0):
     return random_inputs(net, n, seed), None, True
 
 
-@click.group(cls=Commands)
+@click.group(cls=Commands, epilog=contract.EXIT_HELP)
 @click.version_option(__version__, prog_name="snnc")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:
@@ -163,7 +162,7 @@ def inspect(bundle, as_json):
     from .inspect import inspect_text
 
     net, extras = _load_bundle(bundle)
-    click.echo(json.dumps(network_summary(net, extras), indent=2) if as_json else inspect_text(bundle, net, extras))
+    click.echo(to_json(network_summary(net, extras)) if as_json else inspect_text(bundle, net, extras))
 
 
 @cli.command()
@@ -186,13 +185,16 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
     from .verify import format_ann_report, format_backend_report, verify_against_ann, verify_against_backend
     from .verify_float import format_float_report, verify_training_free
 
-    net, extras = _load_bundle(bundle)
+    loaded = load_bundle(bundle)
+    net, extras = loaded.network, loaded.extras
+    if model:  # the float ANN must be the model the bundle was compiled from
+        check_source(loaded, model)
     sched = _schedule(net, schedule)
     backend = None if against == "ann" else get_backend(against)
     x, y, rnd = _inputs(net, data, samples)
     if against != "ann":
         rep = verify_against_backend(net, x, backend, sched)
-        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_backend_report(bundle, against, rep))
+        click.echo(to_json(rep.to_dict()) if as_json else format_backend_report(bundle, against, rep))
         sys.exit(0 if rep.exact else 1)
     mb = Path(model).read_bytes() if model else (bytes(extras["onnx_model"]) if "onnx_model" in extras else None)
     if mb is None:
@@ -201,11 +203,11 @@ def verify(bundle, against, data, schedule, samples, model, as_json):
     if conversion_of(net) is Conversion.TRAINING_FREE:  # no quantized ANN: measured against the float ANN
         rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update)
         bar.close()
-        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_float_report(bundle, rep, rnd))
+        click.echo(to_json(rep.to_dict()) if as_json else format_float_report(bundle, rep, rnd))
         sys.exit(0)
     rep = verify_against_ann(net, x, y, sched, mb, random_inputs=rnd, progress=bar.update)
     bar.close()
-    click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_ann_report(bundle, rep, rnd))
+    click.echo(to_json(rep.to_dict()) if as_json else format_ann_report(bundle, rep, rnd))
     sys.exit(0 if rep.ok else 1)
 
 
@@ -267,7 +269,7 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     if plot:
         plot_accuracy(rep, plot, inputs=plot_inputs)
     if as_json:
-        click.echo(json.dumps(rep.to_dict(), indent=2))
+        click.echo(to_json(rep.to_dict()))
     else:
         click.echo(format_tables(rep))
         if plot:
@@ -294,7 +296,7 @@ def simulate(bundle, data, schedule, backend, samples, as_json):
     bar = _progress(len(x), "simulate")
     rep = simulate_bundle(net, x, y, backend, sched, keep_predictions=as_json, progress=bar.update)
     bar.close()
-    click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_simulate(bundle, net, rep))
+    click.echo(to_json(rep.to_dict()) if as_json else format_simulate(bundle, net, rep))
 
 
 @cli.command()
@@ -317,7 +319,7 @@ def stats(bundle, data, energy, schedule, samples, as_json):
     bar = _progress(len(x), "stats")
     rep = compute_stats(net, x, sched, em, progress=bar.update)
     bar.close()
-    click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_stats(bundle, rep))
+    click.echo(to_json(rep.to_dict()) if as_json else format_stats(bundle, rep))
 
 
 @cli.command()
@@ -350,7 +352,7 @@ def map_(bundle, as_json, plot):
         map_json(pl)  # validates
         plot_utilization(pl, plot, inputs=(bundle,))
     if as_json:
-        click.echo(json.dumps(map_json(pl)))
+        click.echo(to_json(map_json(pl), indent=None))
         return
     click.echo(format_text(pl, str(bundle)))
     if plot:

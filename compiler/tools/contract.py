@@ -32,6 +32,9 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 3
 EXIT_INTERRUPTED = 130
 USER_ERRORS = (SnncError, IRError, BackendError, ValueError)
+EXIT_HELP = ("Exit status: 0 ok; 1 a check failed (verify: not exact); 2 a user error (one 'error: ...' line naming "
+             "the file, option or node; -v lists every problem); 3 an internal error (a bug: -vv shows the "
+             "traceback); 130 interrupted.")
 BULLET = "- "
 
 
