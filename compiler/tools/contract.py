@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -108,8 +109,8 @@ def report(exc: BaseException, verbose: int = 0) -> int:
             log.debug("user error", exc_info=exc)
         click.echo(f"error: {message_of(exc, verbose)}", err=True)
         return EXIT_USER_ERROR
-    if verbose >= 2:
-        log.error("internal error", exc_info=exc)
+    if verbose >= 2:  # straight to stderr: logging may not be set up when the error happened
+        click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
     first = (str(exc).splitlines() or [""])[0]
     click.echo(f"internal error: {type(exc).__name__}: {first} (a bug in snnc; run with -vv for the traceback "
                "and please report it)", err=True)
