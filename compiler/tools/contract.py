@@ -100,6 +100,10 @@ def report(exc: BaseException, verbose: int = 0) -> int:
     if isinstance(exc, click.exceptions.Abort):
         click.echo("error: aborted", err=True)
         return EXIT_INTERRUPTED
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
+    if no_args is not None and isinstance(exc, no_args):  # bare `snnc`: the help, as click shows it
+        exc.show()
+        return EXIT_USER_ERROR
     if isinstance(exc, click.ClickException):
         msg = usage_message(exc) if isinstance(exc, click.UsageError) else exc.format_message()
         click.echo(f"error: {' '.join(msg.split())}", err=True)

@@ -115,3 +115,9 @@ def test_samples_below_one_are_refused_everywhere(capsys, tmp_path):
         assert run(cli, ["eval", str(DIGITS_MODEL), "--data", str(DIGITS_DATA), "--samples", n]) == 2
         assert _lines(capsys.readouterr().err) == [f"error: --samples must be an integer >= 1 (how many samples to "
                                                    f"use), got {n}"]
+
+
+def test_bare_snnc_shows_the_help(capsys):
+    assert run(cli, []) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Usage: snnc [OPTIONS] COMMAND") and "Exit status" in err
