@@ -43,7 +43,7 @@ class Commands(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as e:  # user errors exit 2, anything else is a bug: exit 3 (the traceback with -vv)
-            ctx.exit(contract.report(e, ctx.params.get("verbose") or 0))
+            sys.exit(contract.report(e, ctx.params.get("verbose") or 0))
 
 
 def _load_bundle(path):
