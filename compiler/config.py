@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from snnc.ir import Schedule
+from snnc.ir.limits import DEFAULT_LIMITS
 
-from .errors import SnncError
+from .errors import ConfigError, SnncError
 
 
 class NeuronKind(str, Enum):
@@ -89,37 +91,40 @@ class CompileConfig:
         self.v0 = V0Mode(self.v0)
         if self.input_range is not None:
             lo, hi = (float(v) for v in self.input_range)
-            if not lo < hi:
-                raise ValueError(f"input_range must be (lo, hi) with lo < hi, got {self.input_range}")
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ConfigError("input_range", f"must be two finite numbers lo < hi, got {self.input_range}")
             self.input_range = (lo, hi)
         if self.timesteps is not None:
             if int(self.timesteps) < 1:
-                raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+                raise ConfigError("timesteps", f"must be >= 1, got {self.timesteps}")
+            if int(self.timesteps) > DEFAULT_LIMITS.max_timesteps:
+                raise ConfigError("timesteps", f"must be <= {DEFAULT_LIMITS.max_timesteps} (snnc.ir.limits: the "
+                                  f"simulation runs T steps), got {self.timesteps}")
             self.timesteps = int(self.timesteps)
         if int(self.neg_divisor) < 1:
-            raise ValueError(f"neg_divisor must be >= 1, got {self.neg_divisor}")
+            raise ConfigError("neg_divisor", f"must be >= 1, got {self.neg_divisor}")
         self.neg_divisor = int(self.neg_divisor)
         if self.chips is not None:
             if isinstance(self.chips, bool) or int(self.chips) < 1:
-                raise ValueError(f"chips must be >= 1, got {self.chips}")
+                raise ConfigError("chips", f"must be >= 1, got {self.chips}")
             self.chips = int(self.chips)
         for name in ("system", "profile", "calibration_data"):
             v = getattr(self, name)
             if v is not None:
                 if not str(v):
-                    raise ValueError(f"{name} must be a non-empty string")
+                    raise ConfigError(name, "must be a non-empty string")
                 setattr(self, name, str(v))
         if int(self.calibration_samples) < 1:
-            raise ValueError(f"calibration_samples must be >= 1, got {self.calibration_samples}")
+            raise ConfigError("calibration_samples", f"must be >= 1, got {self.calibration_samples}")
         self.calibration_samples = int(self.calibration_samples)
         self.coding = CodingKind(self.coding)
         self.threshold_scope = ThresholdScope(self.threshold_scope)
         if not 1 <= int(self.mt_n) <= 16:
-            raise ValueError(f"mt_n (multi-threshold thresholds per sign) must be in 1..16, got {self.mt_n}")
+            raise ConfigError("mt_n", f"(multi-threshold thresholds per sign) must be in 1..16, got {self.mt_n}")
         self.mt_n = int(self.mt_n)
         self.frac_bits = _parse_frac_bits(self.frac_bits)
-        if not float(self.threshold_scale) > 0:
-            raise ValueError(f"threshold_scale must be > 0, got {self.threshold_scale}")
+        if not (math.isfinite(float(self.threshold_scale)) and float(self.threshold_scale) > 0):
+            raise ConfigError("threshold_scale", f"must be a finite number > 0, got {self.threshold_scale}")
         self.threshold_scale = float(self.threshold_scale)
         if self.coding is CodingKind.DIFFERENTIAL and self.neuron is not NeuronKind.MULTI_THRESHOLD:
             raise ValueError("differential coding needs --neuron multi-threshold:N (paper 004)")
@@ -177,7 +182,7 @@ def _parse_frac_bits(v) -> int | str:
         head, sep, k = s.partition(":")
         if head == "auto" and (not sep or (k.isdigit() and 2 <= int(k) <= 32)):
             return "auto" if not sep else f"auto:{int(k)}"
-        raise ValueError(f"frac_bits must be an int in 0..30, 'auto' or 'auto:k' (k = 2..32 weight bits), got {v!r}")
+        raise ConfigError("frac_bits", f"must be an int in 0..30, 'auto' or 'auto:k' (k = 2..32 weight bits), got {v!r}")
     if isinstance(v, bool) or not 0 <= int(v) <= 30:
-        raise ValueError(f"frac_bits must be in 0..30, got {v}")
+        raise ConfigError("frac_bits", f"must be in 0..30, got {v}")
     return int(v)

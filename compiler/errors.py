@@ -10,6 +10,16 @@ class SnncError(Exception):
     """Base of every error a user can cause with bad input."""
 
 
+class ConfigError(SnncError, ValueError):
+    """A configuration field has a value outside what it accepts. ``field`` names the field (the
+    command layer names the option that set it); the message is ``<field> <problem>``."""
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field} {problem}")
+
+
 class ModelLoadError(SnncError):
     """The file is missing, not ONNX, truncated, or has missing external data."""
 
@@ -17,24 +27,29 @@ class ModelLoadError(SnncError):
 class UnsupportedOperatorError(SnncError):
     """One or more ONNX nodes use operators snnc cannot convert; lists all of them at once."""
 
-    def __init__(self, nodes: list[tuple[str, str]], supported: list[str]):
+    def __init__(self, nodes: list[tuple[str, str]], supported: list[str], source: str | None = None):
         self.nodes = nodes
         self.supported = supported
+        self.source = source
         lines = "\n".join(f"  - node '{n}' (op_type {op})" for n, op in nodes)
+        where = f"'{source}': " if source else ""
         super().__init__(
-            f"{len(nodes)} unsupported node(s):\n{lines}\nsupported operators: {', '.join(sorted(supported))}"
+            f"{where}{len(nodes)} unsupported node(s):\n{lines}\nsupported operators: {', '.join(sorted(supported))}"
         )
 
 
 class InvalidModelError(SnncError):
     """The graph is malformed (cycle, dangling input, NaN weights, bad parameter values...).
 
-    ``problems`` lists every problem found; the message shows all of them.
+    ``problems`` lists every problem found; the message shows all of them (and the model file, when
+    ``source`` names it).
     """
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], source: str | None = None):
         self.problems = problems
-        super().__init__("invalid model:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.source = source
+        head = f"invalid model '{source}':" if source else "invalid model:"
+        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 class ConversionError(SnncError):

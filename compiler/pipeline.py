@@ -145,6 +145,7 @@ class CompileContext:
     model_path: str | None = None
     out_path: Path | None = None
     min_weight_bits: int | None = None
+    out_inputs: tuple[str, ...] = ()       # files the bundle must never replace (the model, its data, --calib...)
 
     @cached_property
     def target(self) -> TargetProfile:
@@ -241,7 +242,7 @@ def _bundle(ctx: CompileContext, r: Records) -> BundleFile:
     extras = {}
     if len(r.model.raw) <= ctx.config.embed_model_max_bytes:
         extras["onnx_model"] = np.frombuffer(r.model.raw, dtype=np.uint8)
-    return BundleFile(save(net, ctx.out_path, extras))
+    return BundleFile(save(net, ctx.out_path, extras, inputs=(ctx.model_path, *ctx.out_inputs), make_parents=True))
 
 
 # ---- the checks between stages --------------------------------------------------------------------------

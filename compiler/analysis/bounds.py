@@ -170,6 +170,20 @@ def current_range(target: Node, incoming: list[Projection], sources: dict[str, N
     return lo_tot, hi_tot
 
 
+INT64_EXACT = 2.0 ** 62  # below this a float64 estimate says an int64 sum cannot have wrapped
+
+
+def _max_sum(*terms: tuple[int, np.ndarray]) -> int:
+    """max over neurons of sum_i c_i * a_i (Python ints c_i >= 0, arrays a_i >= 0), never wrapped: in
+    int64 when a float64 estimate shows it fits, else the estimate itself, which is then far beyond any
+    state width (so the overflow check fails as it must instead of passing on a wrapped value)."""
+    est = sum(float(c) * np.asarray(a, np.float64) for c, a in terms)
+    top = float(np.max(est, initial=0.0))
+    if top < INT64_EXACT:
+        return int(np.max(sum(int(c) * np.asarray(a, np.int64) for c, a in terms), initial=0))
+    return int(top)
+
+
 def _amax(*arrays) -> int:
     return int(max(int(np.abs(a).max(initial=0)) for a in arrays))
 
@@ -192,13 +206,13 @@ def _spiking_rate(bi: BoundInput) -> tuple[StateBound, Envelope]:
     b = per_channel(target.bias, target.shape)[0]
     v0 = np.abs(per_channel(target.v0, target.shape)[0])
     step = np.maximum(np.abs(lo + b), np.abs(hi + b))
-    pipe = int((v0 + T * step).max())
+    pipe = _max_sum((1, v0), (T, step))
     steps = _steps(target, T), [_steps(bi.sources[p.source], T) for p in bi.incoming]
     if steps[0] != T or any(s != T for s in steps[1]):  # mixed L: layerwise only, each with its own steps
         return _spiking_rate_mixed(bi, v0, b), default_envelope(target, T, bi.coding)
     if isinstance(target, Population):
-        lw = int((T * v0 + T * T * step).max())
-        thr = int(T * np.max(target.threshold))
+        lw = _max_sum((T, v0), (T * T, step))
+        thr = T * int(np.max(target.threshold))
     else:
         lw, thr = pipe, 0
     return StateBound(target.name, pipe, lw, thr, {"v": pipe}), default_envelope(target, T, bi.coding)
@@ -232,8 +246,8 @@ def _spiking_rate_mixed(bi: BoundInput, v0: np.ndarray, b: np.ndarray) -> StateB
     if isinstance(target, Population):
         tau = _steps(target, T)
         cur = np.maximum(np.abs(lo_tot + tau * b), np.abs(hi_tot + tau * b))
-        lw = int((tau * v0 + tau * cur).max())
-        thr = int(tau * np.max(target.threshold))
+        lw = _max_sum((tau, v0), (tau, cur))
+        thr = tau * int(np.max(target.threshold))
     else:
         lw = int((v0 + np.maximum(np.abs(lo_tot + T * b), np.abs(hi_tot + T * b))).max())
         thr = 0

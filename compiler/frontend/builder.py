@@ -17,6 +17,58 @@ from onnx import numpy_helper
 
 from .float_graph import Op
 
+_T = onnx.TensorProto
+_PACKED = {getattr(_T, k) for k in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2") if hasattr(_T, k)}
+
+
+def initializer_problem(t: onnx.TensorProto) -> str | None:
+    """Why the initializer ``t`` cannot be a numeric constant (a string tensor, negative dims, or less
+    or more data than its dims declare), or None. Checked on the declared sizes, before any decoding."""
+    dims = [int(d) for d in t.dims]
+    if any(d < 0 for d in dims):
+        return f"initializer '{t.name}' has negative dims {dims}; the model file is damaged"
+    if t.data_type == _T.STRING:
+        return f"initializer '{t.name}' is a string tensor; weights and biases must be numbers"
+    if t.data_type in _PACKED or t.data_location == _T.EXTERNAL:
+        return None
+    try:
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        return f"initializer '{t.name}' has an unknown data type {t.data_type}"
+    count = int(np.prod(dims, dtype=object)) if dims else 1
+    if t.HasField("raw_data"):
+        have, want, unit = len(t.raw_data), count * itemsize, "bytes"
+    else:
+        have = (len(t.float_data) + len(t.int32_data) + len(t.int64_data) + len(t.double_data)
+                + len(t.uint64_data))
+        want, unit = count * (2 if t.data_type in (_T.COMPLEX64, _T.COMPLEX128) else 1), "values"
+    if have != want:
+        return (f"initializer '{t.name}' declares shape {tuple(dims)} ({want:,} {unit}) but holds {have:,} {unit}; "
+                "the model file (or its external data file) is damaged or truncated")
+    return None
+
+
+_ATTR_TYPE_NAMES = {v: k.lower() for k, v in onnx.AttributeProto.AttributeType.items()}
+
+
+def attribute_problems(node: onnx.NodeProto, opset: int) -> list[str]:
+    """Attributes of a standard-domain ``node`` whose type is not the one ONNX's schema of the op (at
+    ``opset``) declares, e.g. Gemm ``transB`` given as a string: named, never read as something else."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, "")
+    except Exception:  # noqa: BLE001 - an op unknown to this onnx: the handlers decide (unsupported)
+        return []
+    out = []
+    for a in node.attribute:
+        want = schema.attributes.get(a.name)
+        if want is None:
+            continue
+        if int(want.type.value) != int(a.type):
+            out.append(f"node '{node_name(node)}' ({node.op_type}): attribute '{a.name}' is "
+                       f"{_ATTR_TYPE_NAMES.get(a.type, a.type)}, ONNX declares it {want.type.name.lower()}")
+    return out
+
+
 def attrs(node: onnx.NodeProto) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
@@ -28,6 +80,10 @@ class Builder:
         self.problems: list[str] = []
         self.consts: dict[str, np.ndarray] = {}
         for t in g.initializer:
+            problem = initializer_problem(t)
+            if problem:
+                self.problems.append(problem)
+                continue
             try:
                 self.consts[t.name] = numpy_helper.to_array(t)
             except (ValueError, TypeError, KeyError, IndexError) as e:  # damaged tensor data

@@ -14,8 +14,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from snnc.ir.limits import memory_budget
+
 from ..errors import InvalidModelError, ModelLoadError, UnsupportedOperatorError
-from .builder import Builder, attrs, emit, node_name, scalar, user_layer
+from .builder import Builder, attribute_problems, attrs, emit, node_name, scalar, user_layer
+from .qonnx_ops import QONNX_DOMAINS, QONNX_OPS
 from .quantizers import FOLDABLE, QUANT_HANDLERS
 from .float_graph import (
     Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Identity, Linear, MaxPool, Relu, Rounding,
@@ -32,7 +35,24 @@ SUPPORTED_OPS = [
     "Softmax", "LogSoftmax", "Sigmoid",  # at the network's output only (dropped: they keep the argmax)
 ]
 
-_QUANT_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
+STANDARD_DOMAINS = ("", "ai.onnx")
+MIN_OPSET = 11  # Clip's min/max inputs, Pad/Resize/Reshape as the handlers read them
+
+
+def _model_problems(model: onnx.ModelProto) -> list[str]:
+    """What is checked before anything is read: the opset and every node's domain and attribute types."""
+    opset = max((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), default=0)
+    if opset < MIN_OPSET:
+        return [f"the model declares ONNX opset {opset}; snnc reads opset {MIN_OPSET} and later (re-export it, "
+                "e.g. torch.onnx.export(..., opset_version=17), or convert it with onnx.version_converter)"]
+    problems = []
+    for n in model.graph.node:
+        if n.domain in STANDARD_DOMAINS:
+            problems += attribute_problems(n, opset)
+        elif not (n.domain in QONNX_DOMAINS and n.op_type in QONNX_OPS):
+            problems.append(f"node '{node_name(n)}' ({n.op_type}) is in domain '{n.domain}': snnc reads the standard "
+                            f"ONNX domain and {'/'.join(QONNX_OPS)} of the domains {', '.join(QONNX_DOMAINS)}")
+    return problems
 
 
 def load_model(path: str | os.PathLike) -> onnx.ModelProto:
@@ -56,6 +76,24 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
     return model
 
 
+def external_data_files(path: str | os.PathLike) -> list[Path]:
+    """The external-data files ``path`` refers to (none when it cannot be read: the import reports that)."""
+    if not Path(path).is_file():  # a FIFO or a device would block or never end; load_model refuses it
+        return []
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - any unreadable model: load_model names the problem
+        return []
+    base = Path(path).parent
+    files = set()
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            loc = next((e.value for e in t.external_data if e.key == "location"), None)
+            if loc:
+                files.add(base / loc)
+    return sorted(files)
+
+
 def model_bytes(model: onnx.ModelProto) -> bytes:
     """The model as self-contained bytes (external data inlined)."""
     m = onnx.ModelProto()
@@ -73,6 +111,9 @@ def _check_structure(g: onnx.GraphProto, consts: set[str]) -> list[str]:
     produced: dict[str, str] = {}
     for n in g.node:
         for o in n.output:
+            if o and o in produced:
+                problems.append(f"tensor '{o}' is written by two nodes, '{produced[o]}' and '{n.name}' "
+                                "(ONNX requires one producer per tensor)")
             produced[o] = n.name
     for n in g.node:
         for i in n.input:
@@ -96,8 +137,13 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
         model = onnx.shape_inference.infer_shapes(model)
     except Exception as e:  # noqa: BLE001 - best-effort; the executor recomputes shapes and names the node
         log.debug("ONNX shape inference failed (%s); continuing without it", e)
+    problems = _model_problems(model)
+    if problems:
+        raise InvalidModelError(problems)
     g = model.graph
     b = Builder(model)
+    if b.problems:  # unreadable initializers: everything after would name their users instead
+        raise InvalidModelError(b.problems)
     for n in g.node:  # Constant nodes become constants
         if n.op_type == "Constant":
             a = attrs(n)
@@ -162,16 +208,23 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
         raise InvalidModelError([f"expected exactly one graph output, got {[o.name for o in g.output]}"])
     out = b.alias.get(g.output[0].name, g.output[0].name)
     fg = FGraph(inp.name, input_shape, b.ops, out, origins=b.origins, meta={"opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)})
-    _check_runs(fg)
+    _check_runs(fg, memory_budget(model.ByteSize()))
     return fg
 
 
-def _check_runs(fg: FGraph) -> None:
+def _check_runs(fg: FGraph, budget: int) -> None:
     """Run the graph once on zeros, op by op: shapes that do not fit (a weight for another input
-    size, a join of different shapes, a window larger than its input) are named here, once."""
+    size, a join of different shapes, a window larger than its input) are named here, once. The
+    input's declared size is checked against the memory ``budget`` first (snnc.ir.limits)."""
     known = {fg.input_name}
     if fg.output != fg.input_name and fg.producer(fg.output) is None:
         raise InvalidModelError([f"graph output '{fg.output}' is not produced by any supported node"])
+    size = int(np.prod(fg.input_shape, dtype=object))
+    if size * 8 * 4 > budget:  # the probe input in float64 and the first ops' outputs
+        raise InvalidModelError([f"input '{fg.input_name}' declares shape {tuple(fg.input_shape)} per sample "
+                                 f"({size:,} values, {size * 8 / 2**30:.1f} GiB in float64), beyond snnc's memory "
+                                 f"budget of {budget / 2**30:.1f} GiB for this model (docs/reliability.md, "
+                                 "'Resource budget'); check the input dimensions"])
     vals = {fg.input_name: np.zeros((1,) + tuple(fg.input_shape))}
     for o in fg.ops:
         missing = [s for s in o.sources() if s not in known]
@@ -542,5 +595,11 @@ _HANDLERS = {
 
 
 def import_onnx(path: str | os.PathLike) -> tuple[FGraph, onnx.ModelProto]:
+    """The model file read and checked; a problem in it is reported naming the file."""
     model = load_model(path)
-    return to_fgraph(model), model
+    try:
+        return to_fgraph(model), model
+    except InvalidModelError as e:
+        raise InvalidModelError(e.problems, source=str(path)) from None
+    except UnsupportedOperatorError as e:
+        raise UnsupportedOperatorError(e.nodes, e.supported, source=str(path)) from None

@@ -17,6 +17,8 @@ from .builder import attrs, emit, node_name, scalar, user_layer
 
 log = logging.getLogger(__name__)
 
+MAX_ACTIVATION_LEVELS = 1 << 16  # an activation quantizer's levels L (T = L timesteps: snnc.ir.limits.max_timesteps)
+
 
 def _bcast(v, x, axis):
     """A per-tensor (scalar) or per-axis (1-D) quantization parameter, shaped to broadcast against x."""
@@ -39,9 +41,27 @@ def _qdtype(n, zp):
     return np.dtype(np.uint8)
 
 
+def _positive_scale(s, what: str = "scale") -> None:
+    """A quantizer's scale on a constant: every value finite and > 0 (a zero scale would make every
+    weight 0 or infinite)."""
+    v = np.asarray(s, np.float64)
+    if v.size == 0 or not np.all(np.isfinite(v)) or not np.all(v > 0):
+        bad = v[~(np.isfinite(v) & (v > 0))] if v.size else v
+        raise ValueError(f"{what} must be finite and > 0, got {bad.ravel()[:4].tolist() or 'nothing'}")
+
+
+def _flag(a: dict, name: str, default: int) -> bool:
+    """A 0/1 attribute (QONNX signed, narrow): anything else is refused, not read as true."""
+    v = a.get(name, default)
+    if isinstance(v, bytes) or v not in (0, 1):
+        raise ValueError(f"attribute {name} must be 0 or 1, got {v!r}")
+    return bool(v)
+
+
 def _fold_quantize(n, ins):
     """onnxruntime's QuantizeLinear: saturate(round_half_even(x / s) + zp), computed in float32."""
     x, s = np.asarray(ins[0], np.float32), ins[1]
+    _positive_scale(s)
     zp = ins[2] if len(ins) > 2 else None
     axis = attrs(n).get("axis", 1)
     dt = _qdtype(n, zp)
@@ -55,6 +75,7 @@ def _fold_quantize(n, ins):
 def _fold_dequantize(n, ins):
     """onnxruntime's DequantizeLinear: (q - zp) * s in float32."""
     q, s = np.asarray(ins[0]), ins[1]
+    _positive_scale(s)
     zp = ins[2] if len(ins) > 2 else None
     axis = attrs(n).get("axis", 1)
     v = q.astype(np.int64) if q.dtype.kind in "iu" else q.astype(np.float32)
@@ -88,7 +109,7 @@ def _quant_params(n, ins):
     bits = scalar(ins[3])
     if bits is None or bits < 1 or bits != int(bits):
         raise ValueError(f"bitwidth must be one integer >= 1, got {ins[3]}")
-    signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
+    signed, narrow = _flag(a, "signed", 1), _flag(a, "narrow", 0)
     mode = a.get("rounding_mode", "ROUND")
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
     if mode.upper() not in _QUANT_ROUNDING:
@@ -113,8 +134,12 @@ def _fold_quant(n, ins):
     """QONNX Quant on a constant (weights): the spec's float32 arithmetic (qonnx_ops.quant), every rounding
     mode, signed 1-bit (bipolar) included."""
     a = attrs(n)
-    return qonnx_ops.quant(_f32(ins[0]), _f32(ins[1]), _f32(ins[2]), _f32(ins[3]), bool(a.get("signed", 1)),
-                           bool(a.get("narrow", 0)), a.get("rounding_mode", "ROUND")).astype(np.float32)
+    bits = np.asarray(ins[3], np.float64)
+    if bits.size != 1 or not np.isfinite(bits).all() or bits.item() < 1 or bits.item() != int(bits.item()):
+        raise ValueError(f"bitwidth must be one integer >= 1, got {bits.ravel()[:4].tolist()}")
+    _positive_scale(ins[1])
+    return qonnx_ops.quant(_f32(ins[0]), _f32(ins[1]), _f32(ins[2]), _f32(ins[3]), _flag(a, "signed", 1),
+                           _flag(a, "narrow", 0), a.get("rounding_mode", "ROUND")).astype(np.float32)
 
 
 def _fold_bipolar(n, ins):
@@ -166,7 +191,17 @@ def _quantize_linear(b, n):
         b.problems.append(f"QuantizeLinear node '{node_name(n)}': scale must be > 0, got {s}")
         return
     zarr = np.asarray(b.consts[n.input[2]]) if len(n.input) > 2 and n.input[2] else None
-    info = np.iinfo(_qdtype(n, zarr))
+    dt = _qdtype(n, zarr)
+    if dt.kind not in "iu":
+        b.problems.append(f"QuantizeLinear node '{node_name(n)}': output type {dt} is not an integer type")
+        return
+    info = np.iinfo(dt)
+    levels = int(info.max) - int(info.min) + 1
+    if levels > MAX_ACTIVATION_LEVELS:  # T = L steps: refused before anything is made per level
+        b.problems.append(f"QuantizeLinear node '{node_name(n)}': its {dt} output has {levels:,} levels; snnc "
+                          f"converts activation quantizers of at most 16 bits ({MAX_ACTIVATION_LEVELS:,} levels): "
+                          "use an int8/uint8/int16/uint16 zero point")
+        return
     nm = node_name(n)
     ops = [ScalarAffine(f"{nm}/scale", x, 1.0 / s, 0.0), Rounding(f"{nm}/round", f"{nm}/scale", "half_even"),
            ScalarAffine(f"{nm}/zero_point", f"{nm}/round", 1.0, float(zp or 0.0))]

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SnncError
+from ..outputs import save_figure
 from .geometry import Tiling
 from .partition import BUDGET_NAMES, BUDGETS
 
@@ -144,8 +145,9 @@ def format_text(placement: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def plot_utilization(placement: dict, path) -> Path:
-    """PNG: per-core utilization of every budget (cores in order on the x axis), chips shaded."""
+def plot_utilization(placement: dict, path, inputs=()) -> Path:
+    """PNG: per-core utilization of every budget (cores in order on the x axis), chips shaded. Written
+    through ``compiler.outputs.save_figure`` (never over ``inputs``, a FIFO or a folder; parents on success)."""
     import matplotlib
     import matplotlib.ticker
 
@@ -171,7 +173,7 @@ def plot_utilization(placement: dict, path) -> Path:
     axes[-1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.suptitle(f"{pl['target']}: {n:,} cores on {pl['chips_used']} chip(s), lower bound {pl['lower_bound_cores']:,}")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    try:
+        return save_figure(fig, path, inputs=inputs, dpi=110)
+    finally:
+        plt.close(fig)

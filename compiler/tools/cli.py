@@ -1,13 +1,13 @@
 """The ``snnc`` command line: click wiring only; each command's logic is its module in this package.
 
-Exit status: 0 ok; 1 a check failed (``verify``); 2 a user error (one line ``error: ...`` on stderr:
-``SnncError``, ``IRError``, ``BackendError``, a bad value); 3 an internal error (any other exception:
-one line ``internal error: ...``, the traceback with ``-vv``). Never a traceback otherwise.
+Exit status (``contract``): 0 ok; 1 a check failed (``verify``); 2 a user error (one line ``error: ...``
+on stderr: ``SnncError``, ``IRError``, ``BackendError``, a bad value, a click usage error); 3 an
+internal error (any other exception: one line ``internal error: ...``, the traceback with ``-vv``);
+130 interrupted. Never a traceback otherwise.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -15,14 +15,17 @@ from pathlib import Path
 import click
 
 from snnc import __version__
-from snnc.backends import BackendError, available_backends
-from snnc.ir import BundleError, IRError, Schedule, load_with_extras
+from snnc.backends import available_backends
+from snnc.ir import Schedule
 
+from ..bundles import check_source, load_bundle
 from ..config import CodingKind, NeuronKind, ThresholdScope, V0Mode
 from ..errors import SnncError
 from ..metadata import Conversion, conversion_of
+from ..outputs import check_output, to_json
 from ..pipeline import STAGE_NAMES
 from ..targets import builtin_targets
+from . import contract
 from .options import parse_input_range
 
 log = logging.getLogger("snnc")
@@ -30,7 +33,6 @@ log = logging.getLogger("snnc")
 SCHEDULES = click.Choice([s.value for s in Schedule])
 NEURONS = click.Choice([n.value for n in NeuronKind])
 V0S = click.Choice([m.value for m in V0Mode])
-USER_ERRORS = (SnncError, IRError, BackendError, ValueError)
 
 
 def backend_options(f):
@@ -43,29 +45,21 @@ def backend_options(f):
 
 
 class Commands(click.Group):
-    """The command group: every command's exceptions become one line and an exit status."""
+    """The command group: every command's exceptions become one line and an exit status (``contract``)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except USER_ERRORS as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except Exception as e:  # a bug: one line, exit 3; the traceback with -vv
-            log.debug("internal error", exc_info=True)
-            first = (str(e).splitlines() or [""])[0]
-            click.echo(f"internal error: {type(e).__name__}: {first} (a bug in snnc; run with -vv for the traceback "
-                       "and please report it)", err=True)
-            sys.exit(3)
+        except Exception as e:  # user errors exit 2, anything else is a bug: exit 3 (the traceback with -vv)
+            sys.exit(contract.report(e, ctx.params.get("verbose") or 0))
 
 
 def _load_bundle(path):
-    try:
-        return load_with_extras(path)
-    except BundleError as e:
-        raise SnncError(str(e)) from None
+    """Every command reads its bundle here: schema, digest, memory budget and the target's formats checked."""
+    loaded = load_bundle(path)
+    return loaded.network, loaded.extras
 
 
 def _progress(total: int, label: str):
@@ -82,12 +76,13 @@ def _schedule(net, schedule: str | None) -> Schedule:
 
 
 def _inputs(net, data, samples, seed=0):
-    from ..data import load_data, random_inputs
+    from ..data import check_samples, load_data, random_inputs
 
+    check_samples(samples)
     if data:
         x, y = load_data(data, net, samples)
         return x, y, False
-    n = samples or 64
+    n = 64 if samples is None else samples
     click.echo(f"no --data given: using {n} random inputs (uniform over the input range, seed {seed})", err=True)
     return random_inputs(net, n, seed), None, True
 
@@ -111,7 +106,7 @@ def _warn_input_range(net, x, random_inputs: bool) -> str | None:
     return msg
 
 
-@click.group(cls=Commands)
+@click.group(cls=Commands, epilog=contract.EXIT_HELP)
 @click.version_option(__version__, prog_name="snnc")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:
@@ -232,7 +227,7 @@ def inspect(bundle, as_json):
             click.echo(f"warning: layer '{r.layer}' keeps {r.kept} weight bits, below the floor of {r.floor} "
                        "(docs/fidelity.md, 'Weight bits'): its weights round to a few levels", err=True)
     if as_json:
-        click.echo(json.dumps({**network_summary(net, extras), "weight_bits": [r.to_dict() for r in rows]}, indent=2))
+        click.echo(to_json({**network_summary(net, extras), "weight_bits": [r.to_dict() for r in rows]}))
     else:
         click.echo(inspect_text(bundle, net, extras))
 
@@ -273,12 +268,15 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     from .verify_float import format_float_report, verify_training_free
 
     min_fid = MinFidelity.parse(min_fidelity)
-    net, extras = _load_bundle(bundle)
+    loaded = load_bundle(bundle)
+    net, extras = loaded.network, loaded.extras
+    if model:  # the model must be the one the bundle was compiled from
+        check_source(loaded, model)
     if against == "sinabs":
         from .interop import format_sinabs_report, verify_sinabs_command
 
         rep = verify_sinabs_command(net, _inputs(net, data, samples)[0], schedule)
-        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_sinabs_report(bundle, rep))
+        click.echo(to_json(rep.to_dict()) if as_json else format_sinabs_report(bundle, rep))
         sys.exit(0 if rep.exact else 1)
     sched = _schedule(net, schedule)
     choice = BackendChoice.from_options(backend, device)
@@ -288,7 +286,7 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     x, y, rnd = _inputs(net, data, samples)
     if against != "ann":
         rep = verify_against_backend(net, x, other, sched)
-        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_backend_report(bundle, against, rep))
+        click.echo(to_json(rep.to_dict()) if as_json else format_backend_report(bundle, against, rep))
         sys.exit(0 if rep.exact else 1)
     mb = Path(model).read_bytes() if model else (bytes(extras["onnx_model"]) if "onnx_model" in extras else None)
     if mb is None:
@@ -299,7 +297,7 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     if conversion_of(net) is Conversion.TRAINING_FREE:  # no quantized ANN: measured against the float ANN
         rep = verify_training_free(net, x, y, mb, random_inputs=rnd, progress=bar.update, backend=snn)
         bar.close()
-        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_float_report(bundle, rep, rnd))
+        click.echo(to_json(rep.to_dict()) if as_json else format_float_report(bundle, rep, rnd))
         sys.exit(rep.exit_code)
     rep = verify_against_ann(net, x, y, sched, None, random_inputs=rnd, progress=bar.update, backend=snn)
     bar.close()
@@ -307,7 +305,7 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     merge_into_report(rep, run)
     verdict = judge(rep, run, min_fid)
     if as_json:
-        click.echo(json.dumps(verify_json(rep, run, verdict, min_fid, warn), indent=2))
+        click.echo(to_json(verify_json(rep, run, verdict, min_fid, warn)))
     else:
         click.echo("\n".join([format_ann_report(bundle, rep, rnd), *fidelity_table(run), f"  {verdict.message()}"]))
     sys.exit(verdict.exit_code)
@@ -371,8 +369,9 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
     base = eval_base_config(target=target, profile=profile, input_range=rng, neg_divisor=neg_divisor,
                             calibration_data=calib, threshold_scale=threshold_scale, frac_bits=frac_bits,
                             threshold_scope=threshold_scope)
-    if plot and not Path(plot).resolve().parent.is_dir():
-        raise SnncError(f"--plot: folder '{Path(plot).parent}' does not exist")
+    plot_inputs = (model, data, calib, profile)
+    if plot:  # before the sweep: a path that cannot be written is refused at once
+        check_output(plot, inputs=plot_inputs, what="plot", make_parents=True)
     choice = BackendChoice.from_options(backend, device).checked()
     with warnings_once():
         if workers is None and cluster is None:
@@ -386,9 +385,9 @@ def eval_(model, data, timesteps, neuron, v0, schedule, calib, coding, threshold
                       file=sys.stderr, leave=False) as bar:
                 rep = eval_sharded(model, data, grid, base, samples, engine, progress=bar.update, backend=choice)
     if plot:
-        plot_accuracy(rep, plot)
+        plot_accuracy(rep, plot, inputs=plot_inputs)
     if as_json:
-        click.echo(json.dumps(rep.to_dict(timings=timings), indent=2))
+        click.echo(to_json(rep.to_dict(timings=timings)))
     else:
         click.echo(format_tables(rep))
         if plot:
@@ -426,14 +425,14 @@ def simulate(bundle, data, schedule, samples, as_json, workers, cluster, shard_s
         rep = simulate_sharded(bundle, net, data, samples, choice, sched, as_json, engine, shard_samples,
                                progress=bar.update)
         bar.close()
-        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_simulate(bundle, net, rep))
+        click.echo(to_json(rep.to_dict()) if as_json else format_simulate(bundle, net, rep))
         return
     x, y, _rnd = _inputs(net, data, samples)
     _warn_input_range(net, x, _rnd)
     bar = _progress(len(x), "simulate")
     rep = simulate_bundle(net, x, y, be, sched, keep_predictions=as_json, progress=bar.update)
     bar.close()
-    click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_simulate(bundle, net, rep))
+    click.echo(to_json(rep.to_dict()) if as_json else format_simulate(bundle, net, rep))
 
 
 @cli.command()
@@ -472,7 +471,7 @@ def stats(bundle, data, energy, schedule, samples, as_json, neurobench, backend,
         bar = _progress(None, f"stats ({engine.name})")
         rep = stats_sharded(bundle, net, data, samples, choice, sched, em, engine, shard_samples, progress=bar.update)
         bar.close()
-        click.echo(json.dumps(rep.to_dict(), indent=2) if as_json else format_stats(bundle, rep))
+        click.echo(to_json(rep.to_dict()) if as_json else format_stats(bundle, rep))
         return
     x, _y, _rnd = _inputs(net, data, samples)
     bar = _progress(len(x), "stats")
@@ -484,7 +483,7 @@ def stats(bundle, data, energy, schedule, samples, as_json, neurobench, backend,
 
         nb = neurobench_comparison(net, x)
     if as_json:
-        click.echo(json.dumps({**rep.to_dict(), **({"neurobench": nb.to_dict()} if nb else {})}, indent=2))
+        click.echo(to_json({**rep.to_dict(), **({"neurobench": nb.to_dict()} if nb else {})}))
     else:
         click.echo(format_stats(bundle, rep) + (format_neurobench(nb) if nb else ""))
     if nb is not None and not nb.agree:
@@ -544,13 +543,15 @@ def map_(bundle, as_json, plot):
     """Show a bundle's placement on cores and chips, and its utilization."""
     from ..mapping.report import format_text, map_json, plot_utilization
 
+    if plot:
+        check_output(plot, inputs=(bundle,), what="plot", make_parents=True)
     net, _ = _load_bundle(bundle)
     pl = net.metadata.get("placement")
     if plot:
         map_json(pl)  # validates
-        plot_utilization(pl, plot)
+        plot_utilization(pl, plot, inputs=(bundle,))
     if as_json:
-        click.echo(json.dumps(map_json(pl)))
+        click.echo(to_json(map_json(pl), indent=None))
         return
     click.echo(format_text(pl, str(bundle)))
     if plot:
@@ -558,7 +559,7 @@ def map_(bundle, as_json, plot):
 
 
 def main() -> None:
-    cli(prog_name="snnc")
+    sys.exit(contract.run(cli, prog_name="snnc"))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snnc.ir import Network, Schedule
+from snnc.ir.atomic import check_output
 
 from ..config import CompileConfig, NeuronKind, parse_neuron_spec
 from ..errors import SnncError
+from ..frontend.onnx_loader import external_data_files
 from ..integerize import WeightPrecisionError, fitting_timesteps
 from ..pipeline import CompileContext, PipelineRun, Records, StageTiming, run_pipeline
-from .options import parse_input_range
+from .options import naming_options, parse_input_range
 from .runner import reference_runner
 
 
@@ -23,8 +25,9 @@ def compile_config(neuron: str, schedule: str, input_range: str | None, **option
     kind, n = parse_neuron_spec(neuron)
     if kind is NeuronKind.MULTI_THRESHOLD and Schedule(schedule) is Schedule.LAYERWISE:
         schedule = Schedule.PIPELINED.value
-    return CompileConfig(neuron=kind.value, mt_n=n or 4, schedule=schedule, input_range=parse_input_range(input_range),
-                         **options)
+    with naming_options():
+        return CompileConfig(neuron=kind.value, mt_n=n or 4, schedule=schedule,
+                             input_range=parse_input_range(input_range), **options)
 
 
 @dataclass
@@ -41,13 +44,25 @@ class CompileOutcome:
 def compile_command(model: str, output: str | None, config: CompileConfig, stop_after: str | None = None,
                     dump: str | None = None, timings: bool = False) -> CompileOutcome:
     """Run the pipeline from the ONNX file up to ``stop_after`` (default: the bundle at ``output``)."""
+    inputs: tuple[str, ...] = ()
+    if output is not None:  # checked as given ('' and 'new/' are refused), before any work
+        inputs = compile_inputs(model, config)
+        check_output(output, inputs=(model, *inputs), what="bundle", make_parents=True)
     out = None if output is None else Path(output)
-    if out is not None and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-    ctx = CompileContext(config, reference_runner, str(model), out)
+    ctx = CompileContext(config, reference_runner, str(model), out, out_inputs=inputs)
     run = run_pipeline(ctx, "import", stop_after or "bundle", store_timings=timings,
                        dump_dir=None if dump is None else Path(dump))
     return CompileOutcome(run, out if "bundle" in run.ran else None)
+
+
+def compile_inputs(model: str, config: CompileConfig) -> tuple[str, ...]:
+    """Files besides the model that ``snnc compile`` reads (its external data, --calib, --profile, a
+    --target file): the bundle must never replace one of them."""
+    files = [str(f) for f in external_data_files(model)]
+    files += [str(f) for f in (config.calibration_data, config.profile) if f]
+    if Path(config.target).suffix == ".toml":
+        files.append(config.target)
+    return tuple(dict.fromkeys(files))
 
 
 def summary_lines(model: str, outcome: CompileOutcome, config: CompileConfig) -> list[str]:

@@ -8,7 +8,7 @@ from snnc.ir import Schedule
 from ..config import CodingKind, CompileConfig, V0Mode, parse_neuron_spec
 from ..errors import SnncError
 from .evaluate import EvalGrid
-from .options import csv_list
+from .options import csv_list, naming_options
 
 
 def eval_grid(timesteps: str, neuron: str | None, v0: str | None, schedule: str | None, coding: str | None,
@@ -26,6 +26,12 @@ def eval_grid(timesteps: str, neuron: str | None, v0: str | None, schedule: str 
         if bad or not neurons:
             raise SnncError(f"--neuron: {bad or 'nothing'} not understood; give a comma-separated list of "
                             "if, dual-threshold, multi-threshold:N")
+    with naming_options():
+        return _grid(timesteps, neurons, v0, schedule, coding, thresholds)
+
+
+def _grid(timesteps: str, neurons: list[str] | None, v0: str | None, schedule: str | None, coding: str | None,
+          thresholds: str | None) -> EvalGrid:
     return EvalGrid(
         timesteps=csv_list(timesteps, "timesteps", cast=int),
         neurons=neurons,
@@ -41,6 +47,13 @@ def eval_base_config(target: str, profile: str | None, input_range, neg_divisor:
                      threshold_scope: str | None) -> CompileConfig:
     """The configuration every grid point starts from (an option not given keeps compile's default)."""
     defaults = CompileConfig()
+    with naming_options():
+        return _base_config(defaults, target, profile, input_range, neg_divisor, calibration_data, threshold_scale,
+                            frac_bits, threshold_scope)
+
+
+def _base_config(defaults, target, profile, input_range, neg_divisor, calibration_data, threshold_scale, frac_bits,
+                 threshold_scope) -> CompileConfig:
     return CompileConfig(target=target, profile=profile, input_range=input_range,
                          neg_divisor=defaults.neg_divisor if neg_divisor is None else neg_divisor,
                          calibration_data=calibration_data,

@@ -28,13 +28,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from snnc.ir import Schedule
+from snnc.ir.limits import DEFAULT_LIMITS
 
 from ..api import ImportedModel, compile_imported, import_model
 from ..config import CodingKind, CompileConfig, NeuronKind, V0Mode, parse_neuron_spec
 from ..data import load_arrays, load_data
-from ..errors import ConversionError, DataFileError, SnncError
+from ..errors import ConfigError, ConversionError, DataFileError, SnncError
 from ..fidelity import input_range_report
 from ..metadata import Conversion, layer_records, model_conversion
+from ..outputs import save_figure
 from .backend_choice import BackendChoice, CountingBackend, reference_backend
 from .runner import reference_runner
 from .verify import float_ann_outputs, verify_against_ann
@@ -71,8 +73,10 @@ class EvalGrid:
         problems = []
         if not self.timesteps:
             problems.append("no timesteps given")
-        if any(int(t) < 1 for t in self.timesteps):
-            problems.append(f"timesteps must be >= 1, got {self.timesteps}")
+        bad = [t for t in self.timesteps if not 1 <= int(t) <= DEFAULT_LIMITS.max_timesteps]
+        if bad:
+            raise ConfigError("timesteps", f"must be in 1..{DEFAULT_LIMITS.max_timesteps} (snnc.ir.limits: the "
+                              f"simulation runs T steps), got {bad}")
         for name, values in (("neuron", self.neurons), ("v0", self.v0s), ("schedule", self.schedules),
                              ("coding", self.codings), ("thresholds", self.thresholds)):
             if values is not None and not values:
@@ -654,10 +658,10 @@ def _format_relu_tables(rep: EvalReport) -> str:
     return "\n".join(out + ([""] + notes if notes else []))
 
 
-def plot_accuracy(rep: EvalReport, path: str | os.PathLike) -> None:
+def plot_accuracy(rep: EvalReport, path: str | os.PathLike, inputs=()) -> None:
     """PNG of accuracy vs T, one line per row of the grid, the ANN accuracies as horizontal lines
-    (plain ReLU models: a second panel with the energy ratio). Written atomically (temporary file,
-    then rename)."""
+    (plain ReLU models: a second panel with the energy ratio). Written through
+    ``compiler.outputs.save_figure`` (atomic, never over ``inputs``; parent folders on success)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -706,12 +710,7 @@ def plot_accuracy(rep: EvalReport, path: str | os.PathLike) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}.png"
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        save_figure(fig, path, inputs=inputs)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -13,15 +13,13 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from snnc.backends.reference import simulate
-from snnc.ir import BundleError, Schedule, load_with_extras
+from snnc.ir import Schedule
+from snnc.ir.atomic import check_output, write_folder
 
 from ..errors import SnncError
 from ..metadata import Conversion, conversion_of, layer_records
@@ -66,28 +64,28 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
     ``backend``: what runs the verification and the op counts (default: the reference simulator); the
     schedules the network runs in and the raster come from the reference on one sample.
     """
-    from ..data import load_data, random_inputs
+    from ..bundles import load_bundle
+    from ..data import check_samples, load_data, random_inputs
     from ..energy import load_energy_model
     from .stats import compute_stats
     from .verify import verify_against_ann
     from .verify_float import verify_training_free
 
+    check_samples(samples)
+    inputs = (bundle_path, data, energy if Path(energy).suffix == ".toml" else None)
+    _check_destination(Path(out_dir))
+    check_output(out_dir, inputs=inputs, what="report folder", folder=True, make_parents=True)
     bundle_path, out_dir = Path(bundle_path), Path(out_dir)
-    if samples is not None and samples < 1:
-        raise ReportError(f"--samples must be at least 1, got {samples}")
-    _check_destination(out_dir)
     choice = backend or BackendChoice("reference")
-    try:
-        net, extras = load_with_extras(bundle_path)
-    except BundleError as e:
-        raise ReportError(str(e)) from None
+    loaded = load_bundle(bundle_path)
+    net, extras = loaded.network, loaded.extras
     choice.counting_backend(net, Schedule.PIPELINED)   # a backend or device that cannot run is refused now
     em = load_energy_model(energy)
     if data is not None:
         x, y = load_data(data, net, samples)
         data_desc = f"{data} ({len(x)} samples{'' if y is not None else ', no labels'})"
     else:
-        n = samples or 64
+        n = 64 if samples is None else samples
         x, y = random_inputs(net, n, 0), None
         data_desc = f"{n} random inputs (uniform over the input range, seed 0); no labels"
     if len(x) == 0:
@@ -119,18 +117,9 @@ def write_report(bundle_path, out_dir, data=None, energy: str = "qiao2015", samp
         "training_free": training_free,
     }
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it 0700; a report folder is an ordinary folder
-        _write_all(tmp, ctx)
-        _swap_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir / "index.html"
+    written = write_folder(out_dir, lambda stage: _write_all(stage, ctx), inputs=inputs, what="report folder",
+                           make_parents=True, may_replace=_not_a_report)
+    return written / "index.html"
 
 
 def supported_schedules(net, x) -> dict:
@@ -149,31 +138,24 @@ def supported_schedules(net, x) -> dict:
     return out
 
 
+def _not_a_report(out_dir: Path) -> str | None:
+    """Why ``out_dir`` may not be replaced (it holds files a report does not write), or None."""
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in _REPORT_FILES)
+    if foreign:
+        return (f"it is not empty and not an snnc report (it holds {', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''})")
+    return None
+
+
 def _check_destination(out_dir: Path) -> None:
-    """Refuse to replace anything but a previous report (index.html + our PNGs)."""
+    """Refuse to replace anything but a previous report (index.html + our PNGs), before any work."""
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
         raise ReportError(f"'{out_dir}' exists and is not a folder")
-    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in _REPORT_FILES)
-    if foreign:
-        raise ReportError(f"'{out_dir}' is not empty and not an snnc report (it holds {', '.join(foreign[:3])}"
-                          f"{', ...' if len(foreign) > 3 else ''}); choose another -o folder")
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    os.rmdir(old)
-    os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except BaseException:
-        os.rename(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    why = _not_a_report(out_dir)
+    if why:
+        raise ReportError(f"'{out_dir}' {why.removeprefix('it ')}; choose another -o folder")
 
 
 def _write_all(d: Path, ctx: dict) -> None:

@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
-from ..errors import SnncError
+import contextlib
+from typing import Iterator
+
+from ..errors import ConfigError, SnncError
+
+OPTION_OF_FIELD = {"calibration_data": "--calib", "mt_n": "--neuron", "timesteps": "--timesteps"}
+
+
+class OptionError(SnncError):
+    """A command option has a value the command cannot use (the message names the option)."""
+
+
+def option_name(field: str) -> str:
+    """The command option that sets configuration field ``field`` (``input_range`` -> ``--input-range``)."""
+    return OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+
+
+@contextlib.contextmanager
+def naming_options() -> Iterator[None]:
+    """Within: a ``ConfigError`` about a field is re-raised naming the option that set it."""
+    try:
+        yield
+    except ConfigError as e:
+        raise OptionError(f"{option_name(e.field)} {e.problem}") from None
 
 
 def parse_input_range(text: str | None) -> tuple[float, float] | None:
@@ -21,8 +44,8 @@ def csv_list(value: str, what: str, choices=None, cast=str) -> list:
     items = [v.strip() for v in value.split(",") if v.strip()]
     bad = [v for v in items if choices is not None and v not in choices]
     if bad or not items:
-        raise SnncError(f"--{what}: {bad or 'nothing'} not understood; give a comma-separated list of "
-                        + (", ".join(choices) if choices else "values"))
+        raise SnncError(f"--{what}: " + (f"{bad} not understood" if bad else "no value given")
+                        + "; give a comma-separated list of " + (", ".join(choices) if choices else "values"))
     try:
         return [cast(v) for v in items]
     except ValueError:

@@ -3,10 +3,9 @@ timeout and must end as a user would want it to (tests/integration/badinputs/cor
 exit status, one line naming the file/option/node, no traceback, no file left, nothing else touched.
 
 The selected cases run once per session, a few at a time (each is a subprocess); each test then
-checks its case's verdict. Cases whose fix needs the command layer (the CLI is being rewired by the
-redesign, issue 15) or the frontend are expected failures naming what phase 2 changes
-(badinputs/phase2.py); strict, so a case that starts passing must lose its mark. docs/reliability.md
-shows the whole table (benchmarks/reliability.py).
+checks its case's verdict. A case listed in badinputs/phase2.py (none since phase 2) is a strict
+expected failure naming the change it needs, so a case that starts passing must lose its entry.
+docs/reliability.md shows the whole table (benchmarks/reliability.py).
 """
 
 import os

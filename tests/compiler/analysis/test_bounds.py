@@ -204,3 +204,22 @@ def test_frac_bits_config_accepts_auto():
     for bad in ("auto:1", "fast", 31, -1):
         with pytest.raises(ValueError, match="frac_bits"):
             CompileConfig(frac_bits=bad)
+
+
+def test_closed_form_bounds_never_wrap_int64():
+    """T*T*|B| past 2^63 used to wrap to a small or negative int64 and pass the check; the bound is
+    now the exact integer while it fits int64, and beyond 2^62 otherwise, so the check refuses it."""
+    inp = Input("x", (2,), scale=1.0, qmin=0, qmax=1)
+    for T, bias, want in ((4, 3 * 2**40, 4 * 4 * (3 * 2**40 + 5) + 4 * 2**40),
+                          (2**12, 2**41, None), (2**16, 2**40, None)):
+        h = Population("h", (1,), threshold=2**60, v0=[2**40], bias=bias, levels=T)
+        net = Network([inp, h, Readout("r", (1,))],
+                      [Dense("a", "x", "h", np.array([[2, 3]]), 0, (2,), (1,)),
+                       Dense("b", "h", "r", np.array([[1]]), 0, (1,), (1,))], T)
+        b = network_bounds(net)["h"]
+        if want is not None:
+            assert b.layerwise == want  # T*|V0| + T*T*(|B| + 5), exact
+        else:
+            assert b.layerwise >= 2**62 and b.threshold_layerwise == T * 2**60
+        with pytest.raises(StateOverflowError, match="layer 'h'"):
+            check_network(net, 62)

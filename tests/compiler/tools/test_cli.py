@@ -268,3 +268,12 @@ def test_an_internal_error_is_one_line_exit_3(monkeypatch, digits_bundle):
     assert r.stderr.startswith("internal error: RuntimeError: something the code did not expect")
     assert "second line" not in r.stderr and "Traceback" not in r.output
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_verify_refuses_a_model_the_bundle_was_not_compiled_from(tmp_path, digits_bundle):
+    other = tmp_path / "other.onnx"
+    onnx.save(make_mlp_onnx(), other)
+    r = run("verify", digits_bundle, "--data", DIGITS_DATA, "--samples", 2, "--model", other)
+    _assert_user_error(r, "other.onnx", "is not the model")
+    r = run("verify", digits_bundle, "--data", DIGITS_DATA, "--samples", 2, "--model", DIGITS_MODEL)
+    assert r.exit_code == 0, r.output

@@ -56,7 +56,7 @@ def test_tables_and_plot(report, tmp_path):
 
 
 def test_grid_and_data_errors(tmp_path):
-    with pytest.raises(SnncError, match="timesteps must be >= 1"):
+    with pytest.raises(SnncError, match=r"timesteps must be in 1\.\.65536 .*got \[0\]"):
         EvalGrid(timesteps=[0, 2])
     with pytest.raises(SnncError, match="no timesteps"):
         EvalGrid(timesteps=[])
@@ -77,7 +77,7 @@ def test_cli_eval_json_plot_and_errors(tmp_path):
                                  "--samples", "30"])
     assert r.exit_code == 0 and "if              auto  layerwise" in r.output
     for args, msg in ((["--neuron", "if,lif"], "['lif'] not understood"), (["--timesteps", "1,x"], "integers"),
-                      (["--v0", "quarter"], "auto, zero, half, full"), (["--plot", str(tmp_path / "no" / "p.png")], "does not exist")):
+                      (["--v0", "quarter"], "auto, zero, half, full"), (["--plot", str(tmp_path / "p.png" / "q.png")], "is a regular file, not a folder")):
         r = CliRunner().invoke(cli, ["eval", str(zoo_model("floor", 2)), "--data", str(DIGITS_DATA)] + args)
         assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, (args, r.output)
 

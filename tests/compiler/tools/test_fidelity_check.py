@@ -61,13 +61,30 @@ def test_fixed_batch_model_verifies_any_sample_count_and_prints_a_per_layer_tabl
 
 
 def test_a_model_that_cannot_be_run_makes_the_verdict_unchecked_not_exact(bundles, tmp_path):
+    """The judgement itself: a model the reference executor cannot run is UNCHECKED, never EXACT."""
+    from snnc.compiler.data import load_data
+    from snnc.compiler.fidelity import MinFidelity
+    from snnc.compiler.tools.fidelity_check import compare_with_user_model, judge, merge_into_report
+    from snnc.compiler.tools.verify import verify_against_ann
+    from snnc.ir import Schedule, load
+
+    net = load(bundles["bnn"])
+    x, y = load_data(DIGITS_DATA, net, 8)
+    rep = verify_against_ann(net, x, y, Schedule.LAYERWISE, None)
+    run_ = compare_with_user_model(net, b"not an onnx model", x, y, rep.snn_predictions, name="bad.onnx")
+    merge_into_report(rep, run_)
+    verdict = judge(rep, run_, MinFidelity.parse("0.80,0.98"))
+    assert verdict.exit_code == 1 and verdict.label.value == "UNCHECKED"
+    assert "not a readable ONNX model" in verdict.message() and "EXACT" not in verdict.message()
+
+
+def test_a_model_that_is_not_the_bundles_source_is_refused_by_name(bundles, tmp_path):
+    """``--model`` must be the model the bundle was compiled from (its sha256): a user error, exit 2."""
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model")
     r = run("verify", bundles["bnn"], "--data", DIGITS_DATA, "--samples", "8", "--model", bad, "--json")
     _no_crash(r)
-    d = json.loads(r.stdout)
-    assert r.exit_code == 1 and d["verdict"]["name"] == "UNCHECKED" and d["fidelity"] is None
-    assert "not a readable ONNX model" in d["verdict"]["message"] and "EXACT" not in d["verdict"]["message"]
+    assert r.exit_code == 2 and "bad.onnx" in r.output and len(r.output.strip().splitlines()) == 1
 
 
 def test_min_fidelity_decides_float_weight_models(bundles):
