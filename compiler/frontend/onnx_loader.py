@@ -19,6 +19,8 @@ from .float_graph import (
     Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Identity, Linear, MaxPool, Relu, Rounding,
     ScalarAffine,
 )
+from .transformer_ops import SUPPORTED as TRANSFORMER_OPS
+from .transformer_ops import fold_shape_constants, transformer_handlers
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ SUPPORTED_OPS = [
     "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "AveragePool",
     "GlobalAveragePool", "Flatten", "Reshape", "Identity", "Dropout", "Relu", "Floor", "Ceil", "Clip",
     "Max", "Min", "Constant", "Concat", "MaxPool", "GlobalMaxPool", "ReduceMean",
-    "ReduceMax", "QuantizeLinear", "DequantizeLinear", "Quant",
+    "ReduceMax", "QuantizeLinear", "DequantizeLinear", "Quant", *TRANSFORMER_OPS,
 ]
 
 _QUANT_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
@@ -170,6 +172,7 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
             except (KeyError, IndexError, ValueError, TypeError) as e:
                 b.problems.append(f"node '{_name(n)}' ({n.op_type}) on constants cannot be folded: "
                                   f"{type(e).__name__}: {e}")
+    fold_shape_constants(b, model)   # transformers: the exporters' run-time shape arithmetic is constant
     problems = _check_structure(g, set(b.consts))
     if problems:
         raise InvalidModelError(problems)
@@ -188,8 +191,8 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
     input_shape = tuple(dims[1:])
 
     for n in g.node:
-        if n.op_type == "Constant" or (n.op_type in ("Identity",) + tuple(_FOLDABLE) and n.output[0] in b.consts):
-            continue
+        if n.op_type == "Constant" or (n.output and all(o in b.consts for o in n.output if o)):
+            continue   # folded into constants
         if n.op_type not in _HANDLERS:
             b.unsupported.append((n.name or n.output[0], n.op_type))
             continue
@@ -722,6 +725,9 @@ _HANDLERS = {
     "ReduceMean": _reduce_spatial, "ReduceMax": _reduce_spatial,
     "QuantizeLinear": _quantize_linear, "DequantizeLinear": _dequantize_linear, "Quant": _quant,
 }
+
+
+_HANDLERS = transformer_handlers(_HANDLERS)   # transformers (transformer_ops.py) wrap MatMul, Add, Mul, Reshape...
 
 
 def import_onnx(path: str | os.PathLike) -> tuple[FGraph, onnx.ModelProto]:

@@ -6,6 +6,7 @@ from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear
 from .qdq import DropInputQuantizer, FoldQDQRounding
 from .quant_act import FuseQuantAct
 from .simplify import FoldBatchNorm, MergeScalarAffine, RemoveIdentity, ResolveGlobalPool
+from .transformer import FuseElementwiseFunction, SelectBeforeRowwise
 
 DEFAULT_PIPELINE = (
     RemoveIdentity,
@@ -14,6 +15,8 @@ DEFAULT_PIPELINE = (
     ResolveGlobalPool,
     FoldBatchNorm,
     MergeScalarAffine,
+    FuseElementwiseFunction,
+    SelectBeforeRowwise,
     SwapMaxPoolMonotone,
     FuseQuantAct,
     DuplicateSharedPool,
@@ -30,5 +33,5 @@ def default_passes() -> list[Pass]:
 __all__ = [
     "Pass", "PassDidNotConverge", "run_passes", "default_passes", "DEFAULT_PIPELINE",
     "DropInputQuantizer", "FoldQDQRounding", "DuplicateSharedPool", "SwapMaxPoolMonotone", "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
-    "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool",
+    "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool", "FuseElementwiseFunction", "SelectBeforeRowwise",
 ]
