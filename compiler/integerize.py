@@ -13,14 +13,23 @@ exponent is the largest that passes the state bound check (analysis/bounds.py).
 
 Everything a layer's choice depends on besides its own weights is in one explicit
 ``IntegerizeContext``: the target's numeric format, the network's coding and T, the weight-bit floor
-(``frac_bits = auto:k``) and the envelopes of the layers integerized so far (what they can send, so a
-later layer's bound is tighter than from their value ranges alone).
+(``frac_bits = auto:k``; ``fitting_timesteps(keep_all_bits=True)``) and the envelopes of the layers
+integerized so far (what they can send, so a later layer's bound is tighter than from their value
+ranges alone).
+
+A quantized-clip layer whose real weights are the model's integers times one factor per channel
+(QDQ / QONNX weights; ``integer_grid``) holds those integers exactly (W = k n per channel) and moves the
+bias's rounding remainder into V0 (``split_bias``); its weights may not keep fewer than
+``WEIGHT_FLOOR_BITS`` signed bits (``WeightPrecisionError`` names the T that keeps them; issue 13,
+docs/fidelity.md "Weight bits").
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -80,6 +89,153 @@ class IntegerNetwork:
     conversion: Conversion
 
 
+# ---- weight precision (issue 13): integer grids, the bits a layer keeps, the floor ---------------------------
+# A quantized-clip layer is refused when its weights would keep fewer than this many signed bits (largest
+# |W| <= 7), or fewer than the model's own integer weights need if those have fewer bits (binary weights:
+# 2); it is warned about when it keeps fewer bits than its weights have (docs/fidelity.md, "Weight bits").
+WEIGHT_FLOOR_BITS = 4
+GRID_TOL = 1e-4  # how far (in grid steps) a real weight may lie from the integer grid (float32 dequantization)
+GRID_NMAX = 512  # the largest integer magnitude detected: 10 signed bits (fractions n/N with N <= 512 lie
+#                  >= 1/512^2 apart, far more than the float32 error of dequantized weights)
+
+
+def integer_grid(weights: list[np.ndarray], n_channels: int, nmax: int = GRID_NMAX) -> np.ndarray | None:
+    """The model's integer weight magnitude per output channel, when the layer's real weights are
+    integer multiples of one step per channel (QDQ / QONNX weights dequantized, scaled per channel by
+    batch norms, folded pools and the activation's scales): N_c (int64, 0 for an all-zero channel) with
+    every weight of channel c = n * max_c / N_c, |n| <= N_c <= ``nmax``. None when the weights are not on
+    such a grid (float weights), or a projection has no output-channel axis."""
+    if not weights or any(not (np.ndim(w) and np.shape(w)[0] == n_channels) for w in weights):
+        return None
+    rows = np.concatenate([np.abs(np.asarray(w, np.float64)).reshape(n_channels, -1) for w in weights], axis=1)
+    out = np.zeros(n_channels, np.int64)
+    for c in range(n_channels):
+        a = rows[c][rows[c] > 0]
+        if a.size == 0:
+            continue
+        r = a / a.max()
+        distinct = np.unique(np.round(r, 9))
+        if distinct.size > nmax:  # a grid of N values has at most N distinct magnitudes
+            return None
+        den = 1
+        for v in distinct:
+            den = math.lcm(den, Fraction(float(v)).limit_denominator(nmax).denominator)
+            if den > nmax:
+                return None
+        q = r * den
+        if np.max(np.abs(q - np.round(q))) > GRID_TOL:
+            return None
+        out[c] = den
+    return out
+
+
+def signed_bits(magnitude: float) -> int:
+    """Signed bits of the largest weight mantissa ``magnitude`` (0 when it rounds below 1)."""
+    m = int(np.floor(magnitude + 1e-9))
+    return 0 if m < 1 else 1 + m.bit_length()
+
+
+@dataclass(frozen=True)
+class WeightBits:
+    """The bits one layer's weights keep (signed, largest mantissa) and what they need: the model's own
+    integer weights' bits (``grid``: they are integers) or the target's full width (float weights)."""
+
+    kept: int
+    needed: int
+    grid: bool
+
+    @property
+    def short(self) -> int:
+        return max(self.needed - self.kept, 0)
+
+
+def _weight_bits(grid: np.ndarray | None, wtop: float, fmt: NumericFormat) -> WeightBits:
+    if grid is None or not np.any(grid):
+        return WeightBits(signed_bits(wtop), fmt.weight_bits, False)
+    needed = signed_bits(float(grid.max()))
+    held = np.floor(wtop / np.maximum(grid, 1) + 1e-9) >= 1
+    return WeightBits(needed if np.all(held | (grid == 0)) else signed_bits(wtop), needed, True)
+
+
+class WeightPrecisionError(StateOverflowError):
+    """A layer's weights would keep fewer bits than the floor at the requested T (``suggestions``: pairs
+    (T, bits kept) that work, best first)."""
+
+    def __init__(self, layer: str, timesteps: int, kept: int, needed: int, floor: int, state_bits: int,
+                 suggestions: list[tuple[int, int]]):
+        self.layer, self.timesteps, self.kept, self.needed = layer, timesteps, kept, needed
+        self.floor, self.suggestions = floor, suggestions
+        opts = ", ".join(f"--timesteps {t} keeps {b} weight bits" for t, b in suggestions)
+        super().__init__(
+            f"layer '{layer}': at T={timesteps} the {state_bits}-bit state bound leaves its weights {kept} of the "
+            f"{needed} signed bits they need (snnc refuses fewer than {floor}: such weights round to a few levels)"
+            + (f"; {opts} (T below the model's L rescales rates: levels theta/T, verify compares rates)" if opts
+               else "; no smaller T keeps them either")
+            + ", or use a target with a wider state (--profile with [numeric] state_bits)")
+
+
+def _bits_at(build, T: int, fmt: NumericFormat, sources: dict[str, Node], coding, floor: int,
+             bits_of: Callable[[float], int]) -> int:
+    """The signed weight bits of the finest scale whose state bound fits at T (0 if none down to 1 bit; -1
+    when no scale could be built at all: the bias register, not the state, is what refuses)."""
+    built_any = False
+    for e, wtop in _scales(fmt, 1):
+        built = build(e, wtop)
+        if built is None:
+            continue
+        built_any = True
+        node, projs = built
+        b, _ = bound_node(node, projs, sources, T, coding, {})
+        if b.worst <= fmt.state_max:
+            return bits_of(wtop)
+    return 0 if built_any else -1
+
+
+def suggest_timesteps(build, T: int, fmt: NumericFormat, sources: dict[str, Node], coding, needed: int, floor: int,
+                      bits_of: Callable[[float], int]) -> list[tuple[int, int]]:
+    """(T', bits kept) for the largest power-of-two T' < T keeping all ``needed`` bits and, if that T' is
+    much smaller, the largest keeping at least ``floor`` bits (one layer's view; the network's T is the
+    smallest over its layers)."""
+    full = at_floor = None
+    t = 1 << (max(T - 1, 1).bit_length() - 1)
+    while t >= 1 and full is None:
+        k = _bits_at(build, t, fmt, sources, coding, floor, bits_of)
+        if k >= floor and at_floor is None:
+            at_floor = (t, k)
+        if k >= needed:
+            full = (t, k)
+        t //= 2
+    out = [s for s in (full, at_floor) if s is not None]
+    return list(dict.fromkeys(out))
+
+
+def fitting_timesteps(lower_at: Callable[[int, int | None], _X], timesteps: int, keep_all_bits: bool = False,
+                      max_tries: int = 16) -> tuple[int, _X]:
+    """The largest T' <= ``timesteps`` at which ``lower_at(T', min_weight_bits)`` compiles without a
+    WeightPrecisionError, following each error's suggestion (the failing layer's largest T that passes the
+    floor; the network's T is the smallest over its layers, so the search only goes down).
+    ``lower_at(T', min_weight_bits)`` integerizes at T' with that ``IntegerizeContext.min_weight_bits``
+    (None: the default floor, ``WEIGHT_FLOOR_BITS``). ``keep_all_bits``: the floor is every bit each
+    layer's weights need (no layer loses one): min_weight_bits = 64, more than any layer needs. Returns
+    (T', its result); re-raises the last error when even T' = 1 fails. For the command that reports the
+    network-wide option (issue 13: "the option that works")."""
+    t = int(timesteps)
+    floor = 64 if keep_all_bits else None
+    err: WeightPrecisionError | None = None
+    for _ in range(max_tries):
+        try:
+            return t, lower_at(t, floor)
+        except WeightPrecisionError as e:
+            err = e
+            nxt = [s for s, b in e.suggestions if s < t and b >= e.floor]
+            if not nxt:
+                raise
+            t = max(nxt)
+    if err is None:
+        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
+    raise err
+
+
 def _scales(fmt: NumericFormat, min_weight_bits: int | None = None):
     """Candidate (exponent, largest mantissa) pairs, finest first: the largest exponent that fits wins;
     if even the smallest exponent overflows (tiny weights want a huge threshold, or differential
@@ -95,12 +251,49 @@ def _scales(fmt: NumericFormat, min_weight_bits: int | None = None):
         yield fmt.weight_exp_min, wtop
 
 
-def _first_fitting(build, name: str, ctx: IntegerizeContext, sources: dict[str, Node]):
+def _first_fitting(build, name: str, ctx: IntegerizeContext, sources: dict[str, Node],
+                   bits_of: Callable[[float], WeightBits] | None = None):
     """Try the scales finest first; return (node, projections, exponent) of the first whose state
     bound (analysis/bounds.py, for the context's coding and T) fits the target's width, and remember
-    its envelope in the context; else raise naming the layer."""
+    its envelope in the context; else raise naming the layer.
+
+    ``bits_of`` (quantized-clip layers and their readout): wtop -> the WeightBits at that scale; the
+    weights may then not go below min(WEIGHT_FLOOR_BITS or the context's ``min_weight_bits``, the bits
+    they need): WeightPrecisionError names the bits the layer would keep and the T that keeps them; a
+    layer keeping fewer bits than it needs is logged as a warning."""
+    if bits_of is None:
+        return _fit_scales(build, name, ctx, sources, ctx.min_weight_bits)
+    fmt, T, coding = ctx.fmt, ctx.timesteps, ctx.coding
+    need = bits_of(fmt.weight_max).needed
+    floor = min(WEIGHT_FLOOR_BITS if ctx.min_weight_bits is None else ctx.min_weight_bits, need)
+    tops: list[float] = []
+
+    def recorded(e, wtop):
+        tops.append(wtop)
+        return build(e, wtop)
+
+    try:
+        node, projs, e = _fit_scales(recorded, name, ctx, sources, floor)
+    except StateOverflowError as err:
+        kept = _bits_at(build, T, fmt, sources, coding, floor, lambda w: bits_of(w).kept)
+        if kept >= floor or kept < 0:  # not the weight floor (e.g. the bias register): the original error stands
+            raise
+        raise WeightPrecisionError(name, T, kept, need, floor, fmt.state_bits, suggest_timesteps(
+            build, T, fmt, sources, coding, need, floor, lambda w: bits_of(w).kept)) from err
+    wb = bits_of(tops[-1])
+    if wb.short:  # what the mantissas really use (tiny thresholds can round weights past wtop)
+        wb = WeightBits(min(weight_bits(projs), wb.needed), wb.needed, wb.grid)
+    if wb.short:
+        log.warning("layer '%s' keeps %d of its weights' %d signed bits at T=%d (the %d-bit state bound); "
+                    "fewer timesteps keep more (docs/fidelity.md, 'Weight bits')", name, wb.kept, wb.needed, T,
+                    fmt.state_bits)
+    return node, projs, e
+
+
+def _fit_scales(build, name: str, ctx: IntegerizeContext, sources: dict[str, Node], min_weight_bits: int | None):
+    """``_first_fitting``'s search, down to ``min_weight_bits`` signed bits (None: as far as needed)."""
     worst = None
-    fmt, T, coding, min_weight_bits = ctx.fmt, ctx.timesteps, ctx.coding, ctx.min_weight_bits
+    fmt, T, coding = ctx.fmt, ctx.timesteps, ctx.coding
     envs = {k: env for k, env in ctx.envelopes.items() if k in sources}
     bias_clipped = False
     for e, wtop in _scales(fmt, min_weight_bits):
@@ -127,7 +320,6 @@ def _first_fitting(build, name: str, ctx: IntegerizeContext, sources: dict[str, 
         f"({fmt.state_bits}-bit) at T={T}; use fewer timesteps{extra} or a target with a wider state"
         + (" (finer scales were also refused: their bias exceeds the bias register)" if bias_clipped else "")
     )
-
 
 
 def layer_weight_precision(net) -> dict[str, float]:
@@ -281,22 +473,57 @@ def integerize_population(
     if layer_max == 0.0:
         layer_max = 1.0
     wmax = np.where(wmax > 0, wmax, layer_max)  # channels without weights share the layer's scale
+    grid = integer_grid(layer.weights, C)  # the model's integer weights, if it has them
+
     def build(e, wtop):
         theta = np.maximum(np.round((2**e) * wtop / wmax), 1).astype(np.int64)
+        k = None
+        if grid is not None:  # hold the model's integers exactly: W = k_c * n, Theta_c from k_c * N_c
+            k = np.floor(wtop / np.maximum(grid, 1) + 1e-9).astype(np.int64)
+            k = np.where(grid > 0, k, 0)
+            theta = np.where(k >= 1, np.maximum(np.round((2**e) * k * grid / wmax), 1), theta).astype(np.int64)
         projs = []
         for w, mk in zip(layer.weights, layer.make_projection):
             th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
             wi = np.clip(np.round(w * th / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
+            if k is not None:
+                view = _channel_view(w)
+                n = np.round(w * (grid / wmax).reshape(view)).astype(np.int64)
+                wi = np.where((k >= 1).reshape(view), k.reshape(view) * n, wi)
             projs.append(mk(wi, e))
         raw = np.round(layer.bias * theta / levels)
         if np.any(np.abs(raw) > fmt.bias_max):
             return None
         bias = np.array([fmt.representable_bias(int(v)) for v in raw], np.int64)
-        pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0_for(resolved, r, theta),
+        v0 = v0_for(resolved, r, theta)
+        if grid is not None and v0_mode == "auto":
+            v0 = split_bias(layer.bias, theta, levels, bias, v0)
+        pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0,
                          bias=bias, levels=levels, real_threshold=np.array(real_threshold), timesteps=steps)
         return pop, projs
 
-    return _first_fitting(build, layer.name, ctx, sources)
+    return _first_fitting(build, layer.name, ctx, sources, bits_of=lambda wtop: _weight_bits(grid, wtop, fmt))
+
+
+def split_bias(bias_levels: np.ndarray, theta: np.ndarray, levels: int, B: np.ndarray, v0: np.ndarray) -> np.ndarray:
+    """V0 carrying what the per-step bias B loses to rounding (a model with integer weights; issue 13).
+
+    The matched ANN adds L*B for the real bias b' Theta (level units times Theta); B = round(b' Theta / L)
+    misses by up to L/2 (and more where the bias register rounds B). Its remainder round(b' Theta) - L*B
+    moves into V0 where V0 stays in [0, Theta) (the layerwise theorem's condition): at tau = L the bias is
+    then exact to 1/2 instead of L/2 (in units of 1/Theta of a level). Channels where it would leave
+    [0, Theta) keep their V0. (At T != L the remainder does not scale with T: at most L/(2 Theta) of a level
+    on top of the rate rescaling's own error.)"""
+    theta = np.asarray(theta, np.int64)
+    C = len(np.asarray(bias_levels).reshape(-1))
+    th = np.broadcast_to(theta.reshape(-1), (C,)) if theta.size in (1, C) else None
+    v = np.broadcast_to(np.asarray(v0, np.int64).reshape(-1), (C,)) if np.size(v0) in (1, C) else None
+    if th is None or v is None:
+        return v0
+    rem = np.round(np.asarray(bias_levels, np.float64).reshape(-1) * th) - levels * np.asarray(B, np.int64).reshape(-1)
+    new = v + rem.astype(np.int64)
+    ok = (new >= 0) & (new < th)
+    return np.where(ok, new, v).astype(np.int64)
 
 
 def integerize_mt_population(
@@ -343,7 +570,7 @@ def integerize_mt_population(
 
 def integerize_readout(
     layer: RealLayer, ctx: IntegerizeContext, sources: dict[str, Node], levels: int | None = None,
-    steps: int | None = None,
+    steps: int | None = None, quantized: bool = False,
 ) -> tuple[Readout, list[Projection], int]:
     """One scale S for all outputs (so argmax is preserved): W = round(w' S / 2^e), R0 = round(b S T / L).
 
@@ -351,6 +578,8 @@ def integerize_readout(
     and the output scale follow: output = value * L / (S T). With T = L, R0 = round(b S). ``steps``
     is the T of these formulas (default the context's T; a differential readout takes T = L = 1: it
     accumulates the encoded value once), while the state bound runs over the context's T and coding.
+    ``quantized``: the readout of a quantized-clip network (rate coded): its weights keep at least
+    min(WEIGHT_FLOOR_BITS, the target's weight bits) signed bits (``_first_fitting``'s ``bits_of``).
     """
     T = ctx.timesteps if steps is None else int(steps)
     L = T if levels is None else int(levels)
@@ -364,7 +593,10 @@ def integerize_readout(
         r0 = np.round(layer.bias * S * T / L).astype(np.int64)
         return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=L / (S * T)), projs
 
-    return _first_fitting(build, layer.name, ctx, sources)
+    quantized = quantized and not ctx.differential  # the quantized path: the weight floor applies
+    return _first_fitting(build, layer.name, ctx, sources,
+                          bits_of=(lambda wtop: WeightBits(signed_bits(wtop), fmt.weight_bits, False)) if quantized
+                          else None)
 
 
 def weight_bits(projs: list[Projection]) -> int:
@@ -411,11 +643,12 @@ INTEGERIZERS: dict[type, Callable[[PlanItem, IntegerizeContext, dict[str, Node]]
 }
 
 
-def _readout(plan: ReadoutPlan, ctx: IntegerizeContext, sources: dict[str, Node]) -> FixedNodes:
+def _readout(plan: ReadoutPlan, ctx: IntegerizeContext, sources: dict[str, Node], quantized: bool) -> FixedNodes:
     # rate: the readout sums T per-step currents; differential: it accumulates the encoded value once
-    # (R0 = round(b S), the value scaled by 2^F in the simulator)
+    # (R0 = round(b S), the value scaled by 2^F in the simulator). ``quantized``: the network's
+    # conversion is quantized (its readout's weights keep the weight floor)
     node, projs, ex = integerize_readout(plan.layer, ctx, sources, levels=plan.levels,
-                                         steps=1 if ctx.differential else None)
+                                         steps=1 if ctx.differential else None, quantized=quantized)
     if ctx.differential:
         node = replace(node, scale=node.scale / ctx.coding.one)
     o = plan.origin
@@ -434,11 +667,14 @@ def integerize_network(lowered: LoweredGraph, ctx: IntegerizeContext) -> Integer
     records: list[LayerRecord] = []
     sources: dict[str, Node] = {lowered.input.name: lowered.input}
     for item in [*lowered.items, lowered.readout]:
-        fn = _readout if isinstance(item, ReadoutPlan) else INTEGERIZERS.get(type(item))
-        if fn is None:
-            raise TypeError(f"no integerizer for plan item {type(item).__name__}; known: "
-                            f"{sorted(c.__name__ for c in INTEGERIZERS)}")
-        done = fn(item, ctx, sources)
+        if isinstance(item, ReadoutPlan):
+            done = _readout(item, ctx, sources, quantized=lowered.conversion.quantized)
+        else:
+            fn = INTEGERIZERS.get(type(item))
+            if fn is None:
+                raise TypeError(f"no integerizer for plan item {type(item).__name__}; known: "
+                                f"{sorted(c.__name__ for c in INTEGERIZERS)}")
+            done = fn(item, ctx, sources)
         nodes.extend(done.nodes)
         projs.extend(done.projections)
         records.extend(done.records)

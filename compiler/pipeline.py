@@ -135,12 +135,16 @@ class Records:
 class CompileContext:
     """What every stage may read: the configuration, its target profile (loaded when a stage first
     needs it), the runner data-driven choices run the network with (None: those choices are refused
-    with ``RunnerRequiredError``), the model file and the bundle to write (import and bundle stages)."""
+    with ``RunnerRequiredError``), the model file and the bundle to write (import and bundle stages).
+    ``min_weight_bits``: a floor on every layer's weight bits for the integerize stage
+    (``IntegerizeContext.min_weight_bits``; ``frac_bits = auto:k`` sets its own), e.g. the 64 of
+    ``integerize.fitting_timesteps(keep_all_bits=True)``: no layer may lose a bit."""
 
     config: CompileConfig = field(default_factory=CompileConfig)
     runner: Runner | None = None
     model_path: str | None = None
     out_path: Path | None = None
+    min_weight_bits: int | None = None
 
     @cached_property
     def target(self) -> TargetProfile:
@@ -183,8 +187,8 @@ def _integerize(ctx: CompileContext, r: Records) -> IntegerNetwork:
     config, lowered = ctx.config, r.lowered
 
     def at(coding, min_weight_bits=None) -> IntegerNetwork:
-        return integerize_network(lowered, IntegerizeContext(ctx.target.numeric, coding, lowered.timesteps,
-                                                             min_weight_bits))
+        floor = ctx.min_weight_bits if min_weight_bits is None else min_weight_bits
+        return integerize_network(lowered, IntegerizeContext(ctx.target.numeric, coding, lowered.timesteps, floor))
 
     auto, min_bits = config.frac_bits_auto
     if auto and config.coding is CodingKind.DIFFERENTIAL:  # F shares the state width with the weights
@@ -392,8 +396,9 @@ def run_pipeline(ctx: CompileContext, first: str = "import", last: str = "bundle
 
     After each stage its record is checked, its wall time and the peak resident memory recorded,
     and with ``dump_dir`` the record dumped readably to ``dump_dir/N-stage/``. With ``store_timings``
-    the timings of the stages before the bundle stage are stored in the bundle's metadata under
-    ``timings``."""
+    the timings of the stages before the bundle stage are stored in the compiled network's metadata
+    under ``timings`` (in memory: the bundle writer leaves wall-clock timings out, so that identical
+    networks give identical bundle bytes; ``snnc.ir.bundle``)."""
     names = list(STAGE_NAMES)
     lo, hi = names.index(stage(first).name), names.index(stage(last).name)
     if lo > hi:
@@ -402,7 +407,7 @@ def run_pipeline(ctx: CompileContext, first: str = "import", last: str = "bundle
     timings: list[StageTiming] = []
     ran: list[str] = []
     for st in STAGES[lo:hi + 1]:
-        if st.name == "bundle" and store_timings:  # the stages that made the network, in its metadata
+        if st.name == "bundle" and store_timings:  # the stages that made the network (not written to the file)
             net = records.compiled.network
             net.metadata = {**net.metadata, "timings": [t.to_dict() for t in timings]}
         t0 = time.perf_counter()

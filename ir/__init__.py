@@ -9,9 +9,9 @@ writes the ``.snnc`` file.
 
 from .arithmetic import (ProjectionRangeError, apply_projection, as_int_inputs, fanout, per_channel,
                          quantize_inputs)
-from .bundle import FORMAT, VERSION, load, load_header, load_with_extras, save
+from .bundle import FORMAT, VERSION, Bundle, Extras, load, load_header, load_with_extras, read_bundle, save
 from .coding import CODINGS, Coding, DifferentialCoding, RateCoding
-from .errors import BundleError, IRError, IRValidationError
+from .errors import BundleError, IRError, IRValidationError, OutputError
 from .graph import Network
 from .neurons import NEURON_MODELS, DualThreshold, IFSoftReset, MultiThreshold, NeuronModel
 from .nodes import GRADED_UNITS, NODE_TYPES, GradedMaxPool, GradedUnit, Input, Node, Population, Readout, graded_edge
@@ -22,8 +22,8 @@ from .graded import (GradedElementwise, GradedFunctionUnit, GradedLayerNorm, Gra
                      GradedSoftmax)                                                        # the units' node types)
 
 __all__ = [
-    "FORMAT", "VERSION", "load", "load_header", "load_with_extras", "save",
-    "BundleError", "IRError", "IRValidationError", "Network",
+    "FORMAT", "VERSION", "Bundle", "Extras", "load", "load_header", "load_with_extras", "read_bundle", "save",
+    "BundleError", "IRError", "IRValidationError", "OutputError", "Network",
     "CODINGS", "Coding", "DifferentialCoding", "RateCoding", "MultiThreshold",
     "NEURON_MODELS", "NODE_TYPES", "PROJECTION_TYPES",
     "Conv2d", "Dense", "DualThreshold", "IFSoftReset", "Input", "NeuronModel", "Node", "Population", "Projection",

@@ -21,3 +21,9 @@ class IRValidationError(IRError, ValueError):
 
 class BundleError(IRError):
     """A ``.snnc`` bundle cannot be read or written."""
+
+
+class OutputError(IRError):
+    """An output file or folder cannot be written where the user asked (``snnc.ir.atomic``): the path
+    names something that is not a regular file, the input itself, a missing or read-only folder, or
+    the disk is full. The message names the path and says what to do."""

@@ -92,26 +92,72 @@ class BatchNorm(Op):
         return x * a.reshape(shape) + c.reshape(shape)
 
 
+def pool_output_size(size: int, k: int, s: int, p_lo: int, p_hi: int, ceil_mode: bool) -> int:
+    """ONNX pooling output size: floor or ceil of (size + pads - k) / s, plus one; in ceil mode a last
+    window that would start in the end padding (or past it) is dropped (the ONNX reference, onnxruntime)."""
+    span = size + p_lo + p_hi - k
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p_lo:
+        out -= 1
+    return out
+
+
+def _avg_divisors(size: int, k: int, s: int, p_lo: int, p_hi: int, out: int, include_pad: bool) -> np.ndarray:
+    """Per output position along one axis: the element count ONNX AveragePool divides by. With
+    count_include_pad the window is clipped to the padded input [-p_lo, size + p_hi) (only ceil mode's
+    last windows reach past it); without, to the input [0, size)."""
+    start = np.arange(out) * s - p_lo
+    if include_pad:
+        return np.minimum(start + k, size + p_hi) - start
+    return np.minimum(start + k, size) - np.maximum(start, 0)
+
+
 @dataclass
 class AvgPool(Op):
+    """ONNX AveragePool (2-D): window sums over the zero-padded input divided per output position by
+    the count ONNX defines (``count_include_pad``; ``ceil_mode`` windows past the padding are clipped).
+    kernel (0, 0) is GlobalAveragePool until sized (ResolveGlobalPool). The lowering takes only pools
+    whose divisor is kh*kw everywhere and ceil_mode off (compiler/passes/pooling.py normalizes or folds
+    the others, or refuses them by name)."""
+
     kernel: tuple[int, int]
     stride: tuple[int, int]
-    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
     count_include_pad: bool = True
+    ceil_mode: bool = False
+
+    def geometry(self, H: int, W: int):
+        """(oh, ow, divisor (oh, ow), extra bottom rows, extra right columns) of this pool on an H x W map:
+        the extra rows/columns (zeros beyond the bottom/right padding) that ceil-mode windows reach."""
+        kh, kw = self.kernel if self.kernel != (0, 0) else (H, W)
+        sy, sx = self.stride if self.kernel != (0, 0) else (H, W)
+        t, l, b, r = self.pads
+        oh = pool_output_size(H, kh, sy, t, b, self.ceil_mode)
+        ow = pool_output_size(W, kw, sx, l, r, self.ceil_mode)
+        dy = _avg_divisors(H, kh, sy, t, b, oh, self.count_include_pad)
+        dx = _avg_divisors(W, kw, sx, l, r, ow, self.count_include_pad)
+        eb = max((oh - 1) * sy + kh - (H + t + b), 0)
+        er = max((ow - 1) * sx + kw - (W + l + r), 0)
+        return oh, ow, np.outer(dy, dx).astype(np.float64), eb, er
+
+    def uniform(self, H: int, W: int) -> bool:
+        """Is the divisor kh*kw at every output position (a plain window sum times one weight)?"""
+        kh, kw = self.kernel if self.kernel != (0, 0) else (H, W)
+        _, _, div, _, _ = self.geometry(H, W)
+        return bool(np.all(div == kh * kw))
 
     def __call__(self, x):
         B, C, H, W = x.shape
-        kh, kw = self.kernel if self.kernel != (0, 0) else (H, W)  # (0, 0): GlobalAveragePool
-        t, l, b, r = self.pads
-        xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
+        kh, kw = self.kernel if self.kernel != (0, 0) else (H, W)
         sy, sx = self.stride if self.kernel != (0, 0) else (H, W)
-        oh = (H + t + b - kh) // sy + 1
-        ow = (W + l + r - kw) // sx + 1
+        t, l, b, r = self.pads
+        oh, ow, div, eb, er = self.geometry(H, W)
+        xp = np.pad(x, ((0, 0), (0, 0), (t, b + eb), (l, r + er)))
         sb, sc, sh, sw = xp.strides
         win = np.lib.stride_tricks.as_strided(
             xp, (B, C, oh, ow, kh, kw), (sb, sc, sh * sy, sw * sx, sh, sw)
         )
-        return win.sum(axis=(-1, -2)) / (kh * kw)
+        return win.sum(axis=(-1, -2)) / div
 
 
 @dataclass
@@ -459,6 +505,18 @@ class FGraph:
     ops: list[Op]
     output: str
     meta: dict = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)  # op name -> the user's layer (frontend.builder.user_layer)
+
+    def describe(self, name: str) -> str:
+        """The user's name for the layer op ``name`` came from: its recorded origin, else that of the ONNX
+        node a synthesized op (``node/scale``, ``node/round/half``...) was made for, else the op's name."""
+        cur = name
+        while True:
+            if cur in self.origins:
+                return self.origins[cur]
+            if "/" not in cur.strip("/"):
+                return f"'{name}'"
+            cur = cur.rsplit("/", 1)[0]
 
     def op(self, name: str) -> Op:
         for o in self.ops:

@@ -216,9 +216,11 @@ def _wrap_reshape(base: Handler) -> Handler:
         if x is None or shape is None:
             return
         t = [int(s) for s in np.asarray(shape).reshape(-1)]
-        if not t or t[0] not in (BATCH, -1, 0):
+        batch = getattr(b, "batch", None)   # a fixed batch (Brevitas' dynamo export), None when dynamic
+        if not t or t[0] not in {BATCH, -1, 0, 1} | ({batch} if batch else set()):
             b.problems.append(f"Reshape node '{_name(n)}' to {t}: the batch axis must stay first (its target must "
-                              "start with the batch size, -1 or 0)")
+                              "start with the batch size, -1 or 0)"
+                              + (f" (the model's batch is {batch})" if batch not in (None, -1, 0, 1) else ""))
             return
         src = _shape_of(b, x)
         allowzero = int(_attrs(n).get("allowzero", 0))
@@ -391,7 +393,19 @@ def transformer_handlers(base: dict[str, Handler]) -> dict[str, Handler]:
         "MatMul": _wrap_matmul(base["MatMul"]), "Add": _wrap_add(base["Add"]), "Mul": _wrap_mul(base["Mul"]),
         "Reshape": _wrap_reshape(base["Reshape"]), "Concat": _wrap_concat(base["Concat"]),
         "ReduceMean": _wrap_reduce_mean(base["ReduceMean"]), "Transpose": _transpose, "Expand": _expand,
-        "Gather": _gather, "LayerNormalization": _layernorm, "Softmax": _softmax, "Erf": _unary(Erf),
-        "Sigmoid": _unary(Sigmoid),
+        "Gather": _gather, "LayerNormalization": _layernorm, "Erf": _unary(Erf),
+        "Softmax": _at_output_or(base.get("Softmax"), _softmax),
+        "Sigmoid": _at_output_or(base.get("Sigmoid"), _unary(Sigmoid)),
     })
     return out
+
+
+def _at_output_or(at_output: Handler | None, inside: Handler) -> Handler:
+    """The loader's own handler for a node on the graph output's argmax-preserving tail (it drops the
+    node), ``inside`` for one inside the network (a transformer's Softmax, SiLU's Sigmoid)."""
+    def handle(b, n):
+        if at_output is not None and _name(n) in getattr(b, "output_tail", ()):
+            at_output(b, n)
+        else:
+            inside(b, n)
+    return handle

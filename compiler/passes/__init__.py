@@ -2,7 +2,7 @@
 
 from .base import Pass, PassDidNotConverge, run_passes
 from .branches import DuplicateSharedPool, SwapMaxPoolMonotone
-from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear
+from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear, NormalizeAvgPool, RefuseInexactAvgPool
 from .qdq import DropInputQuantizer, FoldQDQRounding
 from .quant_act import FuseQuantAct
 from .simplify import FoldBatchNorm, MergeScalarAffine, RemoveIdentity, ResolveGlobalPool
@@ -13,6 +13,7 @@ DEFAULT_PIPELINE = (
     DropInputQuantizer,
     FoldQDQRounding,
     ResolveGlobalPool,
+    NormalizeAvgPool,
     FoldBatchNorm,
     MergeScalarAffine,
     FuseElementwiseFunction,
@@ -23,6 +24,7 @@ DEFAULT_PIPELINE = (
     FoldConvIntoPool,
     FoldPoolIntoConv,
     FoldPoolIntoLinear,
+    RefuseInexactAvgPool,
 )
 
 
@@ -33,5 +35,6 @@ def default_passes() -> list[Pass]:
 __all__ = [
     "Pass", "PassDidNotConverge", "run_passes", "default_passes", "DEFAULT_PIPELINE",
     "DropInputQuantizer", "FoldQDQRounding", "DuplicateSharedPool", "SwapMaxPoolMonotone", "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
+    "NormalizeAvgPool", "RefuseInexactAvgPool",
     "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool", "FuseElementwiseFunction", "SelectBeforeRowwise",
 ]

@@ -38,9 +38,13 @@ class PassDidNotConverge(RuntimeError):
     pass
 
 
-def run_passes(g: FGraph, passes: Iterable[Pass], max_iterations: int = 1000) -> dict[str, int]:
-    """Run ``passes`` to a fixed point; returns how often each pass fired."""
+def run_passes(g: FGraph, passes: Iterable[Pass], max_iterations: int | None = None) -> dict[str, int]:
+    """Run ``passes`` to a fixed point; returns how often each pass fired. The cap on rewrites scales
+    with the graph (default 1000 + 4 per op): a valid model of n ops may need O(n) rewrites (1001
+    Identity nodes need 1001), only a pass that keeps matching a graph it already rewrote hits it."""
     passes = list(passes)
+    if max_iterations is None:
+        max_iterations = 1000 + 4 * len(g.ops)
     fired = {p.name: 0 for p in passes}
     for _ in range(max_iterations):
         changed = False

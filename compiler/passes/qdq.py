@@ -24,20 +24,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..frontend.float_graph import Clamp, FGraph, Relu, Rounding, ScalarAffine
+from ..frontend.float_graph import Clamp, FGraph, Flatten, Relu, Rounding, ScalarAffine
 from .base import Pass
 
 _CHAIN = (ScalarAffine, Clamp, Relu)
 
 
-def _input_chain(g: FGraph, r: Rounding):
-    """The single-consumer elementwise chain graph-input -> ... -> r -> ... (all of it), or None."""
+def _input_chain(g: FGraph, r: Rounding, behind_flatten: bool = False):
+    """The single-consumer elementwise chain graph-input -> ... -> r -> ... (all of it), or None.
+    ``behind_flatten``: the chain reads a Flatten of the graph input instead."""
     pre, cur = [], g.producer(r.input)
     while isinstance(cur, _CHAIN) and len(g.consumers(cur.name)) == 1:
         pre.insert(0, cur)
         cur = g.producer(cur.input)
     first = pre[0] if pre else r
-    if first.input != g.input_name or cur is not None:
+    if behind_flatten:
+        if not (isinstance(cur, Flatten) and cur.input == g.input_name and first.input == cur.name):
+            return None
+    elif first.input != g.input_name or cur is not None:
         return None
     post, cur = [], r
     while g.output != cur.name:
@@ -119,17 +123,29 @@ def input_quantizer(chain) -> tuple[dict | None, str]:
 class DropInputQuantizer(Pass):
     """Drops the quantizer on the graph input (snnc quantizes its input itself) and the one on the
     graph output (the readout is read as integers at its own scale; a quantizer there only moves the
-    logits onto a grid)."""
+    logits onto a grid).
+
+    A quantizer behind a Flatten of the input (onnxruntime's quantize_static of an MLP: x -> Flatten ->
+    QuantizeLinear -> DequantizeLinear) is recorded as the input's grid but kept: it becomes a spiking
+    layer that relays the input levels (exact: its weight is one integer per neuron and its threshold that
+    integer times L). Its counts stay <= T, so the first weighted layer's state bound is T^2 sum|W| rather
+    than T^2 x_max sum|W| (docs/ir.md, bounds): with 8-bit inputs that is a factor 255 in the state width.
+    (Set only once: the pass then stops matching that chain.)"""
 
     name = "drop-input-quantizer"
 
     def match(self, g):
         out = []
+        known = "input_quantizer" in g.meta or "input_quantizer_unusable" in g.meta
         for o in g.ops:
             if isinstance(o, Rounding) and o.mode in ("half_even", "half_up"):
                 chain = _input_chain(g, o)
                 if chain and all(not isinstance(c, Relu) for c in chain):
                     out.append((chain, g.input_name))
+                    continue
+                chain = None if known else _input_chain(g, o, behind_flatten=True)
+                if chain and all(not isinstance(c, Relu) for c in chain):
+                    out.append((chain, None))  # recorded, kept as a relay layer (class docstring)
                     continue
                 chain = _output_chain(g, o)
                 if chain:
@@ -138,6 +154,13 @@ class DropInputQuantizer(Pass):
 
     def transform(self, g, site):
         chain, new = site
+        if new is None:
+            q, _ = input_quantizer(chain)
+            if q is not None:
+                g.meta["input_quantizer"] = q
+            else:
+                g.meta["input_quantizer_unusable"] = "behind a Flatten"
+            return
         if new == g.input_name:
             q, why = input_quantizer(chain)
             if q is not None:

@@ -45,11 +45,13 @@ def _bounds(op):
 
 
 def compose(r: Rounding, pre, post, node_name: str) -> QuantAct:
+    """The chain pre -> r -> post as one QuantAct named ``r.name`` (renamed by the caller); ``node_name`` is
+    how messages name the layer (the user's layer, FGraph.describe, already quoted)."""
     a, c, lo, hi = 1.0, 0.0, -math.inf, math.inf  # value = clip(a*x + c, lo, hi)
     for op in pre:
         if isinstance(op, ScalarAffine):
             if op.mul <= 0:
-                raise ConversionError(f"activation at '{node_name}': scale {op.mul} before rounding must be > 0")
+                raise ConversionError(f"activation {node_name}: scale {op.mul} before rounding must be > 0")
             a, c = a * op.mul, c * op.mul + op.add
             lo, hi = lo * op.mul + op.add, hi * op.mul + op.add
         else:
@@ -63,11 +65,17 @@ def compose(r: Rounding, pre, post, node_name: str) -> QuantAct:
         if isinstance(op, ScalarAffine):
             gm, d = gm * op.mul, d * op.mul + op.add
             if gm <= 0:
-                raise ConversionError(f"activation at '{node_name}': scale after rounding must stay > 0")
+                raise ConversionError(f"activation {node_name}: scale after rounding must stay > 0")
         else:
             l2, h2 = _bounds(op)
             LO = max(LO, math.ceil((l2 - d) / gm - _TOL)) if math.isfinite(l2) else LO
             HI = min(HI, math.floor((h2 - d) / gm + _TOL)) if math.isfinite(h2) else HI
+    if LO < 0 and abs(d) <= _TOL * max(1.0, gm) and math.isfinite(HI) and HI >= 0:
+        raise ConversionError(
+            f"layer {node_name} quantizes to signed levels {LO}..{HI}: a spiking layer counts spikes, 0..L per "
+            "neuron, so it cannot carry negative activations; make this activation unsigned (levels 0..L: a "
+            "ReLU-type quantizer such as Brevitas QuantReLU or a Quant with signed=0, or a zero point at the bottom "
+            "of the range after a ReLU) — signed values are taken only at the network input")
     problems = []
     if abs(d) > _TOL * max(1.0, gm):
         problems.append(f"an offset {d:g} after the clip")
@@ -77,15 +85,15 @@ def compose(r: Rounding, pre, post, node_name: str) -> QuantAct:
         problems.append(f"upper clip bound {HI} (expected an integer L >= 1)")
     if problems:
         raise ConversionError(
-            f"activation at '{node_name}' is not the quantized clip a = lambda*clip(Q(x*L/lambda), 0, L)/L: "
+            f"activation {node_name} is not the quantized clip a = lambda*clip(Q(x*L/lambda), 0, L)/L: "
             + "; ".join(problems)
         )
     mode = r.mode
     if mode == "floor" and not (0 <= c < 1):
-        raise ConversionError(f"activation at '{node_name}': floor shift {c:g} outside [0, 1) is not supported")
+        raise ConversionError(f"activation {node_name}: floor shift {c:g} outside [0, 1) is not supported")
     if mode == "ceil" and not (-1 < c <= 0):
-        raise ConversionError(f"activation at '{node_name}': ceil shift {c:g} outside (-1, 0] is not supported")
-    return QuantAct(node_name, "", alpha=a, beta=c, levels=int(HI), gamma=gm, mode=mode)
+        raise ConversionError(f"activation {node_name}: ceil shift {c:g} outside (-1, 0] is not supported")
+    return QuantAct(r.name, "", alpha=a, beta=c, levels=int(HI), gamma=gm, mode=mode)
 
 
 class FuseQuantAct(Pass):
@@ -97,7 +105,7 @@ class FuseQuantAct(Pass):
     def transform(self, g, r):
         pre, post = _chain_around(g, r)
         chain = pre + [r] + post
-        qa = compose(r, pre, post, r.name)
+        qa = compose(r, pre, post, g.describe(r.name))
         qa.input = chain[0].input
         idx = g.ops.index(chain[0])
         for op in chain:

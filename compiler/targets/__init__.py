@@ -4,17 +4,19 @@ A profile has the numeric formats ([numeric]), the per-core budgets ([core]), th
 encoding the mapper counts in ([synapse]), the chip ([chip]) and the chip counts of known systems
 ([systems]). ``load_target(target, profile)`` reads a built-in target or a .toml path, then lays a
 user's partial ``profile`` file over it (section by section, key by key). Every figure lives in the
-TOML files with its source in a comment; none is typed into code.
+TOML files with its source in a comment; none is typed into code. What a profile may contain (sections,
+keys, types, ranges, units) is ``schema.SECTIONS``; ``conformance.check_formats`` checks a network
+against a profile.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 
 from ..builtin_toml import builtin_names, read_toml
 from ..errors import TargetError
+from . import schema
 
 
 @dataclass(frozen=True)
@@ -135,42 +137,6 @@ def builtin_targets() -> list[str]:
     return builtin_names(__package__)
 
 
-def _ints(sec: dict, names: list[str], key: str, source: str) -> dict:
-    bad = [n for n in names if n in sec and (isinstance(sec[n], bool) or not isinstance(sec[n], int) or sec[n] < 0)]
-    if bad:
-        raise TargetError(f"target profile '{source}': [{key}] {bad} must be non-negative integers")
-    return {n: sec[n] for n in names if n in sec}
-
-
-def _section(data: dict, key: str, cls, source: str, required: bool = True):
-    sec = data.get(key)
-    if sec is None and not required:
-        sec = {}
-    if not isinstance(sec, dict):
-        raise TargetError(f"target profile '{source}': missing section [{key}]")
-    names = [f.name for f in fields(cls)]
-    needed = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
-    missing = [n for n in needed if n not in sec]
-    if missing:
-        raise TargetError(f"target profile '{source}': section [{key}] lacks {missing}")
-    unknown = sorted(set(sec) - set(names))
-    if unknown:
-        raise TargetError(f"target profile '{source}': section [{key}] has unknown keys {unknown}; known: {names}")
-    if cls is SynapseFormat:
-        kw = _ints(sec, [n for n in names if n != "index_bits"], key, source)
-        if "index_bits" in sec:
-            ib = sec["index_bits"]
-            if not isinstance(ib, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in ib):
-                raise TargetError(f"target profile '{source}': [synapse] index_bits must be a list of integers")
-            kw["index_bits"] = tuple(ib)
-    else:
-        kw = _ints(sec, names, key, source)
-    try:
-        return cls(**kw)
-    except TargetError as e:
-        raise TargetError(f"target profile '{source}': {e}") from None
-
-
 def _merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
@@ -178,28 +144,58 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _build(data: dict, source: str, profile: str | None) -> TargetProfile:
+    """A TargetProfile from TOML-shaped ``data`` that passed ``schema.check_keys``."""
+    numeric = NumericFormat(**data["numeric"])
+    schema.check_relations(data["numeric"], source)
+    try:
+        core = CoreBudget(**data["core"])
+        syn = dict(data.get("synapse", {}))
+        if "index_bits" in syn:
+            syn["index_bits"] = tuple(syn["index_bits"])
+        synapse = SynapseFormat(**syn)
+    except TargetError as e:
+        raise TargetError(f"target profile '{source}': {e}") from None
+    chip = data["chip"]
+    return TargetProfile(data.get("name", source), data.get("description", ""), numeric, core, chip["cores"],
+                         synapse, chip.get("graded_spikes", False), dict(data.get("systems", {})), profile)
+
+
 def load_target(name_or_path: str, profile: str | None = None) -> TargetProfile:
     """A built-in target by name (``loihi``, ``loihi2``) or a TOML file path, optionally with a user's
-    ``profile`` file (partial: only the keys it sets replace the target's)."""
+    ``profile`` file (partial: only the keys it sets replace the target's). Both are checked against
+    ``schema`` (unknown sections and keys, types, ranges, units), naming the file and the key."""
     data, source = read_toml(__package__, name_or_path, "target", TargetError)
+    schema.check_keys(data, source, partial=False)
     if profile is not None:
-        if not Path(profile).is_file():
-            raise TargetError(f"profile '{profile}' is not a file (give a .toml with the sections to override)")
         over, psource = read_toml(__package__, str(profile), "profile", TargetError)
+        schema.check_keys(over, psource, partial=True)
         data = _merge(data, over)
         source = f"{source} + {psource}"
-    numeric = _section(data, "numeric", NumericFormat, source)
-    if numeric.weight_bits < 2 or numeric.state_bits < 8 or numeric.weight_exp_max < numeric.weight_exp_min:
-        raise TargetError(f"target profile '{source}': implausible [numeric] widths")
-    core = _section(data, "core", CoreBudget, source)
-    syn = _section(data, "synapse", SynapseFormat, source, required=False)
-    chip = data.get("chip", {})
-    if not isinstance(chip.get("cores"), int) or isinstance(chip.get("cores"), bool) or chip["cores"] < 1:
-        raise TargetError(f"target profile '{source}': [chip] cores must be a positive integer")
-    systems = data.get("systems", {})
-    if not isinstance(systems, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                                                for v in systems.values()):
-        raise TargetError(f"target profile '{source}': [systems] must map names to chip counts >= 1")
-    return TargetProfile(str(data.get("name", source)), str(data.get("description", "")), numeric, core,
-                         chip["cores"], syn, bool(chip.get("graded_spikes", False)), dict(systems),
-                         None if profile is None else str(profile))
+    return _build(data, source, None if profile is None else str(profile))
+
+
+def profile_from_dict(d: dict, source: str) -> TargetProfile:
+    """The TargetProfile a bundle stores (``TargetProfile.to_dict()``, in ``metadata["target"]``), checked
+    against the same schema as a TOML profile."""
+    if not isinstance(d, dict):
+        raise TargetError(f"target profile '{source}' must be a JSON object")
+    keys = {"name", "description", "numeric", "core", "cores_per_chip", "synapse", "graded_spikes", "systems",
+            "profile"}
+    unknown = sorted(set(d) - keys)
+    if unknown:
+        raise TargetError(f"target profile '{source}': unknown key '{unknown[0]}'")
+    missing = sorted(k for k in ("name", "numeric", "core", "cores_per_chip") if k not in d)
+    if missing:
+        raise TargetError(f"target profile '{source}' lacks {missing}")
+    data = {"name": d["name"], "description": d.get("description", ""), "numeric": d["numeric"], "core": d["core"],
+            "chip": {"cores": d["cores_per_chip"], "graded_spikes": d.get("graded_spikes", False)}}
+    if "synapse" in d:
+        data["synapse"] = d["synapse"]
+    if "systems" in d:
+        data["systems"] = d["systems"]
+    schema.check_keys(data, source, partial=False)
+    prof = d.get("profile")
+    if prof is not None and not isinstance(prof, str):
+        raise TargetError(f"target profile '{source}': profile must be a string or null")
+    return _build(data, source, prof)

@@ -130,8 +130,8 @@ def cli(verbose: int) -> None:
 @click.option("--profile", type=click.Path(dir_okay=False), default=None,
               help="A .toml with your own limits, laid over the target's profile (only the keys it sets).")
 @click.option("--timings", is_flag=True,
-              help="Print each pipeline stage's wall time and the peak resident memory after it (also stored in "
-                   "the bundle's metadata, 'timings').")
+              help="Print each pipeline stage's wall time and the peak resident memory after it (not written "
+                   "into the bundle: its bytes are deterministic).")
 @click.option("--stop-after", type=click.Choice(STAGE_NAMES), default=None,
               help="Run the pipeline up to this stage and stop (debugging; no bundle unless the stage is 'bundle').")
 @click.option("--dump", type=click.Path(file_okay=False), default=None,

@@ -113,7 +113,8 @@ def snnc_training_free(path: Path, x: np.ndarray, y: np.ndarray, calib: Path) ->
     from snnc.compiler.api import compile_model
     from snnc.compiler.config import CompileConfig
     from snnc.compiler.errors import SnncError
-    from snnc.compiler.verify_float import verify_training_free
+    from snnc.compiler.tools.runner import reference_runner
+    from snnc.compiler.tools.verify_float import verify_training_free
 
     s = TRAINING_FREE
     setting = (f"--calib {s['calib']} --neuron {s['neuron']}:{s['mt_n']} --coding {s['coding']} "
@@ -122,7 +123,7 @@ def snnc_training_free(path: Path, x: np.ndarray, y: np.ndarray, calib: Path) ->
                            timesteps=s["timesteps"])
     t0 = time.perf_counter()
     try:
-        net, raw = compile_model(path, config)
+        net, raw = compile_model(path, config, runner=reference_runner)
     except SnncError as e:
         log.warning("snnc refuses %s: %s", path.name, e)
         return {"setting": setting, "compiled": False, "refused": str(e)}

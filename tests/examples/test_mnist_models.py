@@ -119,9 +119,9 @@ def test_committed_vit_reproduces_its_sidecar_accuracy(folder, stem, exporter):
 
 
 def _verify_exact(name: str, n: int):
-    from snnc.backends.reference import Schedule
     from snnc.compiler.api import compile_model
-    from snnc.compiler.verify import verify_against_ann
+    from snnc.compiler.tools.verify import verify_against_ann
+    from snnc.ir import Schedule
 
     x, y = _test_split()
     net, raw = compile_model(MNIST / f"{name}.onnx")
@@ -150,14 +150,16 @@ def test_qcfs_sidecar_records_an_exact_full_test_verification(name):
 def _training_free(name: str):
     from snnc.compiler.api import compile_model
     from snnc.compiler.config import CompileConfig
+    from snnc.compiler.tools.runner import reference_runner
 
     return compile_model(MNIST / f"{name}.onnx", CompileConfig(
-        calibration_data=str(mnist5k.CALIB), neuron="multi-threshold", mt_n=4, coding="differential", timesteps=4))
+        calibration_data=str(mnist5k.CALIB), neuron="multi-threshold", mt_n=4, coding="differential", timesteps=4),
+        runner=reference_runner)
 
 
 @pytest.mark.slow  # ~40-60 s: --frac-bits auto lowers the network 17 times (compiler/integerize.py choose_frac_bits)
 def test_relu_cnn_converts_training_free_close_to_its_float_ann():
-    from snnc.compiler.verify_float import verify_training_free
+    from snnc.compiler.tools.verify_float import verify_training_free
 
     x, y = _test_split()
     net, raw = _training_free("relu_cnn")
@@ -170,7 +172,7 @@ def test_sj_cnn_compiles_or_is_refused_by_one_clear_error():
     """SpikingJelly's CNN pools over odd maps (11x11, 3x3): today refused (issue 13) with an error naming the
     node; once AveragePool over any map size lands, it must convert training-free instead."""
     from snnc.compiler.errors import SnncError
-    from snnc.compiler.verify_float import verify_training_free
+    from snnc.compiler.tools.verify_float import verify_training_free
 
     recorded = json.loads((MNIST / "sj_cnn.json").read_text())["snnc"]
     try:

@@ -123,15 +123,19 @@ def cases(tmp: Path):
     ]
     # QDQ (onnx.helper-built, as onnxruntime's quantize_static and Brevitas' QCDQ write them)
     qdq = _tests_module("snnc_golden_qdq", "integration/test_qdq.py")
-    for name, model in [
-        ("qdq_mlp_uint8_pc", qdq.make_qdq_mlp(act="uint8", per_channel=True)),
-        ("qdq_mlp_int8_clip", qdq.make_qdq_mlp(act="int8", per_channel=False, clip=(0, 3))),
-        ("qdq_mlp_uint8_intinit_clip15", qdq.make_qdq_mlp(act="uint8", per_channel=True, int_init=True, clip=(0, 15))),
-        ("qdq_cnn", qdq.make_qdq_cnn()),
+    # issue 13: an L = 255 model at T = 255 leaves Loihi's 24-bit state no room for its weights (they rounded
+    # to 0) and is now refused; T = 2 keeps all 8 weight bits (rates rescaled). (A profile file with a wider
+    # state would put its temporary path into the placement record.)
+    for name, model, kw in [
+        ("qdq_mlp_uint8_pc", qdq.make_qdq_mlp(act="uint8", per_channel=True), {"timesteps": 2}),
+        ("qdq_mlp_int8_clip", qdq.make_qdq_mlp(act="int8", per_channel=False, clip=(0, 3)), {}),
+        ("qdq_mlp_uint8_intinit_clip15", qdq.make_qdq_mlp(act="uint8", per_channel=True, int_init=True, clip=(0, 15)),
+         {}),
+        ("qdq_cnn", qdq.make_qdq_cnn(), {}),
     ]:
         p = tmp / f"{name}.onnx"
         onnx.save(model, p)
-        out.append((name, p, {}))
+        out.append((name, p, kw))
     # mixed quantization levels
     for name, Ls in (("mixed_mlp_8_3", (8, 3)), ("mixed_mlp_2_5_3", (2, 5, 3))):
         p = tmp / f"{name}.onnx"

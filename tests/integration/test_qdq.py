@@ -5,6 +5,8 @@ is checked against onnxruntime (QDQ) or a numpy reference of Quant (QONNX), and 
 and verifies exact in the layerwise schedule.
 """
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -13,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from snnc.ir import Schedule
 from snnc.compiler.api import compile_model
+from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import InvalidModelError
 from snnc.compiler.frontend.onnx_loader import import_onnx
 from snnc.compiler.frontend.float_graph import QuantAct
@@ -119,7 +122,13 @@ def _ort(model, x):
 
 
 def _compile_exact(path, x, levels):
-    net, _ = compile_model(path)
+    """Compiled at T = L and verified exact. L = 255 models get a 40-bit state (``profile``): on Loihi's 24-bit
+    state, T = 255 leaves the first layer's weights no bits, which the compiler refuses (issue 13; test below)."""
+    prof = None
+    if levels > 63:
+        prof = Path(path).with_name("state40.toml")
+        prof.write_text("[numeric]\nstate_bits = 40\n")
+    net, _ = compile_model(path, CompileConfig(profile=None if prof is None else str(prof)))
     assert net.timesteps == levels
     rep = verify_against_ann(net, x, None, Schedule.LAYERWISE, None)
     assert rep.exact and rep.neurons_mismatched == 0 and rep.neurons_compared > 0

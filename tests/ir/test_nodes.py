@@ -6,7 +6,7 @@ from snnc.ir import (
     DualThreshold, GradedMaxPool, IFSoftReset, MultiThreshold, Input, IRValidationError, Network,
     Population, Readout, SumPool2d, load, save,
 )
-from snnc.ir.bundle import HEADER_KEY, load_header, to_bytes
+from snnc.ir.bundle import HEADER_KEY, VERSION, load_header, to_bytes
 
 
 def small_net(T=4):
@@ -110,7 +110,7 @@ def test_bundle_loads_with_numpy_alone(tmp_path):
     save(small_net(), tmp_path / "n.snnc")
     z = np.load(tmp_path / "n.snnc", allow_pickle=False)
     header = json.loads(bytes(z[HEADER_KEY]).decode())
-    assert header["format"] == "snnc-bundle" and header["version"] == 1
+    assert header["format"] == "snnc-bundle" and header["version"] == VERSION
     key = header["nodes"][1]["arrays"]["threshold"]
     assert z[key].tolist() == [7, 9]
 

@@ -86,7 +86,7 @@ def test_fuse_quant_act_spellings(spelling):
 
 
 @pytest.mark.parametrize("ops,msg", [
-    ([ScalarAffine("m", "x", 2.0), Rounding("f", "m"), Clamp("c", "f", -1, 4)], "lower clip bound -1"),
+    ([ScalarAffine("m", "x", 2.0), Rounding("f", "m"), Clamp("c", "f", -1, 4)], "signed levels -1..4"),
     ([ScalarAffine("m", "x", 2.0), Rounding("f", "m"), Clamp("c", "f", 0, np.inf)], "upper clip bound"),
     ([ScalarAffine("m", "x", 2.0), Rounding("f", "m"), Clamp("c", "f", 0, 4), ScalarAffine("o", "c", 1, 0.3)], "offset"),
     ([ScalarAffine("m", "x", -2.0), Rounding("f", "m"), Clamp("c", "f", 0, 4)], "must be > 0"),
@@ -144,3 +144,26 @@ def test_driver_stops_at_fixed_point_and_caps_iterations():
     with pytest.raises(PassDidNotConverge):
         run_passes(g, [Forever()], max_iterations=10)
     assert run_passes(g, [RemoveIdentity()]) == {"remove-identity": 1}
+
+
+def test_the_rewrite_cap_scales_with_the_graph():
+    """1001 (and 5000) Identity nodes in a valid model need as many rewrites: the default cap grows with
+    the graph (issue 14; the cap was a fixed 1000)."""
+    from snnc.compiler.frontend.onnx_loader import to_fgraph
+    from snnc.compiler.passes import default_passes
+    from onnx import helper
+
+    from snnc_testutil import make_mlp_onnx
+
+    for k in (1001, 5000):
+        m = make_mlp_onnx()
+        first = m.graph.node[0]
+        src = first.input[0]
+        ids = [helper.make_node("Identity", [src if i == 0 else f"id{i - 1}"], [f"id{i}"], name=f"id{i}") for i in range(k)]
+        first.input[0] = f"id{k - 1}"
+        for n in reversed(ids):
+            m.graph.node.insert(0, n)
+        g = to_fgraph(m)
+        fired = run_passes(g, default_passes())
+        assert fired["remove-identity"] == k and len(g.ops) < 20
+        assert not any(type(o).__name__ == "Identity" for o in g.ops)

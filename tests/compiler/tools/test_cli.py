@@ -228,7 +228,7 @@ def test_compile_timings_table_stop_after_and_dump(tmp_path):
     table = r.stdout.split("stages:")[1]
     for stage in ("import", "passes", "calibrate", "lowering", "integerize", "bounds", "mapping", "bundle", "total"):
         assert f"\n  {stage} " in table, table
-    assert [t["stage"] for t in load(out).metadata["timings"]][-1] == "mapping"
+    assert "timings" not in load(out).metadata   # printed, not written: the bundle's bytes are deterministic
     r = run("compile", DIGITS_MODEL, "--stop-after", "lowering", "--dump", tmp_path / "dump")
     assert r.exit_code == 0, r.output
     assert "stopped after stage 'lowering'" in r.stdout and "no bundle written" in r.stdout
