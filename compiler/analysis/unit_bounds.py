@@ -14,7 +14,11 @@ The unit's function reads m over t = 1..T; its output y is bounded per element b
 * LayerNorm: |y_i - Beta_i| <= |Gamma_i|: the shifted centred values satisfy |c'_i| <= sqrt(V), so
   |c'_i| 2^P <= floor(2^P sqrt(V)) = r and |Gamma_i c'_i 2^P / r| <= |Gamma_i| (rounding keeps it).
 * softmax: 0 <= y <= out_one (e_i <= sum e).
-* matmul: |y| <= round(X / 2^shift) with X = sum_k |A|max |B|max per output (interval products).
+* matmul: |y| <= round(X / 2^shift) with X = sum_k |A|max |B|max per output (interval products);
+  when port A is a softmax's output (differential coding, ``_softmax_rows``: every row of A's view is
+  one whole softmax row, read through non-negative per-channel weights w with exponent 0 and no
+  offset), X = w_max (out_one + ceil(K/2)) |B|max: the rounded probabilities of a row sum to at most
+  out_one + K/2 (each is at most half a unit above e_i out_one / sum e), and m_A = w y exactly.
 
 Intermediates (D |m| in LayerNorm, e out_one in softmax, X in matmul) must stay below 2^62 (the
 units' int64 arithmetic); their bounds are reported as named states. The envelope consumers
@@ -26,7 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir import DifferentialCoding, GradedElementwise, GradedLayerNorm, GradedMatMul, GradedSoftmax, RateCoding
+from snnc.ir import (Conv2d, DifferentialCoding, GradedElementwise, GradedLayerNorm, GradedMatMul, GradedSoftmax,
+                     RateCoding)
 from snnc.ir.graded import LIMIT, reciprocal, round_shift
 
 from ..errors import StateOverflowError
@@ -139,9 +144,35 @@ def _softmax(bi: BoundInput) -> tuple[StateBound, Envelope]:
     return _finish(bi, ranges, ylo, yhi, extra)
 
 
+def _softmax_rows(bi: BoundInput) -> int | None:
+    """An upper bound of sum_k |A_k| over every row of A's view when port A reads whole softmax rows
+    (see the module docstring), else None."""
+    node: GradedMatMul = bi.target
+    inc = [p for p in bi.incoming if node.port_of(p.name) == "a"]
+    if not bi.differential or len(inc) != 1 or np.any(np.asarray(node.a_offset) != 0):
+        return None
+    p = inc[0]
+    src = bi.sources[p.source]
+    if not isinstance(src, GradedSoftmax) or not isinstance(p, Conv2d) or p.exponent != 0 or \
+            tuple(p.in_shape) != tuple(src.shape) or tuple(p.out_shape) != tuple(node.a_shape) or \
+            p.groups != src.shape[0] or p.weight.shape[1:] != (1, 1, 1) or np.any(p.weight < 0) or \
+            tuple(p.stride) != (1, 1) or any(p.padding):
+        return None
+    row = np.moveaxis(np.arange(int(np.prod(src.shape))).reshape(src.shape), src.axis, -1)
+    row_id = np.empty(row.size, np.int64)
+    row_id[row.reshape(-1)] = np.repeat(np.arange(row.size // row.shape[-1]), row.shape[-1])
+    K = node.a_view[-1]
+    ids = row_id[node.a_index].reshape(-1, K)
+    if K != src.shape[src.axis] or np.any(ids != ids[:, :1]) or \
+            np.any(np.sort(node.a_index.reshape(-1, K), axis=1)[:, 1:] == np.sort(node.a_index.reshape(-1, K), axis=1)[:, :-1]):
+        return None
+    return int(p.weight.max()) * (src.out_one + (K + 1) // 2)
+
+
 def _matmul(bi: BoundInput) -> tuple[StateBound, Envelope]:
     node: GradedMatMul = bi.target
     ranges = port_ranges(bi)
+    rows = _softmax_rows(bi)
     absmax = {}
     for port, view, index in (("a", node.a_view, node.a_index), ("b", node.b_view, node.b_index)):
         lo, hi = ranges[port]
@@ -150,6 +181,9 @@ def _matmul(bi: BoundInput) -> tuple[StateBound, Envelope]:
             _check(node, {f"m_{port}": int(m.max())})
         absmax[port] = m[index].reshape(view).astype(object)          # exact products (Python ints)
     X = np.matmul(absmax["a"], absmax["b"])
+    if rows is not None:   # a softmax row: sum_k |A_k| <= rows, so X <= rows max_k |B_k|
+        bmax = absmax["b"].max(axis=-2, keepdims=True) if absmax["b"].size else absmax["b"]
+        X = np.minimum(X, np.broadcast_to(bmax * rows, X.shape))
     Xmax = int(np.max(X)) if X.size else 0
     if Xmax >= LIMIT:
         _check(node, {"products": Xmax})
