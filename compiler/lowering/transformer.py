@@ -104,10 +104,13 @@ def _renamed(p: Projection, port: str) -> Projection:
     return replace(p, name=f"{p.name}.{port}")
 
 
-def _record(state: LoweringState, name: str, op: Op, linears: list[str], shape, role: str) -> LayerRecord:
+def _record(state: LoweringState, name: str, op: Op, linears: list[str], shape, role: str,
+            holds: str | None = None) -> LayerRecord:
+    """The unit's record; its ``onnx_activation`` is the float tensor whose value it holds (``holds``:
+    a MatMul reshaped back to tokens holds the reshaped tensor)."""
     origin = state.origin(linears, op.name)
-    return LayerRecord(name, origin.onnx_linear, op.name, None, None, None, 0, list(shape), ann_macs=origin.ann_macs,
-                       role=role)
+    return LayerRecord(name, origin.onnx_linear, holds or op.name, None, None, None, 0, list(shape),
+                       ann_macs=origin.ann_macs, role=role)
 
 
 def _unit_source(state: LoweringState, key: str, unit: str, shape, kind) -> None:
@@ -128,7 +131,7 @@ def _spiking(state: LoweringState, op: Op, unit_key: str, tensor: str) -> None:
     maps = exprs.projections(e, name)
     ws = [exprs.sources[m.term.source].gamma * m.weight / theta for m in maps]
     layer = RealLayer(name, tuple(e.shape), ws, [m.make for m in maps], np.zeros(e.shape[0]))
-    origin = state.origin([], op.name)
+    origin = state.origin([], tensor)   # the float tensor whose value the population re-encodes
     state.items.append(MultiThresholdPopulation(layer, neuron, np.asarray(theta), False, origin))
     exprs.sources[tensor] = Source(name, tuple(e.shape), theta / neuron.unit_divisor, theta,
                                    max_message=neuron.unit_divisor)
@@ -231,7 +234,7 @@ def lower_matmul(op: MatMul, state: LoweringState) -> None:
         spec = UnitSpec(GradedMatMul, a_view=views[0], b_view=views[1], a_index=idx[0], b_index=idx[1],
                         out_index=out_index)
         return GradedPlan(name, shape, spec, ports,
-                          _record(state, name, op, linears, shape, "graded two-input MatMul unit"))
+                          _record(state, name, op, linears, shape, "graded two-input MatMul unit", end))
     _lower(op, state, build, GradedMatMul, "matmul")
 
 
