@@ -52,9 +52,6 @@ class TokenExpressions(Expressions):
     """``Expressions`` that also read token tensors (module docstring); on a graph without token ops it
     is the shared core unchanged."""
 
-    def __init__(self, g: FGraph):
-        super().__init__(g)
-
     # -- layout helpers ---------------------------------------------------------------------------
     def float_shape(self, name: str) -> tuple[int, ...]:
         return tuple(int(v) for v in self.shapes[name])
@@ -155,7 +152,7 @@ class TokenExpressions(Expressions):
         shape = ir_shape(fout)
         if n_out != int(np.prod(shape)):
             raise Refusal(f"node '{op.name}': output of {n_out} elements")
-        return Expr(shape, terms, bias.reshape(shape), flat=len(shape) == 1 and len(fin) > 1)
+        return Expr(shape, terms, bias.reshape(shape))
 
 
 def spiking_points(g: FGraph) -> dict[str, str]:
