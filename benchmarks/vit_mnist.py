@@ -130,6 +130,8 @@ def write_doc(data: dict, path: Path = DOC) -> str:
              "(docs/transformer_units.md) on the target's embedded processors; every LayerNorm, GELU and A V "
              "output is re-encoded by signed multi-threshold neurons on the neuro cores. Accuracy on the MNIST 5k "
              "test split (examples/mnist/test.npz), the SNN in the reference simulator (pipelined).", ""]
+    if data.get("note"):
+        lines += [data["note"], ""]
     for m, rows in data["models"].items():
         lines += [f"## `vit_mnist_{m}.onnx`", "",
                   "| T | F | SNN accuracy | float accuracy | SNN - float (points) | prediction agreement |",
