@@ -18,10 +18,13 @@ import numpy as np
 
 from snnc.ir import Network, Schedule
 
-from .calibration import collect_relu_stats, compute_thresholds, parse_threshold_method, quantization_levels
+from .calibration import (collect_point_stats, collect_relu_stats, compute_thresholds, parse_threshold_method,
+                          quantization_levels)
 from .config import CompileConfig, ThresholdScope
 from .data import load_arrays, load_data
 from .errors import ConversionError, DataFileError, SnncError
+from .lowering.tokens import spiking_points
+from .lowering.transformer import has_transformer_ops
 from .mapping import rates_from_counts
 
 log = logging.getLogger(__name__)
@@ -76,7 +79,10 @@ def relu_thresholds(model, config: CompileConfig) -> dict[str, np.ndarray]:
                             "(an .npz with x: a few hundred training inputs)")
     if config.timesteps is None:
         raise ConversionError("a plain ReLU network has no quantization levels L to take T from: give --timesteps")
-    _, stats = calibration_inputs(model, config.calibration_data)
+    x, stats = calibration_inputs(model, config.calibration_data)
+    points = spiking_points(model.graph) if has_transformer_ops(model.graph) else {}
+    if points:   # a transformer: the values its signed multi-threshold populations re-encode
+        stats = {**stats, **collect_point_stats(model.graph, x, points)}
     spec = parse_threshold_method(config.thresholds, scale=config.threshold_scale)
     N = quantization_levels(config.timesteps, config.mt_n)
     per_channel = config.threshold_scope is ThresholdScope.CHANNEL

@@ -703,3 +703,23 @@ def collect_relu_stats(g, x: np.ndarray, batch_size: int = 64, *, keep_values: b
         for o in relus:
             stats[o.name].update(vals[o.input])
     return stats
+
+
+def collect_point_stats(g, x: np.ndarray, points: dict[str, str], batch_size: int = 64, *, keep_values: bool = True,
+                        max_values: int | None = None, seed: int = 0) -> dict[str, ActivationStats]:
+    """Statistics of |value| at a transformer's spiking points (``{op name: tensor}``: the values signed
+    multi-threshold populations re-encode, ``lowering.tokens.spiking_points``), features as channels
+    (the last axis moved to axis 1). Keyed by the op name, like ``collect_relu_stats``."""
+    x = np.asarray(x)
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise CalibrationError(f"calibration data must be a non-empty batch, got shape {x.shape}")
+    if tuple(x.shape[1:]) != tuple(g.input_shape):
+        raise CalibrationError(f"calibration data has sample shape {tuple(x.shape[1:])}, the network's input "
+                               f"'{g.input_name}' expects {tuple(g.input_shape)}")
+    stats = {op: ActivationStats(keep_values=keep_values, max_values=max_values, seed=seed) for op in points}
+    for i in range(0, x.shape[0], int(batch_size)):
+        vals = g.run(x[i:i + int(batch_size)])
+        for op, tensor in points.items():
+            v = np.abs(np.asarray(vals[tensor], np.float64))
+            stats[op].update(np.moveaxis(v, -1, 1) if v.ndim > 2 else v)
+    return stats

@@ -39,8 +39,10 @@ from snnc.ir import (Coding, DifferentialCoding, IFSoftReset, MultiThreshold, Ne
 
 from .analysis.bounds import Envelope, bound_node
 from .errors import StateOverflowError
+from .integerize_units import integerize_unit
 from .lowering.plan import (FixedNodes, LoweredGraph, MultiThresholdPopulation, PlanItem, QuantizedPopulation,
                             ReadoutPlan, RealLayer)
+from .lowering.transformer import GradedPlan
 from .metadata import Conversion, LayerRecord
 from .targets import NumericFormat
 
@@ -635,11 +637,19 @@ def _fixed(item: FixedNodes, ctx: IntegerizeContext, sources: dict[str, Node]) -
     return item
 
 
+def _graded(item: GradedPlan, ctx: IntegerizeContext, sources: dict[str, Node]) -> FixedNodes:
+    done, env = integerize_unit(item, ctx.fmt, ctx.coding, ctx.timesteps, sources,
+                                {k: v for k, v in ctx.envelopes.items() if k in sources})
+    ctx.envelopes[item.name] = env
+    return done
+
+
 #: plan item type -> how its integers are chosen (a new plan item kind adds an entry)
 INTEGERIZERS: dict[type, Callable[[PlanItem, IntegerizeContext, dict[str, Node]], FixedNodes]] = {
     QuantizedPopulation: _quantized,
     MultiThresholdPopulation: _multi_threshold,
     FixedNodes: _fixed,
+    GradedPlan: _graded,
 }
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from snnc import __version__
 from snnc.ir import Input, Network, Schedule, save
 
-from .analysis.bounds import StateBound, check_network
+from .analysis.bounds import StateBound, check_network, state_limit
 from .analysis.macs import macs_per_op
 from .calibrate import Runner, firing_rates, output_error, relu_thresholds
 from .config import CodingKind, CompileConfig
@@ -46,8 +46,8 @@ from .errors import SnncError
 from .frontend.float_graph import FGraph
 from .frontend.onnx_loader import import_onnx, model_bytes
 from .integerize import IntegerizeContext, IntegerNetwork, choose_frac_bits, integerize_network
-from .lowering import FixedNodes, LoweredGraph, LoweringOptions, lower_graph
-from .mapping import map_network
+from .lowering import FixedNodes, GradedPlan, LoweredGraph, LoweringOptions, lower_graph
+from .mapping import host_unit_bits, map_network
 from .metadata import Conversion, decide_conversion, records_metadata
 from .passes import default_passes, run_passes
 from .targets import TargetProfile, load_target
@@ -204,7 +204,7 @@ def _integerize(ctx: CompileContext, r: Records) -> IntegerNetwork:
 
 def _bounds(ctx: CompileContext, r: Records) -> BoundedNetwork:
     net = r.integer.network
-    bounds = check_network(net, ctx.target.numeric.state_bits)
+    bounds = check_network(net, ctx.target.numeric.state_bits, host_unit_bits(net, ctx.target))
     net.check_schedule(ctx.config.schedule)  # mixed L: the layerwise schedule only, refused by name otherwise
     return BoundedNetwork(r.integer, bounds)
 
@@ -276,7 +276,8 @@ def _check_calibration(ctx: CompileContext, rec: Calibration) -> None:
 def _check_lowered(ctx: CompileContext, rec: LoweredGraph) -> None:
     names = [rec.input.name, rec.readout.layer.name]
     for item in rec.items:
-        names += [n.name for n in item.nodes] if isinstance(item, FixedNodes) else [item.layer.name]
+        names += [n.name for n in item.nodes] if isinstance(item, FixedNodes) else \
+            [item.name] if isinstance(item, GradedPlan) else [item.layer.name]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise PipelineCheckError(f"the lowering named several layers {dup}")
@@ -290,8 +291,9 @@ def _check_integer(ctx: CompileContext, rec: IntegerNetwork) -> None:
 
 
 def _check_bounded(ctx: CompileContext, rec: BoundedNetwork) -> None:
-    limit = ctx.target.numeric.state_max
-    bad = [b.node for b in rec.bounds if b.worst > limit]
+    net = rec.integer.network
+    unit_bits = host_unit_bits(net, ctx.target)
+    bad = [b.node for b in rec.bounds if b.worst > state_limit(net.node(b.node), ctx.target.numeric.state_bits, unit_bits)]
     if bad or len(rec.bounds) != sum(not isinstance(n, Input) for n in rec.integer.network.nodes):
         raise PipelineCheckError(f"state bounds missing or over the width: {bad}")
 

@@ -64,6 +64,8 @@ class Network:
             if isinstance(n, (Population, Readout)) and not self.incoming(n.name):
                 raise IRValidationError(n.name, "has no incoming projection (dangling node)")
         self._order = self._topological_order()
+        for n in self.nodes:   # checks that need the whole network (a unit's ports, its fixed-point format)
+            n.check_wiring(self)
         if isinstance(self.coding, DifferentialCoding):
             bad = [p.name for p in self.nodes if isinstance(p, Population) and not isinstance(p.neuron, MultiThreshold)]
             if bad:
@@ -87,16 +89,17 @@ class Network:
             raise IRValidationError(p.name, f"source '{p.source}' is a Readout; readouts do not emit spikes")
         if isinstance(dst, Input):
             raise IRValidationError(p.name, f"target '{p.target}' is an Input; inputs receive no projections")
+        want = tuple(dst.input_shape(p))   # the node's shape; a port's for a unit with several ports
         if isinstance(p, Dense):
             ok_in = int(np.prod(p.in_shape)) == src.size
-            ok_out = int(np.prod(p.out_shape)) == dst.size
+            ok_out = int(np.prod(p.out_shape)) == int(np.prod(want))
         else:
             ok_in = tuple(p.in_shape) == tuple(src.shape)
-            ok_out = tuple(p.out_shape) == tuple(dst.shape)
+            ok_out = tuple(p.out_shape) == want
         if not ok_in:
             raise IRValidationError(p.name, f"reads shape {p.in_shape} but source '{src.name}' has shape {src.shape}")
         if not ok_out:
-            raise IRValidationError(p.name, f"writes shape {p.out_shape} but target '{dst.name}' has shape {dst.shape}")
+            raise IRValidationError(p.name, f"writes shape {p.out_shape} but target '{dst.name}' reads shape {want}")
 
     def _topological_order(self) -> list[str]:
         indeg = {n.name: 0 for n in self.nodes}

@@ -7,7 +7,8 @@ semantics every backend must implement are stated as equations in ``docs/ir.md``
 - ``Population``: spiking neurons (a neuron model of ``neurons.py``) with integer threshold,
   initial potential and bias.
 - ``Readout``: a non-spiking accumulator (the network's output layer).
-- graded units (``GradedMaxPool``): non-spiking nonlinear layers that send graded values.
+- graded units (``GradedUnit`` subclasses: ``GradedMaxPool`` here, the transformer units of
+  ``snnc.ir.graded``): non-spiking nonlinear layers that send graded values.
 
 Projections (the synaptic maps between nodes) are in ``projections.py``; ``NODE_TYPES`` registers
 every node class by name for the bundle codec.
@@ -45,6 +46,15 @@ class Node:
     @property
     def size(self) -> int:
         return int(np.prod(self.shape))
+
+    def input_shape(self, projection: Projection) -> tuple[int, ...]:
+        """The shape ``projection`` (one of this node's incoming projections) writes: the node's own
+        shape, except for units with several input ports (``snnc.ir.graded.GradedMatMul``)."""
+        return self.shape
+
+    def check_wiring(self, net) -> None:
+        """Checks that need the whole network (a node's incoming projections); ``Network`` calls it
+        once it is built. Nothing to check by default."""
 
 
 @dataclass
@@ -167,7 +177,23 @@ NODE_TYPES: dict[str, type[Node]] = {"Input": Input, "Population": Population, "
 
 
 @dataclass
-class GradedMaxPool(Node):
+class GradedUnit(Node):
+    """Base of the graded units: non-spiking nonlinear layers that send graded values (paper 004
+    Theorems 4.2 and 4.3; docs/ir.md, "Graded units"). It adds no field: ``GRADED_UNITS`` is this class,
+    so every subclass (``GradedMaxPool``, the units of ``snnc.ir.graded``) is a graded unit."""
+
+
+def register_node_type(cls: type[Node]) -> type[Node]:
+    """Register a node class for the bundle codec (``NODE_TYPES``, keyed by class name); used by the
+    modules that define node kinds outside this one (``snnc.ir.graded``)."""
+    if cls.__name__ in NODE_TYPES and NODE_TYPES[cls.__name__] is not cls:
+        raise ValueError(f"node type '{cls.__name__}' is registered twice")
+    NODE_TYPES[cls.__name__] = cls
+    return cls
+
+
+@dataclass
+class GradedMaxPool(GradedUnit):
     """A graded unit (paper 004 Theorem 4.2; Huang et al.'s graded unit in rate coding) that max-pools
     the *encoded value* of exactly one source over 2-D windows, per channel.
 
@@ -224,7 +250,7 @@ class GradedMaxPool(Node):
 
 
 NODE_TYPES["GradedMaxPool"] = GradedMaxPool
-GRADED_UNITS: tuple[type[Node], ...] = (GradedMaxPool,)
+GRADED_UNITS: tuple[type[Node], ...] = (GradedUnit,)
 
 
 def graded_edge(net, node: GradedMaxPool) -> Projection:
@@ -244,7 +270,7 @@ def graded_edge(net, node: GradedMaxPool) -> Projection:
         raise IRValidationError(node.name, f"its incoming projection '{p.name}' must be a SumPool2d with {want}; "
                                 f"got {type(p).__name__} with {got}")
     src = net.node(p.source)
-    if not isinstance(src, (Population,) + GRADED_UNITS):
+    if not isinstance(src, (Population, GradedMaxPool)):
         raise IRValidationError(node.name, f"source '{src.name}' ({type(src).__name__}) is not a population: a graded "
                                 "max-pool unit pools a population's (or another graded unit's) messages")
     return p

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from snnc.backends.base import DeviceError, SimResult
-from snnc.ir import GradedMaxPool, Network, Population, Schedule, as_int_inputs, layerwise_latency
+from snnc.ir import GRADED_UNITS, GradedFunctionUnit, Network, Population, Schedule, as_int_inputs, layerwise_latency
 
 from .compat import ensure_lava
 
@@ -56,14 +56,15 @@ def readback(net: Network, lb, x_int: dict[str, np.ndarray], record: bool) -> Si
             continue
         rec = lb.recorded[node.name]
         nd = len(node.shape)
-        if isinstance(node, (Population, GradedMaxPool)):
+        if isinstance(node, (Population, GRADED_UNITS)):
             s0 = lb.start[node.name] - 1
             n_t = net.steps(node) if lb.schedule is Schedule.LAYERWISE and isinstance(node, Population) else T
             train = from_lava(rec[:, s0:s0 + n_t], nd)                 # (B, T, *shape); mixed L: its own steps
             counts[node.name] = train.sum(axis=1)
-            big = isinstance(node, GradedMaxPool) or \
+            big = isinstance(node, GRADED_UNITS) or \
                 neuron_emitter(node, net.coding, lb.schedule)[0].message_max(node) > 127
-            spikes[node.name] = np.ascontiguousarray(np.moveaxis(train, 1, 0)).astype(np.int32 if big else np.int8)
+            wide = np.int64 if isinstance(node, GradedFunctionUnit) else np.int32 if big else np.int8
+            spikes[node.name] = np.ascontiguousarray(np.moveaxis(train, 1, 0)).astype(wide)
         else:
             r = from_lava(rec[:, lb.end[node.name] - 1], nd)
             readout[node.name] = final_v[node.name] = r

@@ -41,8 +41,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from snnc.backends.base import UnsupportedNetworkError
-from snnc.ir import (GRADED_UNITS, Coding, Conv2d, Dense, DifferentialCoding, DualThreshold, GradedMaxPool, IFSoftReset,
-                     Input, MultiThreshold, Network, Node, Population, Projection, RateCoding, Readout, Schedule,
+from snnc.ir import (GRADED_UNITS, Coding, Conv2d, Dense, DifferentialCoding, DualThreshold, GradedFunctionUnit,
+                     GradedMaxPool, IFSoftReset, Input, MultiThreshold, Network, Node, Population, Projection, RateCoding, Readout, Schedule,
                      SumPool2d, as_int_inputs, graded_edge, per_channel)
 
 from .compat import ensure_lava
@@ -57,7 +57,8 @@ from lava.proc.sparse.process import Sparse as LavaSparse  # noqa: E402
 from lava.utils.weightutils import SignMode  # noqa: E402
 
 from .processes import (LAYERWISE, PIPELINED, Accumulator, DelayLine, DifferentialAccumulator,  # noqa: E402
-                        DualThresholdNeuron, GradedMaxPoolUnit, IFSoftResetNeuron, Int64Probe, MTDifferentialNeuron, MTRateNeuron)
+                        DualThresholdNeuron, GradedFunctionProcess, GradedMaxPoolUnit, IFSoftResetNeuron, Int64Probe,
+                        MTDifferentialNeuron, MTRateNeuron)
 
 GRADED_BITS = 24
 # A signed spike (-1/0/1) is a two's-complement 2-bit payload; Lava's Dense/Sparse/Conv read it by
@@ -294,7 +295,7 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
     """The Lava process of projection ``p``; ``bits``: its ``num_message_bits`` (0 = binary spikes)."""
     src, dst = net.node(p.source), net.node(p.target)
     if isinstance(p, Dense):
-        w = p.weight[np.ix_(_flat_perm(dst.shape), _flat_perm(src.shape))].astype(np.int64)
+        w = p.weight[np.ix_(_flat_perm(p.out_shape), _flat_perm(src.shape))].astype(np.int64)
         if tag == "floating_pt":  # Lava's float Dense/Sparse models ignore weight_exp: pre-shift instead
             w, kw = w << p.exponent, {}
         else:
@@ -343,12 +344,13 @@ def refuse_unmappable(net: Network, schedule: Schedule = Schedule.PIPELINED) -> 
     edge is a SumPool2d that is *not* emitted as a window sum: the source is wired to the unit)."""
     for node in net.ordered_nodes():
         if isinstance(node, GRADED_UNITS) and schedule is Schedule.LAYERWISE:
+            what = "graded max-pool unit" if isinstance(node, GradedMaxPool) else f"graded {type(node).__name__} unit"
             raise UnsupportedNetworkError(
-                f"graded max-pool unit '{node.name}': graded units run only in the pipelined schedule (the "
+                f"{what} '{node.name}': graded units run only in the pipelined schedule (the "
                 "layerwise schedule's constant-current theorem is for IF and dual-threshold neurons)")
-        if isinstance(node, GRADED_UNITS) and not isinstance(node, GradedMaxPool):
+        if isinstance(node, GRADED_UNITS) and not isinstance(node, (GradedMaxPool, GradedFunctionUnit)):
             raise UnsupportedNetworkError(f"graded unit '{node.name}': {type(node).__name__} has no Lava process in snnc")
-        if not isinstance(node, (Input, Population, Readout, GradedMaxPool)):
+        if not isinstance(node, (Input, Population, Readout, GradedMaxPool, GradedFunctionUnit)):
             raise UnsupportedNetworkError(f"node '{node.name}': {type(node).__name__} has no Lava emission in snnc")
 
 
@@ -410,6 +412,12 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
                 timesteps=T, start=start[node.name], period=period, name=node.name)
             out = proc.s_out
             sink = Int64Probe(shape=shp, buffer=B * period)  # differential increments are values times 2^F
+        elif isinstance(node, GradedFunctionUnit):
+            # one sample's state (samples run back to back; the dynamics restart at each sample's t = 1)
+            proc = GradedFunctionProcess(node=node, coding=net.coding, timesteps=T, start=start[node.name],
+                                         period=period, name=node.name)
+            out = proc.s_out
+            sink = Int64Probe(shape=shp, buffer=B * period)
         elif isinstance(node, Readout):
             args = dict(v_init=_full(node, node.v0), bias=scale * _full(node, node.bias))
             args.update(coding.readout.extra(node, ctx))
@@ -430,6 +438,8 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
         elif isinstance(src, GradedMaxPool):        # graded increments (differential: values times 2^F)
             bits = GRADED_BITS
             per_step = src.max_message * (ctx.one if diff else 1)
+        elif isinstance(src, GradedFunctionUnit):   # a unit's increments (units of 2^-G of its output scale)
+            bits, per_step = GRADED_BITS, 1
         else:                                       # per-step spikes: binary (0), signed (2), MT graded (n + 1)
             em = emitters[src.name][0]
             bits, per_step = em.bits(src), em.message_max(src)
@@ -448,13 +458,19 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
         if isinstance(dst, GradedMaxPool):  # the unit reads every element of its source: no projection process
             out.connect(procs[p.target].s_in)
             continue
+        dshape = dst.input_shape(p) if isinstance(dst, GradedFunctionUnit) else dst.shape
         if isinstance(lp, (LavaDense, LavaSparse)):
             (out.flatten() if len(src.shape) != 1 else out).connect(lp.s_in)
-            a = lp.a_out if len(dst.shape) == 1 else lp.a_out.reshape(lava_shape(dst.shape))
+            a = lp.a_out if len(dshape) == 1 else lp.a_out.reshape(lava_shape(dshape))
         else:
             out.connect(lp.s_in)
             a = lp.a_out
         # a graded unit's differential messages are already encoded: the consumer adds them without R_k
-        a.connect(procs[p.target].e_in if diff and isinstance(src, GradedMaxPool) else procs[p.target].a_in)
+        encoded = diff and isinstance(src, GRADED_UNITS)
+        if isinstance(dst, GradedFunctionUnit):
+            port = dst.port_of(p.name)
+            a.connect(getattr(procs[p.target], f"{port}e_in" if encoded else f"{port}_in"))
+        else:
+            a.connect(procs[p.target].e_in if encoded else procs[p.target].a_in)
         procs[p.name] = lp
     return LavaBuild(procs, inputs, probes, schedule, T, B, period, start, end)

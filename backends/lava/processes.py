@@ -52,6 +52,12 @@ schedule only, same active window [start, start + T) with the neuron's own step 
   (differential) or ``S += d`` (differential, from another graded unit); it sends
   ``maxwin(S) - maxwin(S before)``. ``e_in`` of the differential neuron and readout takes a graded
   unit's projected differential messages, which are already encoded (added without R_k).
+* ``GradedFunctionProcess``: a transformer's graded unit (``snnc.ir.graded``: LayerNorm, softmax,
+  GELU / SiLU, two-input MatMul; paper 004 Theorems 4.2 and 4.3). Each port p has ``p_in`` (the
+  projected messages of the input and of populations, times R_k in differential coding) and
+  ``pe_in`` (other graded units' projected differential messages, already encoded); active steps
+  k = 1..T run the IR's own dynamics (``snnc.ir.graded.UnitDynamics``: the one definition the
+  reference simulator runs) and send the increment of the unit's integer function on ``s_out``.
 * ``Int64Probe``: a ring-buffer sink whose fixed_pt model keeps int64 (Lava's own sink is int32,
   too narrow for differential readouts, which hold values times 2^F).
 """
@@ -227,6 +233,32 @@ class GradedMaxPoolUnit(AbstractProcess):
         self.graded = Var(shape=(2,), init=np.asarray(graded, np.int64))
         self.recip = Var(shape=(timesteps,), init=np.asarray(recip, np.int64))
         self.timing = Var(shape=(3,), init=np.array([timesteps, start, period]))
+
+
+class GradedFunctionProcess(AbstractProcess):
+    """A transformer graded unit (see module docstring). ``node``: the IR unit (its integers are the
+    definition), ``coding``: the network's coding; ports in Lava layout (a (C, H, W) block as (W, H, C));
+    ports a unit does not have are (1,) and stay unconnected."""
+
+    def __init__(self, *, node, coding, timesteps: int, start: int, period: int, name: str | None = None) -> None:
+        super().__init__(shape=_lava(node.shape), node=node, coding=coding, name=name)
+        for port in ("a", "b"):
+            shp = _lava(node.port_shape(port)) if port in node.PORTS else (1,)
+            setattr(self, f"{port}_in", InPort(shape=shp))
+            setattr(self, f"{port}e_in", InPort(shape=shp))
+        self.s_out = OutPort(shape=_lava(node.shape))
+        self.timing = Var(shape=(3,), init=np.array([timesteps, start, period]))
+
+
+def _lava(shape) -> tuple[int, ...]:
+    """A node's shape in Lava layout ((C, H, W) -> (W, H, C))."""
+    shape = tuple(shape)
+    return shape[::-1] if len(shape) == 3 else shape
+
+
+def _flip(a: np.ndarray) -> np.ndarray:
+    """IR <-> Lava layout of one sample (its own inverse)."""
+    return np.transpose(a, (2, 1, 0)) if a.ndim == 3 else a
 
 
 class Int64Probe(AbstractProcess):
@@ -448,6 +480,26 @@ class _GradedMaxLogic:
         self.s_out.send(out)
 
 
+class _GradedFunctionLogic:
+    def run_spk(self) -> None:
+        from snnc.ir.graded import UnitDynamics
+
+        T, start, period = (int(x) for x in self.timing)
+        t = (self.time_step - 1) % period + 1
+        node = self.proc_params["node"]
+        cur = {p: (self.a_in.recv(), self.ae_in.recv()) if p == "a" else (self.b_in.recv(), self.be_in.recv())
+               for p in ("a", "b")}
+        if t == 1:
+            self.dyn = UnitDynamics(node, 1, self.proc_params["coding"])
+        out = np.zeros(_lava(node.shape), np.int64)
+        if start <= t < start + T:
+            k = t - start + 1
+            spiking = {p: _flip(np.asarray(cur[p][0]).astype(np.int64))[None] for p in node.PORTS}
+            encoded = {p: _flip(np.asarray(cur[p][1]).astype(np.int64))[None] for p in node.PORTS}
+            out = _flip(self.dyn.step(k, spiking, encoded)[0])
+        self.s_out.send(out)
+
+
 class _ProbeLogic:
     def run_spk(self) -> None:
         data = self.a_in.recv()
@@ -488,6 +540,9 @@ _MODEL_TABLES = {
     GradedMaxPoolUnit: (_GradedMaxLogic, (
         ("s_in", "in", 32), ("s_out", "out", 64), ("S", "var", 64), ("held", "var", 32), ("prev", "var", 64),
         ("geom", "int", 32), ("graded", "int", 32), ("recip", "var", 32), ("timing", "int", 32))),
+    GradedFunctionProcess: (_GradedFunctionLogic, (
+        ("a_in", "in", 64), ("ae_in", "in", 64), ("b_in", "in", 64), ("be_in", "in", 64), ("s_out", "out", 64),
+        ("timing", "int", 32))),
     DelayLine: (_DelayLogic, (("s_in", "in", 32), ("s_out", "out", 32), ("buf", "var", 32), ("timing", "int", 32))),
 }
 _PORT_TYPES = {"in": PyInPort.VEC_DENSE, "out": PyOutPort.VEC_DENSE}

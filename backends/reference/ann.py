@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.ir import Input, Network, Population, Readout, apply_projection, as_int_inputs, per_channel
+from snnc.backends.base import UnsupportedNetworkError
+from snnc.ir import GradedMaxPool, Input, Network, Population, Readout, apply_projection, as_int_inputs, per_channel
 
 from .graded import is_graded, window_max
 
@@ -62,9 +63,14 @@ def run_integer_ann(net: Network, x, quantized: bool = False, timesteps: int | N
         if isinstance(node, Input):
             levels[node.name] = tau * x_int[node.name]
             continue
-        if is_graded(node):  # graded max-pool unit: the max over each window of its source's levels
+        if isinstance(node, GradedMaxPool):  # graded max-pool unit: the max over each window of its source's levels
             levels[node.name] = window_max(levels[net.incoming(node.name)[0].source], node)
             continue
+        if is_graded(node):
+            raise UnsupportedNetworkError(
+                f"graded unit '{node.name}' ({type(node).__name__}): the integer ANN of levels is defined for "
+                "quantized networks; a transformer converted training-free is compared with its float model "
+                "(snnc verify --against ann measures it)")
         tau_p = mixed.get(node.name, tau)
         acc = tau_p * per_channel(node.bias, node.shape)
         for p in net.incoming(node.name):

@@ -1,7 +1,12 @@
-"""Graded units in the reference simulator (docs/ir.md, "Graded max-pool unit").
+"""Graded units in the reference simulator (docs/ir.md, "Graded max-pool unit" and "Graded units").
 
-A graded unit is a non-spiking nonlinear layer: it keeps one running value per element of its one
-source and sends, per step, the increment of a function of those values (here: the window maxima).
+A graded unit is a non-spiking nonlinear layer: it keeps running values of what it reads and sends,
+per step, the increment of a function of those values. The max-pool unit (below) reads its one
+source's messages element by element; the transformer units (``snnc.ir.graded``: GELU / SiLU,
+LayerNorm, Softmax, the two-input MatMul) read the currents of their incoming projections per port
+and step with ``snnc.ir.graded.UnitDynamics`` (``FunctionUnit``): their arithmetic is the IR's own.
+
+Max-pool unit:
 
 * rate coding:          S <- S + msg_t,          out_t = maxwin(S_t) - maxwin(S_{t-1})
 * differential coding:  m <- m + msg_t * R_t     (m <- m + d_t from another graded unit)
@@ -18,8 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.backends.base import UnsupportedNetworkError
-from snnc.ir import (GRADED_UNITS, DifferentialCoding, GradedMaxPool, Network, Node, RateCoding,
-                     graded_edge)
+from snnc.ir import (GRADED_UNITS, DifferentialCoding, GradedElementwise, GradedLayerNorm, GradedMatMul, GradedMaxPool,
+                     GradedSoftmax, Network, Node, RateCoding, apply_projection, graded_edge)
+from snnc.ir.graded import UnitDynamics
 
 from .neurons import MTDifferentialStepper, Stepper
 
@@ -28,6 +34,11 @@ _NEG = np.iinfo(np.int64).min // 4   # padding: never the max (every window hold
 
 def is_graded(node: Node) -> bool:
     return isinstance(node, GRADED_UNITS)
+
+
+def unit_label(node: Node) -> str:
+    """How messages name a unit: "graded max-pool unit", "graded unit (GradedSoftmax)"..."""
+    return "graded max-pool unit" if isinstance(node, GradedMaxPool) else f"graded unit ({type(node).__name__})"
 
 
 def window_max(x: np.ndarray, node: GradedMaxPool) -> np.ndarray:
@@ -44,7 +55,7 @@ def window_max(x: np.ndarray, node: GradedMaxPool) -> np.ndarray:
     return win.max(axis=(-1, -2))
 
 
-class GradedUnit:
+class MaxPoolUnit:
     """One graded unit's state in the pipelined schedule. ``step(t, msg) -> out`` with ``msg`` the
     source's message this step (B, *in_shape) and ``out`` (B, *shape) what the unit sends."""
 
@@ -85,15 +96,24 @@ class GradedUnit:
     def state(self) -> np.ndarray:
         return self.S
 
+    def step_from(self, t: int, msg: dict[str, np.ndarray]) -> np.ndarray:
+        """One step, reading this step's messages of every node (``msg``): its source's, element by element."""
+        return self.step(t, msg[self.edge.source])
 
-class GradedMaxRate(GradedUnit):
+    @property
+    def updates_per_step(self) -> int:
+        """Running values updated per sample and step: one per source element."""
+        return int(np.prod(self.node.in_shape))
+
+
+class GradedMaxRate(MaxPoolUnit):
     """Rate coding: S sums the source's messages; sum_t out_t = maxwin(S_T) exactly."""
 
     def increment(self, t, msg):
         return msg
 
 
-class GradedMaxDifferential(GradedUnit):
+class GradedMaxDifferential(MaxPoolUnit):
     """Differential coding: m sums msg * R_t (the source's encoded value, units of 2^-F), or d from a
     graded source (already encoded); sum_t d_t = maxwin(m_T) exactly."""
 
@@ -104,13 +124,51 @@ class GradedMaxDifferential(GradedUnit):
         return self.node.max_message * (self.coding.reciprocal(t) if self.source_graded else 1)
 
 
-UNITS: dict[tuple[type, type], type[GradedUnit]] = {
+class FunctionUnit:
+    """A transformer unit (``snnc.ir.graded``): per step, the currents of its incoming projections by
+    port -- ``spiking`` from the input and populations, ``encoded`` from other graded units in
+    differential coding (added without R_t) -- into ``snnc.ir.graded.UnitDynamics``."""
+
+    def __init__(self, node, net: Network, batch: int):
+        self.node = node
+        self.differential = isinstance(net.coding, DifferentialCoding)
+        self.inputs = [(p, node.port_of(p.name), is_graded(net.node(p.source))) for p in net.incoming(node.name)]
+        self.dyn = UnitDynamics(node, batch, net.coding)
+
+    def step_from(self, t: int, msg: dict[str, np.ndarray]) -> np.ndarray:
+        spiking: dict[str, np.ndarray] = {}
+        encoded: dict[str, np.ndarray] = {}
+        for p, port, graded in self.inputs:
+            m = msg[p.source]
+            if not np.any(m):       # P(0) = 0: nothing to add (the input after step 1 in differential coding)
+                continue
+            into = encoded if (graded and self.differential) else spiking
+            into[port] = into.get(port, 0) + apply_projection(p, m)
+        return self.dyn.step(t, spiking, encoded)
+
+    @property
+    def max_abs(self) -> int:
+        return self.dyn.max_abs
+
+    @property
+    def state(self) -> np.ndarray:
+        return self.dyn.state
+
+    @property
+    def updates_per_step(self) -> int:
+        """Running values updated per sample and step: one per element of each port."""
+        return int(sum(np.prod(self.node.port_shape(p)) for p in self.node.PORTS))
+
+
+UNITS: dict[tuple[type, type], type] = {
     (GradedMaxPool, RateCoding): GradedMaxRate,
     (GradedMaxPool, DifferentialCoding): GradedMaxDifferential,
+    **{(cls, coding): FunctionUnit for cls in (GradedElementwise, GradedLayerNorm, GradedSoftmax, GradedMatMul)
+       for coding in (RateCoding, DifferentialCoding)},
 }
 
 
-def graded_unit(node: Node, net: Network, batch: int) -> GradedUnit:
+def graded_unit(node: Node, net: Network, batch: int):
     cls = UNITS.get((type(node), type(net.coding)))
     if cls is None:
         supported = ", ".join(f"{n.__name__} with {c.__name__}" for n, c in UNITS)
@@ -126,7 +184,7 @@ def check_graded(net: Network, layerwise: bool) -> None:
             continue
         if layerwise:
             raise UnsupportedNetworkError(
-                f"graded max-pool unit '{node.name}': graded units run only in the pipelined schedule (the "
+                f"{unit_label(node)} '{node.name}': graded units run only in the pipelined schedule (the "
                 "layerwise schedule's constant-current theorem is for IF and dual-threshold neurons)")
         graded_unit(node, net, 1)
 

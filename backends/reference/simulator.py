@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.backends.base import NodeOps, SimResult, SimulationError, train_dtype
-from snnc.ir import (DifferentialCoding, Input, Network, Population, Readout, Schedule, apply_projection, as_int_inputs,
+from snnc.ir import (DifferentialCoding, GradedFunctionUnit, Input, Network, Population, Readout, Schedule, apply_projection, as_int_inputs,
                      fanout, layerwise_latency, per_channel)
 
 from .graded import add_encoded, check_graded, graded_unit, is_graded
@@ -70,6 +70,8 @@ def simulate(
     if state_bits is not None:
         limit = 2 ** (state_bits - 1) - 1
         for name, m in res.max_abs_state.items():
+            if isinstance(net.node(name), GradedFunctionUnit):
+                continue   # a transformer's unit runs on the target's host processors: its own int64 checks
             if m > limit:
                 raise SimulationError(
                     f"node '{name}': state reached |v| = {m}, beyond the {state_bits}-bit state width"
@@ -93,8 +95,8 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
                 encoded[node.name] = counts[node.name]   # its differential messages are already encoded
             if record:
                 trains[node.name] = np.zeros((T, B) + node.shape, np.int64)
-            if counter is not None:   # one update per source element (its running value) per step
-                counter.ops[node.name].updates = T * B * int(np.prod(node.in_shape))
+            if counter is not None:   # one update per running value (per source element, per port element)
+                counter.ops[node.name].updates = T * B * units[node.name].updates_per_step
         elif isinstance(node, Population):
             steppers[node.name] = stepper(node, B, net.coding)
             counts[node.name] = np.zeros((B,) + node.shape, np.int64)
@@ -112,8 +114,8 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
         for node in net.ordered_nodes():
             if isinstance(node, Input):
                 continue
-            if node.name in units:  # graded unit: reads its source's messages element by element
-                s = units[node.name].step(t + 1, msg[units[node.name].edge.source])
+            if node.name in units:  # graded unit: reads this step's messages (its source's, or its projections')
+                s = units[node.name].step_from(t + 1, msg)
                 msg[node.name] = s
                 counts[node.name] += s
                 if record:
@@ -123,6 +125,8 @@ def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, cou
                 continue
             cur, enc = 0, 0  # enc: differential messages of graded units, already encoded (no R_t)
             for p in net.incoming(node.name):
+                if not np.any(msg[p.source]):   # P(0) = 0 (the input after step 1 in differential coding)
+                    continue
                 if diff and p.source in units:
                     enc = enc + apply_projection(p, msg[p.source])
                 else:

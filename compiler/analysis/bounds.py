@@ -20,154 +20,19 @@ is looked up in ``RULES`` by (node kind, coding): a new node kind adds one funct
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from snnc.ir import (Coding, DifferentialCoding, DualThreshold, GradedMaxPool, IFSoftReset, Input, MultiThreshold,
+from snnc.ir import (GRADED_UNITS, Coding, DifferentialCoding, DualThreshold, GradedFunctionUnit, GradedMaxPool, IFSoftReset, Input, MultiThreshold,
                      Network, Node, Population, Projection, RateCoding, Readout, apply_projection, per_channel, replace)
 
 from ..errors import StateOverflowError
+from .envelopes import (BoundInput, Envelope, StateBound, amax, cdiv, current_range, default_envelope,  # noqa: F401
+                        project, value_range)
+from .unit_bounds import UNIT_RULES
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StateBound:
-    node: str
-    pipelined: int
-    layerwise: int
-    threshold_layerwise: int
-    states: dict[str, int] = field(default_factory=dict)  # pipelined bound per named state (max over neurons)
-
-    @property
-    def worst(self) -> int:
-        return max(self.pipelined, self.layerwise, self.threshold_layerwise)
-
-
-@dataclass
-class Envelope:
-    """What a node has sent, per neuron, in the units its consumers accumulate: the message (rate
-    coding), message * R_t (differential coding), a graded unit's d as is. Arrays of shape
-    (T+1, *shape), or (T+1, 1, ..., 1) when the same for every neuron; row t is step t (row 0: 0).
-
-    ``step`` bounds what is sent at step t, ``cum`` the sum over steps 1..t (a consumer's
-    accumulated input is sum_s P_s(cum_s))."""
-
-    step_lo: np.ndarray
-    step_hi: np.ndarray
-    cum_lo: np.ndarray
-    cum_hi: np.ndarray
-
-    @classmethod
-    def uniform(cls, lo: int, hi: int, weights: np.ndarray, ndim: int) -> "Envelope":
-        """Messages in [lo, hi] every step, times ``weights[t]`` (1 rate, R_t differential, 0 when not sent)."""
-        w = np.asarray(weights, np.int64).reshape((-1,) + (1,) * ndim)
-        W = np.cumsum(w, axis=0)
-        return cls(lo * w, hi * w, lo * W, hi * W)
-
-
-@dataclass
-class BoundInput:
-    """Everything a rule needs about one node."""
-
-    target: Node
-    incoming: list[Projection]
-    sources: dict[str, Node]
-    envelopes: dict[str, Envelope]
-    T: int
-    coding: Coding
-
-    @property
-    def differential(self) -> bool:
-        return isinstance(self.coding, DifferentialCoding)
-
-    def reciprocals(self) -> np.ndarray:
-        """w_t for t = 0..T: 1 (rate) or R_t (differential), w_0 = 0."""
-        if self.differential:
-            return np.array([0] + [self.coding.reciprocal(t) for t in range(1, self.T + 1)], np.int64)
-        return np.array([0] + [1] * self.T, np.int64)
-
-    def envelope(self, name: str) -> Envelope:
-        env = self.envelopes.get(name)
-        return env if env is not None else default_envelope(self.sources[name], self.T, self.coding)
-
-
-def value_range(node: Node) -> tuple[int, int]:
-    """Range of the per-step value a node sends: x_int for inputs, a spike for populations
-    (0/1; -1/0/1 for dual-threshold neurons, whose negative spikes carry their sign)."""
-    if isinstance(node, Input):
-        return node.qmin, node.qmax
-    if isinstance(node, GradedMaxPool):  # increments of window maxima obey the source's bound (docs/ir.md);
-        return -node.max_message, node.max_message  # differential coding: d = what a source's msg*R_t adds
-    if isinstance(node, Population) and isinstance(node.neuron, DualThreshold):
-        return -1, 1
-    if isinstance(node, Population) and isinstance(node.neuron, MultiThreshold):
-        u = node.neuron.unit_divisor  # graded messages +-2^(n-1)
-        return -u, u
-    return 0, 1
-
-
-def default_envelope(node: Node, T: int, coding: Coding) -> Envelope:
-    """The envelope that follows from ``value_range`` alone: the input is presented every step (rate)
-    or once, at step 1, with R_1 = 2^F (differential); other nodes send in range every step, times R_t
-    in differential coding."""
-    lo, hi = value_range(node)
-    ndim = len(node.shape)
-    if isinstance(coding, DifferentialCoding):
-        if isinstance(node, Input):
-            w = [0, coding.one] + [0] * (T - 1)
-        else:
-            w = [0] + [coding.reciprocal(t) for t in range(1, T + 1)]
-    else:
-        w = [0] + [1] * T
-    return Envelope.uniform(lo, hi, np.array(w, np.int64), ndim)
-
-
-def _is_uniform(a: np.ndarray) -> bool:
-    return all(s == 1 for s in a.shape[1:])
-
-
-def project(bi: BoundInput, which: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron interval (T+1, *target.shape) of sum_s P_s(env_s.<which>) over the incoming projections."""
-    shape = tuple(bi.target.shape)
-    lo_tot = np.zeros((bi.T + 1,) + shape, np.int64)
-    hi_tot = np.zeros((bi.T + 1,) + shape, np.int64)
-    for p in bi.incoming:
-        src = bi.sources[p.source]
-        env = bi.envelope(p.source)
-        lo, hi = getattr(env, which + "_lo"), getattr(env, which + "_hi")
-        pos = replace(p, weight=np.maximum(p.weight, 0))
-        neg = replace(p, weight=np.minimum(p.weight, 0))
-        if _is_uniform(lo) and _is_uniform(hi):  # P(c * 1) = c * P(1): one projection of ones
-            ones = np.ones((1,) + tuple(src.shape), np.int64)
-            pp = apply_projection(pos, ones)[0].reshape(shape)
-            pn = apply_projection(neg, ones)[0].reshape(shape)
-            lo1, hi1 = lo.reshape((-1,) + (1,) * len(shape)), hi.reshape((-1,) + (1,) * len(shape))
-            hi_tot += hi1 * pp + lo1 * pn
-            lo_tot += lo1 * pp + hi1 * pn
-        else:
-            full = (bi.T + 1,) + tuple(src.shape)
-            lo_b, hi_b = np.broadcast_to(lo, full), np.broadcast_to(hi, full)
-            hi_tot += (apply_projection(pos, hi_b) + apply_projection(neg, lo_b)).reshape(lo_tot.shape)
-            lo_tot += (apply_projection(pos, lo_b) + apply_projection(neg, hi_b)).reshape(lo_tot.shape)
-    return lo_tot, hi_tot
-
-
-def current_range(target: Node, incoming: list[Projection], sources: dict[str, Node]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron smallest and largest per-step synaptic current (without bias), shape (*target.shape)."""
-    lo_tot = np.zeros(target.shape, np.int64)
-    hi_tot = np.zeros(target.shape, np.int64)
-    for p in incoming:
-        src = sources[p.source]
-        lo, hi = value_range(src)
-        pos = replace(p, weight=np.maximum(p.weight, 0))
-        neg = replace(p, weight=np.minimum(p.weight, 0))
-        ones = np.ones((1,) + tuple(src.shape), np.int64)
-        hi_tot += (apply_projection(pos, hi * ones) + apply_projection(neg, lo * ones))[0].reshape(target.shape)
-        lo_tot += (apply_projection(pos, lo * ones) + apply_projection(neg, hi * ones))[0].reshape(target.shape)
-    return lo_tot, hi_tot
 
 
 INT64_EXACT = 2.0 ** 62  # below this a float64 estimate says an int64 sum cannot have wrapped
@@ -184,25 +49,20 @@ def _max_sum(*terms: tuple[int, np.ndarray]) -> int:
     return int(top)
 
 
-def _amax(*arrays) -> int:
-    return int(max(int(np.abs(a).max(initial=0)) for a in arrays))
-
-
-def _cdiv(a: np.ndarray, b) -> np.ndarray:
-    """ceil(a / b) for integers, b > 0."""
-    return -((-np.asarray(a, np.int64)) // b)
-
-
 def _residual(n: int, theta_one: np.ndarray) -> np.ndarray:
     """q: |m - MTH(m)*one| <= max(|m| - Theta*one, q) (docs/ir.md): Theta*one/4 for n >= 2, /2 for n = 1."""
-    return _cdiv(theta_one, 4 if n >= 2 else 2)
+    return cdiv(theta_one, 4 if n >= 2 else 2)
 
 
 # ---- rules -----------------------------------------------------------------------------------------
 def _spiking_rate(bi: BoundInput) -> tuple[StateBound, Envelope]:
     """IF / dual-threshold population or readout in rate coding (the closed forms above)."""
     target, T = bi.target, bi.T
-    lo, hi = current_range(target, bi.incoming, bi.sources)
+    if any(isinstance(bi.sources[p.source], GradedFunctionUnit) for p in bi.incoming):
+        slo, shi = project(bi, "step")      # a transformer unit's per-step messages: from its envelope
+        lo, hi = slo[1:].min(axis=0), shi[1:].max(axis=0)
+    else:
+        lo, hi = current_range(target, bi.incoming, bi.sources)
     b = per_channel(target.bias, target.shape)[0]
     v0 = np.abs(per_channel(target.v0, target.shape)[0])
     step = np.maximum(np.abs(lo + b), np.abs(hi + b))
@@ -272,7 +132,7 @@ def _mt_rate(bi: BoundInput) -> tuple[StateBound, Envelope]:
     flo, fhi = np.minimum(0, f(v0)), np.maximum(0, f(v0))
     clo, chi = np.zeros_like(v0), np.zeros_like(v0)
     rho = np.abs(f(v0))  # |f(S_0) - C_0|
-    sb, cb, gb = _amax(v0), 0, 0
+    sb, cb, gb = amax(v0), 0, 0
     env_lo, env_hi = [np.zeros_like(v0)], [np.zeros_like(v0)]
     for t in range(1, T + 1):
         nlo = np.maximum(v0 + alo[t] + t * B, slo + plo[t] + B)
@@ -284,8 +144,8 @@ def _mt_rate(bi: BoundInput) -> tuple[StateBound, Envelope]:
         clo = np.maximum(flo - q, clo - theta)
         chi = np.minimum(fhi + q, chi + theta)
         rho = np.minimum(g, np.maximum(g - theta, q))
-        sb, cb, gb = max(sb, _amax(slo, shi)), max(cb, _amax(clo, chi)), max(gb, _amax(g))
-        env_lo.append(_cdiv(clo, unit))
+        sb, cb, gb = max(sb, amax(slo, shi)), max(cb, amax(clo, chi)), max(gb, amax(g))
+        env_lo.append(cdiv(clo, unit))
         env_hi.append(chi // unit)
     states = {"S": sb, "C": cb, "g": gb}
     env = Envelope.uniform(-u, u, bi.reciprocals(), len(pop.shape))
@@ -314,7 +174,7 @@ def _mt_differential(bi: BoundInput) -> tuple[StateBound, Envelope]:
     Vb = np.zeros_like(v0)                 # V_0 = 0
     Delta = np.zeros_like(v0)              # D_0 = 0
     elo, ehi = np.zeros_like(v0), np.zeros_like(v0)  # E_0 = 0
-    st = {"R": _amax(v0), "Y": _amax(f(v0)), "d": 0, "m": 0, "V": 0, "M": _amax(A)}
+    st = {"R": amax(v0), "Y": amax(f(v0)), "d": 0, "m": 0, "V": 0, "M": amax(A)}
     env_lo, env_hi = [np.zeros_like(v0)], [np.zeros_like(v0)]
     for t in range(1, T + 1):
         Rt = coding.reciprocal(t)
@@ -329,12 +189,12 @@ def _mt_differential(bi: BoundInput) -> tuple[StateBound, Envelope]:
                         t * np.maximum(np.abs(yhi - elo), np.abs(ehi - ylo)) + Delta)  # m = t(Y_t - E_{t-1}) + D
         Vb = np.minimum(mb, np.maximum(mb - th1, q))
         Delta = Delta + theta * abs(t * Rt - one)
-        A = np.minimum(_cdiv(Vb + Delta, t), A + db + theta * Rt)
+        A = np.minimum(cdiv(Vb + Delta, t), A + db + theta * Rt)
         elo = np.maximum(ylo - A, elo - theta * Rt)
         ehi = np.minimum(yhi + A, ehi + theta * Rt)
         for k, v in (("R", (rlo, rhi)), ("Y", (ylo, yhi)), ("d", (db,)), ("m", (mb,)), ("V", (Vb,)), ("M", (A,))):
-            st[k] = max(st[k], _amax(*v))
-        env_lo.append(_cdiv(elo, unit))   # sum_k msg_k R_k = E_t / unit, an integer
+            st[k] = max(st[k], amax(*v))
+        env_lo.append(cdiv(elo, unit))   # sum_k msg_k R_k = E_t / unit, an integer
         env_hi.append(ehi // unit)
     env = Envelope.uniform(-u, u, bi.reciprocals(), len(pop.shape))
     env.cum_lo, env.cum_hi = np.maximum(env.cum_lo, np.stack(env_lo)), np.minimum(env.cum_hi, np.stack(env_hi))
@@ -346,7 +206,7 @@ def _readout_differential(bi: BoundInput) -> tuple[StateBound, Envelope]:
     ro = bi.target
     v0 = per_channel(ro.v0, ro.shape)[0].astype(np.int64) * bi.coding.one
     alo, ahi = project(bi, "cum")
-    r = max(_amax(v0), _amax(v0 + alo, v0 + ahi))
+    r = max(amax(v0), amax(v0 + alo, v0 + ahi))
     return StateBound(ro.name, r, 0, 0, {"r": r}), default_envelope(ro, bi.T, bi.coding)
 
 
@@ -359,7 +219,7 @@ def _graded_max(bi: BoundInput) -> tuple[StateBound, Envelope]:
     env = bi.envelope(p.source)
     full = (bi.T + 1,) + tuple(node.in_shape)
     clo, chi = np.broadcast_to(env.cum_lo, full), np.broadcast_to(env.cum_hi, full)
-    s = _amax(clo, chi)
+    s = amax(clo, chi)
     lo = clo.min(axis=(2, 3), keepdims=True)
     hi = chi.max(axis=(2, 3), keepdims=True)
     slo = np.broadcast_to(env.step_lo, full).min(axis=(1, 2, 3), keepdims=True)
@@ -381,6 +241,7 @@ RULES: dict[tuple[type, type], Rule] = {
     (Readout, DifferentialCoding): _readout_differential,
     (GradedMaxPool, RateCoding): _graded_max,
     (GradedMaxPool, DifferentialCoding): _graded_max,
+    **UNIT_RULES,   # the transformer's graded units (unit_bounds.py)
 }
 
 
@@ -420,17 +281,25 @@ def network_bounds(net: Network) -> dict[str, StateBound]:
     return out
 
 
-def check_network(net: Network, state_bits: int) -> list[StateBound]:
-    """Bound every node; raise StateOverflowError listing every node that could overflow."""
-    limit = 2 ** (state_bits - 1) - 1
-    bounds = list(network_bounds(net).values())
-    bad = [b for b in bounds if b.worst > limit]
+def state_limit(node: Node, state_bits: int, unit_state_bits: int | None = None) -> int:
+    """The largest |state| a node may reach: 2^(w-1) - 1 with w the neuro-core state width, or for a
+    graded unit (placed on the target's host / embedded processors) ``unit_state_bits`` when given."""
+    w = unit_state_bits if (unit_state_bits is not None and isinstance(node, GRADED_UNITS)) else state_bits
+    return 2 ** (w - 1) - 1
+
+
+def check_network(net: Network, state_bits: int, unit_state_bits: int | None = None) -> list[StateBound]:
+    """Bound every node; raise StateOverflowError listing every node that could overflow. Graded units
+    are held to ``unit_state_bits`` (the target's [embedded] width) when given, else to ``state_bits``."""
+    bounds = network_bounds(net)
+    bad = [(b, state_limit(net.node(n), state_bits, unit_state_bits)) for n, b in bounds.items()]
+    bad = [(b, lim) for b, lim in bad if b.worst > lim]
     if bad:
-        lines = "; ".join(f"layer '{b.node}' needs |v| up to {b.worst} > {limit}" for b in bad)
+        lines = "; ".join(f"layer '{b.node}' needs |v| up to {b.worst} > {lim}" for b, lim in bad)
         raise StateOverflowError(
             f"state could overflow the {state_bits}-bit width: {lines}. Use fewer timesteps, smaller weights "
             "or a target with wider state"
             + (f" (differential coding: or fewer fractional bits than F = {net.coding.frac_bits})"
                if isinstance(net.coding, DifferentialCoding) else "")
         )
-    return bounds
+    return list(bounds.values())

@@ -312,6 +312,186 @@ class Concat(Op):
         self.others = [new if o == old else o for o in self.others]
 
 
+# ---- transformers (ViT): token tensors, attention, norms (compiler/frontend/transformer_ops.py parses them) ----
+# Shapes are per sample; ONNX axes count the batch (axis 0), as in the ONNX model.
+
+
+@dataclass
+class TokenLinear(Op):
+    """y = x @ weight.T + bias over the last axis (ONNX MatMul by a constant matrix on a tensor of rank >= 3,
+    plus its bias Add): a Linear applied to every token. ``weight``: (out, in)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def __call__(self, x):
+        return x @ self.weight.T + self.bias
+
+
+@dataclass
+class MatMul(Op):
+    """y = input @ other (numpy / ONNX MatMul of two tensors: batch axes broadcast)."""
+
+    other: str = ""
+
+    def __call__(self, a, b):
+        return np.matmul(a, b)
+
+    def sources(self) -> list[str]:
+        return [self.input, self.other]
+
+    def replace_source(self, old: str, new: str) -> None:
+        self.input = new if self.input == old else self.input
+        self.other = new if self.other == old else self.other
+
+
+@dataclass
+class Mul(Op):
+    """y = input * other, elementwise (two tensors; GELU and SiLU are spelled with it before the passes fuse them)."""
+
+    other: str = ""
+
+    def __call__(self, a, b):
+        return a * b
+
+    def sources(self) -> list[str]:
+        return [self.input, self.other]
+
+    def replace_source(self, old: str, new: str) -> None:
+        self.input = new if self.input == old else self.input
+        self.other = new if self.other == old else self.other
+
+
+@dataclass
+class Transpose(Op):
+    """ONNX Transpose; ``perm`` over all axes, the batch axis 0 first (perm[0] == 0)."""
+
+    perm: tuple[int, ...] = ()
+
+    def __call__(self, x):
+        return np.transpose(x, self.perm)
+
+
+@dataclass
+class Reshape(Op):
+    """Reshape every sample to ``shape`` (per sample, no -1)."""
+
+    shape: tuple[int, ...] = ()
+
+    def __call__(self, x):
+        return x.reshape((x.shape[0],) + tuple(self.shape))
+
+
+@dataclass
+class LayerNorm(Op):
+    """ONNX LayerNormalization over the last axis: (x - mean) / sqrt(var + eps) * scale + bias."""
+
+    scale: np.ndarray = None
+    bias: np.ndarray = None
+    eps: float = 1e-5
+
+    def __call__(self, x):
+        mu = x.mean(axis=-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + self.eps) * self.scale + self.bias
+
+
+@dataclass
+class Softmax(Op):
+    """ONNX Softmax (opset >= 13) along ``axis``."""
+
+    axis: int = -1
+
+    def __call__(self, x):
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+
+@dataclass
+class Erf(Op):
+    def __call__(self, x):
+        from scipy.special import erf
+
+        return erf(x)
+
+
+@dataclass
+class Sigmoid(Op):
+    def __call__(self, x):
+        from scipy.special import expit
+
+        return expit(x)
+
+
+@dataclass
+class Gelu(Op):
+    """GELU(x) = x Phi(x) (erf form), recognised by ``passes.transformer.FuseElementwiseFunction``."""
+
+    def __call__(self, x):
+        from scipy.special import erf
+
+        return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+@dataclass
+class Silu(Op):
+    """SiLU(x) = x sigmoid(x), recognised like Gelu."""
+
+    def __call__(self, x):
+        from scipy.special import expit
+
+        return x * expit(x)
+
+
+@dataclass
+class AddConst(Op):
+    """y = x + value, ``value`` a per-sample constant broadcast numpy-style (a position embedding)."""
+
+    value: np.ndarray = None
+
+    def __call__(self, x):
+        return x + self.value
+
+
+@dataclass
+class ConcatConst(Op):
+    """Concatenate a per-sample constant ``value`` (broadcast over the batch: a class token) before the
+    input (``before``) or after it, along ONNX ``axis`` (>= 1)."""
+
+    value: np.ndarray = None
+    axis: int = 1
+    before: bool = True
+
+    def __call__(self, x):
+        c = np.broadcast_to(self.value, (x.shape[0],) + tuple(self.value.shape))
+        return np.concatenate([c, x] if self.before else [x, c], axis=self.axis)
+
+
+@dataclass
+class Select(Op):
+    """ONNX Gather with one scalar index: the slice ``index`` of ONNX ``axis`` (>= 1), that axis removed."""
+
+    axis: int = 1
+    index: int = 0
+
+    def __call__(self, x):
+        return np.take(x, self.index, axis=self.axis)
+
+
+@dataclass
+class Mean(Op):
+    """ONNX ReduceMean over ``axes`` (ONNX axes >= 1): a mean over tokens."""
+
+    axes: tuple[int, ...] = (1,)
+    keepdims: bool = False
+
+    def __call__(self, x):
+        return x.mean(axis=tuple(self.axes), keepdims=self.keepdims)
+
+
+ROWWISE_OPS = (LayerNorm, Gelu, Silu, Erf, Sigmoid)   # act on each token (the last axis) on its own
+
+
 LINEAR_OPS = (Conv, Linear)
 ELEMENTWISE_OPS = (ScalarAffine, Clamp, Rounding, Relu)
 

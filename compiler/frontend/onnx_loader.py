@@ -24,6 +24,8 @@ from .float_graph import (
     Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Identity, Linear, MaxPool, Relu, Rounding,
     ScalarAffine,
 )
+from .transformer_ops import SUPPORTED as TRANSFORMER_OPS
+from .transformer_ops import fold_shape_constants, transformer_handlers
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,8 @@ SUPPORTED_OPS = [
     "GlobalAveragePool", "Flatten", "Reshape", "Identity", "Dropout", "Relu", "Floor", "Ceil", "Clip",
     "Max", "Min", "Constant", "Concat", "MaxPool", "GlobalMaxPool", "ReduceMean",
     "ReduceMax", "QuantizeLinear", "DequantizeLinear", "Quant", "BipolarQuant", "Trunc",
-    "Softmax", "LogSoftmax", "Sigmoid",  # at the network's output only (dropped: they keep the argmax)
+    "LogSoftmax",  # at the network's output only (dropped: it keeps the argmax); Softmax, Sigmoid below
+    *TRANSFORMER_OPS,
 ]
 
 STANDARD_DOMAINS = ("", "ai.onnx")
@@ -168,6 +171,7 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
             except (KeyError, IndexError, ValueError, TypeError) as e:
                 b.problems.append(f"node '{node_name(n)}' ({n.op_type}) on constants cannot be folded: "
                                   f"{type(e).__name__}: {e}")
+    fold_shape_constants(b, model)   # transformers: the exporters' run-time shape arithmetic is constant
     problems = _check_structure(g, set(b.consts))
     if problems:
         raise InvalidModelError(problems)
@@ -188,8 +192,8 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
     b.output_tail = _output_tail(g)
 
     for n in g.node:
-        if n.op_type == "Constant" or (n.op_type in ("Identity",) + tuple(FOLDABLE) and n.output[0] in b.consts):
-            continue
+        if n.op_type == "Constant" or (n.output and all(o in b.consts for o in n.output if o)):
+            continue   # folded into constants
         if n.op_type not in _HANDLERS:
             b.unsupported.append((n.name or n.output[0], n.op_type))
             continue
@@ -592,6 +596,9 @@ _HANDLERS = {
     "ReduceMean": _reduce_spatial, "ReduceMax": _reduce_spatial,
     **QUANT_HANDLERS, **{op: _argmax_preserving for op in ARGMAX_PRESERVING},
 }
+
+
+_HANDLERS = transformer_handlers(_HANDLERS)   # transformers (transformer_ops.py) wrap MatMul, Add, Mul, Reshape...
 
 
 def import_onnx(path: str | os.PathLike) -> tuple[FGraph, onnx.ModelProto]:

@@ -5,7 +5,8 @@
 * ``endpoints.py``: the input node, the readout layer, the checks every layer applies.
 * ``front.py``: what a front is (``Front``, ``LoweringOptions``, ``LoweringState``, ``LayerLowering``).
 * one module per front or unit kind: ``quantized.py`` (quantized clip activations), ``relu.py``
-  (training-free ReLUs), ``graded.py`` (graded max-pool units); ``registry.py`` keys the fronts by
+  (training-free ReLUs), ``graded.py`` (graded max-pool units), ``transformer.py`` (the transformer's
+  graded units, over the token expressions of ``tokens.py``); ``registry.py`` keys the fronts by
   conversion, each front keys its nonlinear layer kinds by float-graph op type.
 * ``driver.py``: the one driver (``lower_graph``); ``plan.py``: its output, which
   ``compiler/integerize.py`` turns into an integer Network.
@@ -18,10 +19,11 @@ from .plan import (FixedNodes, LoweredGraph, MultiThresholdPopulation, Origin, P
                    ReadoutPlan, RealLayer)
 from .quantized import count_maxpool
 from .registry import FRONTS, front_for
+from .transformer import GradedPlan, PortPlan, UnitSpec
 
 __all__ = [
     "Expr", "Expressions", "Refusal", "RefusedUpstream", "Source", "Term", "TermMap", "lower_graph",
     "Front", "FrontSetup", "LayerLowering", "LoweringOptions", "LoweringState",
     "FixedNodes", "LoweredGraph", "MultiThresholdPopulation", "Origin", "PlanItem", "QuantizedPopulation",
-    "ReadoutPlan", "RealLayer", "count_maxpool", "FRONTS", "front_for",
+    "ReadoutPlan", "RealLayer", "count_maxpool", "FRONTS", "front_for", "GradedPlan", "PortPlan", "UnitSpec",
 ]

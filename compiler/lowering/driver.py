@@ -14,7 +14,7 @@ from snnc.ir import Input
 
 from ..frontend.float_graph import FGraph
 from ..metadata import Conversion
-from .affine import Expressions, Source
+from .affine import Source
 from .endpoints import input_node, linear_ops, readout_layer
 from .front import LoweringOptions, LoweringState
 from .plan import LoweredGraph, ReadoutPlan
@@ -32,7 +32,7 @@ def lower_graph(g: FGraph, conversion: Conversion, options: LoweringOptions) -> 
     front = front_for(conversion)
     setup = front.prepare(g, options)
     inp = input_node(g, options.input_range, options.input_bits)
-    exprs = Expressions(g)
+    exprs = front.expressions(g)
     exprs.sources[g.input_name] = Source(inp.name, tuple(g.input_shape), inp.scale / setup.input_levels, inp.scale,
                                          kind=Input, max_message=max(abs(inp.qmin), abs(inp.qmax)))
     state = LoweringState(g, options, setup, exprs)

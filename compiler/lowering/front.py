@@ -111,6 +111,7 @@ class Front:
     layers: Mapping[type[Op], LayerLowering]
     readout_levels: Callable[[FrontSetup], int]
     readout_lists_joins: bool = True  # the readout's record lists its linear ops and sources when it joins several
+    expressions: Callable[[FGraph], Expressions] = Expressions  # the affine expressions its layers read
 
     def layer_for(self, op: Op) -> LayerLowering | None:
         """The registered lowering of ``op``'s type (or of its nearest registered base class)."""

@@ -21,6 +21,8 @@ from .endpoints import channel_bias, check_finite, linear_ops, main_kind
 from .front import Front, FrontSetup, LoweringOptions, LoweringState
 from .graded import lower_graded_maxpool
 from .plan import MultiThresholdPopulation, RealLayer
+from .tokens import TokenExpressions, spiking_points
+from .transformer import TRANSFORMER_LAYERS, has_transformer_ops
 
 
 def prepare(g: FGraph, options: LoweringOptions) -> FrontSetup:
@@ -35,12 +37,13 @@ def prepare(g: FGraph, options: LoweringOptions) -> FrontSetup:
         raise ConversionError("a network converted from calibration data must have plain ReLUs only:\n"
                               + "\n".join(f"  - {p}" for p in bad))
     relus = [o for o in g.ops if isinstance(o, Relu)]
-    if not relus:
+    points = list(spiking_points(g)) if has_transformer_ops(g) else []
+    if not relus and not points:
         raise ConversionError("the model has no ReLU: nothing to turn into spiking neurons")
     thresholds = options.relu_thresholds or {}
-    missing = [r.name for r in relus if r.name not in thresholds]
+    missing = [r.name for r in relus if r.name not in thresholds] + [p for p in points if p not in thresholds]
     if missing:
-        raise ConversionError(f"no calibrated threshold for ReLU node(s) {missing}")
+        raise ConversionError(f"no calibrated threshold for ReLU / transformer node(s) {missing}")
     if options.timesteps is None:
         raise ConversionError("a plain ReLU network has no quantization levels L to take T from: give --timesteps")
     return FrontSetup(timesteps=int(options.timesteps), levels=None, mixed_levels={}, input_levels=1)
@@ -89,7 +92,8 @@ def lower_relu(op: Relu, state: LoweringState) -> None:
 TRAINING_FREE_FRONT = Front(
     conversion=Conversion.TRAINING_FREE,
     prepare=prepare,
-    layers={Relu: lower_relu, MaxPool: lower_graded_maxpool},
+    layers={Relu: lower_relu, MaxPool: lower_graded_maxpool, **TRANSFORMER_LAYERS},
     readout_levels=lambda setup: 1,
     readout_lists_joins=False,
+    expressions=TokenExpressions,
 )

@@ -20,10 +20,11 @@ from snnc.ir import Network
 from ..errors import MappingError
 from ..targets import TargetProfile
 from .geometry import Tiling, cdiv
+from .host import host_placement, host_unit_bits, host_units, is_host_unit
 from .partition import BUDGET_NAMES, BUDGETS, NetworkModel, partition
 from .placement import assign_chips
 
-__all__ = ["map_network", "MappingError", "rates_from_counts", "slice_box", "BUDGETS", "BUDGET_NAMES"]
+__all__ = ["host_placement", "host_unit_bits", "host_units", "is_host_unit", "map_network", "MappingError", "rates_from_counts", "slice_box", "BUDGETS", "BUDGET_NAMES"]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,9 @@ def map_network(net: Network, target: TargetProfile, chips: int | None = None, s
         "pieces": pieces,
         "seconds": {"partition": t1 - t0, "chips": t2 - t1},
     }
+    host = host_placement(net, target)
+    if host is not None:   # only then: placements without graded units stay as they were
+        placement["host_units"] = host
     log.info("placed on %d cores, %d chips (lower bound %d cores) in %.2f s", n_cores, n_chips, lb.best, t2 - t0)
     return placement
 

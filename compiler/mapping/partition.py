@@ -23,6 +23,8 @@ import numpy as np
 
 from snnc.ir import Input, Network, Readout
 
+from .host import is_host_unit
+
 from ..errors import MappingError
 from ..targets import TargetProfile
 from .geometry import Tiling, cdiv, distinct_tiles, view3
@@ -107,18 +109,21 @@ class NetworkModel:
         self.net, self.target = net, target
         self.caps = capacities(target)
         self.neuron_bits = target.core.neuron_memory_bits
-        self.placed = [n for n in net.ordered_nodes() if not isinstance(n, Input)]
+        # off the cores: the input, and graded units placed on the target's [units] processors (host.py)
+        self.off_core = {n.name for n in net.nodes if isinstance(n, Input) or is_host_unit(n)}
+        self.placed = [n for n in net.ordered_nodes() if n.name not in self.off_core]
         self.views = {n.name: view3(n.shape) for n in net.nodes}
+        self.projections = [p for p in net.projections if p.target not in self.off_core]  # into a unit: its own work
         self.models = {p.name: ProjectionModel.of(p, net.node(p.source).shape, net.node(p.target).shape, target)
-                       for p in net.projections}
+                       for p in self.projections}
 
     def lower_bound(self) -> LowerBound:
         tot = dict.fromkeys(BUDGETS, 0)
         tot["neurons"] = sum(n.size for n in self.placed)
-        for p in self.net.projections:
+        for p in self.projections:
             ax, bits = self.models[p.name].lower_bound()
             tot["in_axons"] += ax
-            if not isinstance(self.net.node(p.source), Input):
+            if p.source not in self.off_core:
                 tot["out_axons"] += ax
             tot["memory_bits"] += bits
         tot["memory_bits"] += tot["neurons"] * self.neuron_bits
@@ -136,7 +141,8 @@ class NetworkModel:
             syn += b
         out_ax = np.zeros(grid, np.int64)
         for p in self.net.outgoing(name):
-            out_ax += self.models[p.name].out_axons(tiling, dst_tilings[p.target])
+            if p.target not in self.off_core:   # messages to a host unit leave through the chip's host link
+                out_ax += self.models[p.name].out_axons(tiling, dst_tilings[p.target])
         mem = syn + neurons * self.neuron_bits
         f = lambda a: a.reshape(-1)  # noqa: E731
         return Costs(f(neurons), f(in_ax), f(out_ax), f(syn), f(mem))

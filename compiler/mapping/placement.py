@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from snnc.ir import Input
 
 from .partition import NetworkModel, Partition, PopulationPlan
 from .split import source_counts
@@ -42,8 +41,8 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
         core_of.append(c)
     blocks = []
     total = 0
-    for proj in net.projections:
-        if isinstance(net.node(proj.source), Input):
+    for proj in model.projections:
+        if proj.source in model.off_core:
             continue
         s, d = index[proj.source], index[proj.target]
         total += _entry_count(model, proj.name, part.plans[s], part.plans[d])

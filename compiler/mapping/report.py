@@ -88,6 +88,7 @@ def map_json(placement: dict) -> dict:
         "populations": population_rows(pl),
         "split_readouts": split_readouts(pl),
         "cores": core_entries(pl),
+        **({"host_units": pl["host_units"]} if pl.get("host_units") else {}),
     }
 
 
@@ -142,7 +143,22 @@ def format_text(placement: dict, title: str = "") -> str:
     for name, sp in split_readouts(pl).items():
         lines.append(f"  readout '{name}' is split: {sp['partials']} partial accumulators per slice (each a range of "
                      f"its input axons) on {len(sp['cores'])} cores; the host adds {sp['partials']} values per output")
+    lines += host_unit_lines(pl)
     return "\n".join(lines)
+
+
+def host_unit_lines(placement: dict) -> list[str]:
+    """The graded units placed off the neuro cores (``host.py``), one line each."""
+    host = placement.get("host_units")
+    if not host:
+        return []
+    units = host["units"]
+    out = ["", f"  {len(units)} graded units on the {host['resource']} ({host['processors_per_chip']} per chip, "
+               f"{host['state_bits']}-bit values), not on neuro cores:",
+           f"  {'unit':<12} {'kind':<18} {'values':>8} {'port values':>12} {'weights in':>11}"]
+    for u in units:
+        out.append(f"  {u['name']:<12} {u['kind']:<18} {u['values']:>8,} {u['port_values']:>12,} {u['weights']:>11,}")
+    return out
 
 
 def plot_utilization(placement: dict, path, inputs=()) -> Path:

@@ -6,6 +6,7 @@ from .pooling import FoldConvIntoPool, FoldPoolIntoConv, FoldPoolIntoLinear, Nor
 from .qdq import DropInputQuantizer, FoldQDQRounding
 from .quant_act import FuseQuantAct
 from .simplify import FoldBatchNorm, MergeScalarAffine, RemoveIdentity, ResolveGlobalPool
+from .transformer import FuseElementwiseFunction, SelectBeforeRowwise
 
 DEFAULT_PIPELINE = (
     RemoveIdentity,
@@ -15,6 +16,8 @@ DEFAULT_PIPELINE = (
     NormalizeAvgPool,
     FoldBatchNorm,
     MergeScalarAffine,
+    FuseElementwiseFunction,
+    SelectBeforeRowwise,
     SwapMaxPoolMonotone,
     FuseQuantAct,
     DuplicateSharedPool,
@@ -33,5 +36,5 @@ __all__ = [
     "Pass", "PassDidNotConverge", "run_passes", "default_passes", "DEFAULT_PIPELINE",
     "DropInputQuantizer", "FoldQDQRounding", "DuplicateSharedPool", "SwapMaxPoolMonotone", "FoldBatchNorm", "FoldConvIntoPool", "FoldPoolIntoConv", "FoldPoolIntoLinear", "FuseQuantAct",
     "NormalizeAvgPool", "RefuseInexactAvgPool",
-    "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool",
+    "MergeScalarAffine", "RemoveIdentity", "ResolveGlobalPool", "FuseElementwiseFunction", "SelectBeforeRowwise",
 ]

@@ -109,6 +109,21 @@ class SynapseFormat:
 
 
 @dataclass(frozen=True)
+class UnitResource:
+    """Where a target runs graded units (the transformer's LayerNorm, softmax, GELU / SiLU and two-input
+    MatMul units are not neuro-core operations): ``resource`` names the processors, ``processors`` per
+    chip, ``state_bits`` the signed width of a unit's values."""
+
+    resource: str
+    processors: int
+    state_bits: int
+
+    def __post_init__(self) -> None:
+        if not self.resource or self.processors < 1 or not 8 <= self.state_bits <= 63:
+            raise TargetError(f"[units] needs a resource name, processors >= 1 and state_bits in 8..63, got {self}")
+
+
+@dataclass(frozen=True)
 class TargetProfile:
     name: str
     description: str
@@ -119,6 +134,7 @@ class TargetProfile:
     graded_spikes: bool = False
     systems: dict = field(default_factory=dict)
     profile: str | None = None   # the user file laid over the target, if any
+    units: UnitResource | None = None   # host / embedded processors for graded units (None: the target has none)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -157,8 +173,9 @@ def _build(data: dict, source: str, profile: str | None) -> TargetProfile:
     except TargetError as e:
         raise TargetError(f"target profile '{source}': {e}") from None
     chip = data["chip"]
+    units = UnitResource(**data["units"]) if "units" in data else None
     return TargetProfile(data.get("name", source), data.get("description", ""), numeric, core, chip["cores"],
-                         synapse, chip.get("graded_spikes", False), dict(data.get("systems", {})), profile)
+                         synapse, chip.get("graded_spikes", False), dict(data.get("systems", {})), profile, units)
 
 
 def load_target(name_or_path: str, profile: str | None = None) -> TargetProfile:
@@ -181,7 +198,7 @@ def profile_from_dict(d: dict, source: str) -> TargetProfile:
     if not isinstance(d, dict):
         raise TargetError(f"target profile '{source}' must be a JSON object")
     keys = {"name", "description", "numeric", "core", "cores_per_chip", "synapse", "graded_spikes", "systems",
-            "profile"}
+            "profile", "units"}
     unknown = sorted(set(d) - keys)
     if unknown:
         raise TargetError(f"target profile '{source}': unknown key '{unknown[0]}'")
@@ -194,6 +211,8 @@ def profile_from_dict(d: dict, source: str) -> TargetProfile:
         data["synapse"] = d["synapse"]
     if "systems" in d:
         data["systems"] = d["systems"]
+    if d.get("units") is not None:
+        data["units"] = d["units"]
     schema.check_keys(data, source, partial=False)
     prof = d.get("profile")
     if prof is not None and not isinstance(prof, str):

@@ -58,9 +58,14 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "graded_spikes": Key(bool, doc="spikes carry a payload", required=False),
     },
 }
+SECTIONS["units"] = {   # the host / embedded processors that run graded units (transformers' nonlinear layers)
+    "resource": Key(str, doc="what runs the graded units (named in reports and refusals)"),
+    "processors": Key(int, 1, 1 << 16, N, "such processors per chip"),
+    "state_bits": Key(int, 8, 63, B, "signed width of a unit's values (int64 arithmetic: at most 63)"),
+}
 TOP: dict[str, Key] = {"name": Key(str, required=False), "description": Key(str, required=False)}
 SYSTEM_CHIPS = Key(int, 1, 1 << 24, N, "chips of a named system")
-OPTIONAL_SECTIONS = ("synapse", "systems")
+OPTIONAL_SECTIONS = ("synapse", "systems", "units")
 
 
 def _typename(v: Any) -> str:

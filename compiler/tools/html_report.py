@@ -497,6 +497,15 @@ def _placement_html(placement, target: dict) -> str:
             body += _table(["readout", "partials per slice", "cores", "the host adds per output"],
                            [[_e(name), _num(sp["partials"]), _num(len(sp["cores"])), f"{sp['partials']} values"]
                             for name, sp in splits.items()], num_cols=(1, 2))
+        host = placement.get("host_units")
+        if host:
+            body += (f"<p>{len(host['units'])} graded units (the transformer's LayerNorm, softmax, GELU / SiLU and "
+                     f"two-input MatMul units) are not neuro-core operations: they run on the target's "
+                     f"{_e(host['resource'])} ({host['processors_per_chip']} per chip, {host['state_bits']}-bit "
+                     "values; docs/transformer_units.md).</p>")
+            body += _table(["unit", "kind", "values", "port values", "weights in"],
+                           [[_e(u["name"]), _e(u["kind"]), _num(u["values"]), _num(u["port_values"]),
+                             _num(u["weights"])] for u in host["units"]], num_cols=(2, 3, 4))
         return body
     cores = placement.get("cores") if isinstance(placement, dict) else placement
     if isinstance(cores, list) and cores and all(isinstance(c, dict) for c in cores):

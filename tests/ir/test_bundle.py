@@ -53,8 +53,18 @@ def _with_graded_max_pool():
     return Network(nodes[:2] + [unit, ro], projs[:1] + [edge, out], 4, coding=DifferentialCoding(frac_bits=7))
 
 
+def _transformer(coding=None):
+    from transformer_nets import transformer_block
+
+    return transformer_block(coding)
+
+
 #: one network per registered type that holds it (node, projection, neuron model, coding)
 CASES = {
+    "GradedElementwise": _transformer,
+    "GradedLayerNorm": _transformer,
+    "GradedSoftmax": _transformer,
+    "GradedMatMul": lambda: _transformer(RateCoding()),
     "Input": lambda: Network(*_base(), 3),
     "Population": lambda: Network(*_base(pop_timesteps=2), 3),
     "Readout": lambda: Network(*_base(), 3),

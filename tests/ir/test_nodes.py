@@ -55,7 +55,9 @@ def small_mixed_net(T=5):
 
 
 def test_round_trip_every_node_type(tmp_path):
-    nets = [small_net(), small_diff_net(), small_graded_net(), small_mixed_net()]
+    from transformer_nets import transformer_block
+
+    nets = [small_net(), small_diff_net(), small_graded_net(), small_mixed_net(), transformer_block()]
     types = {type(n).__name__ for net in nets for n in net.nodes + net.projections}
     assert types == set(NODE_TYPES) | set(PROJECTION_TYPES)  # the fixtures cover every registered type,
     assert {type(p.neuron).__name__ for net in nets for p in net.populations} == set(NEURON_MODELS)  # neuron

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from snnc.compiler.errors import ConversionError
-from snnc.compiler.frontend.float_graph import FGraph, Linear, MaxPool, Op, QuantAct, Relu
+from snnc.compiler.frontend.float_graph import (FGraph, Gelu, LayerNorm, Linear, MatMul, MaxPool, Op, QuantAct, Relu,
+                                               Silu, Softmax)
 from snnc.compiler.integerize import IntegerizeContext, integerize_network
 from snnc.compiler.lowering import (FRONTS, LoweringOptions, MultiThresholdPopulation, QuantizedPopulation, Refusal,
                                     lower_graph, registry)
@@ -20,7 +21,7 @@ from snnc.ir import MultiThreshold, RateCoding
 def test_every_front_registers_its_kinds_by_op_type():
     assert set(FRONTS) == set(Conversion)
     assert set(FRONTS[Conversion.QUANTIZED].layers) == {QuantAct, MaxPool}
-    assert set(FRONTS[Conversion.TRAINING_FREE].layers) == {Relu, MaxPool}
+    assert set(FRONTS[Conversion.TRAINING_FREE].layers) == {Relu, MaxPool, LayerNorm, Gelu, Silu, Softmax, MatMul}
     assert FRONTS[Conversion.MIXED_LEVELS] is FRONTS[Conversion.QUANTIZED]
     for front in FRONTS.values():
         assert all(isinstance(k, type) and issubclass(k, Op) for k in front.layers)
