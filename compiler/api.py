@@ -17,6 +17,7 @@ reference simulator (what ``snnc compile`` passes). Without it those configurati
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from snnc import __version__
@@ -62,8 +63,11 @@ def compile_to_file(model_path: str | os.PathLike, out_path: str | os.PathLike, 
 # ---- NIR graphs (docs/interop.md, "Import") ---------------------------------------------------
 
 def is_nir_file(path: str | os.PathLike) -> bool:
-    """Does ``path`` hold a NIR graph (an HDF5 file) rather than an ONNX model? By its signature."""
+    """Does ``path`` hold a NIR graph (an HDF5 file) rather than an ONNX model? By its signature, read only
+    from a regular file (a FIFO or a device is left to the ONNX loader, which refuses it by name)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as fh:
             return fh.read(8) == b"\x89HDF\r\n\x1a\n"
     except OSError:
