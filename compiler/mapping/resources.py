@@ -106,6 +106,9 @@ class Pair:
         return u[:, None, None] * r[None, :, None] * c[None, None, :]
 
 
+CACHE_BYTES = 16 * 2**20  # arrays memoised per projection model
+
+
 def _chunk_starts(c: int, atoms: int) -> np.ndarray:
     return np.arange(0, c, atoms, dtype=np.int64)
 
@@ -134,19 +137,26 @@ class ProjectionModel:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_cache_bytes", [0])
 
     def cached(self, key, fn):
-        """Memoise per model (tilings are hashable): the search evaluates a tiling many times."""
+        """Memoise per model (tilings are hashable): the search evaluates a tiling many times. The memo
+        holds at most CACHE_BYTES of arrays (a 224x224 layer's per-slice grids are megabytes each):
+        past that it starts afresh."""
         c = self._cache
         if key not in c:
-            if len(c) > 4096:
+            value = fn()
+            size = sum(a.nbytes for a in (value if isinstance(value, tuple) else (value,)) if isinstance(a, np.ndarray))
+            if len(c) > 4096 or self._cache_bytes[0] + size > CACHE_BYTES:
                 c.clear()
-            c[key] = fn()
+                self._cache_bytes[0] = 0
+            c[key] = value
+            self._cache_bytes[0] += size
         return c[key]
 
     def out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
         """Per source slice: axon entries to all destination slices (= ``pair(src, dst).out_axons()``)."""
-        return self.cached(("out", src, dst), lambda: self._out_axons(src, dst))
+        return self._out_axons(src, dst)
 
     def _out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
         return self.pair(src, dst).out_axons()
