@@ -58,6 +58,8 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
 
 def model_bytes(model: onnx.ModelProto) -> bytes:
     """The model as self-contained bytes (external data inlined)."""
+    if not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        return model.SerializeToString()  # already self-contained: no copy of the whole model first
     m = onnx.ModelProto()
     m.CopyFrom(model)
     for t in m.graph.initializer:
