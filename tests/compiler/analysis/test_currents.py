@@ -74,3 +74,14 @@ def test_the_range_check_raises_where_the_projection_would():
     with pytest.raises(ProjectionRangeError, match="'big'"):
         signed_sums(p, 2**31)
     signed_sums(p, 2**20)  # 2^22 * 2^20 < 2^52
+
+
+def test_a_kind_without_a_closed_form_falls_back_to_the_projection_of_ones(monkeypatch):
+    import snnc.compiler.analysis.currents as currents
+
+    p = _conv(np.random.default_rng(3), **CONVS[1], exponent=1)
+    monkeypatch.setattr(currents, "SIGNED_SUMS", {})
+    pos, neg = signed_sums(p, 1)
+    ref_pos, ref_neg = _reference(p)
+    np.testing.assert_array_equal(pos, ref_pos)
+    np.testing.assert_array_equal(neg, ref_neg)
