@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from snnc.ir import Conv2d, Dense, Projection, SumPool2d, apply_projection
+from snnc.ir import Conv2d, Dense, Projection, SumPool2d, apply_projection, replace
 from snnc.ir.arithmetic import FLOAT_EXACT, ProjectionRangeError
 
 ROWS_PER_CHUNK = 1 << 20  # weights summed per step of a dense projection (bounds the temporary copy)
@@ -82,8 +82,6 @@ SIGNED_SUMS: dict[type, Callable[[Projection], tuple[np.ndarray, np.ndarray, int
 
 
 def _fallback(p: Projection) -> tuple[np.ndarray, np.ndarray, int, int]:
-    from snnc.ir import replace
-
     pos = replace(p, weight=np.maximum(p.weight, 0))
     neg = replace(p, weight=np.minimum(p.weight, 0))
     ones = np.ones((1,) + tuple(p.in_shape), np.int64)
