@@ -232,7 +232,9 @@ def render_doc(after: dict, before: dict, meta: dict) -> str:
         "and export included). At 32x32 the compiled network is also verified against the integer ANN on random",
         "inputs (exact = every neuron's count equals the ANN's level).",
         "",
-        f"Measured under load: a 2-core machine shared with other jobs (load average {meta.get('load', '?')}),",
+        f"Measured under load: a 2-core machine shared with other jobs (load average 1/5/15 min at the end of the",
+        f"run: {meta.get('load', '?')} for this code, {meta.get('load_before', '?')} for the run before; the before",
+        "run saw the heavier load, so its wall times are inflated more than this code's),",
         f"`OMP_NUM_THREADS={meta.get('omp', '?')}`, one run per model; times are wall-clock seconds and vary",
         "with the load, the ratios between before and after are more telling than the absolute numbers. The",
         "'CPU s' column is the compiling process's own CPU time (recorded for this code only): what the compile",
@@ -307,7 +309,9 @@ def write_doc(doc: Path = DOC, png: Path | None = PLOT) -> str:
     after, before = _rows(RESULTS), _rows(BEFORE)
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     load = data.get("load_average")
-    meta = {"load": "/".join(f"{v:.1f}" for v in load) if load else "?", "omp": data.get("omp_num_threads")}
+    old = json.loads(BEFORE.read_text()) if BEFORE.exists() else {}
+    fmt_load = lambda v: "/".join(f"{x:.1f}" for x in v) if v else "?"  # noqa: E731
+    meta = {"load": fmt_load(load), "load_before": fmt_load(old.get("load_average")), "omp": data.get("omp_num_threads")}
     text = render_doc(after, before, meta)
     doc.write_text(text)
     if png is not None:
