@@ -109,10 +109,11 @@ def integer_grid(weights: list[np.ndarray], n_channels: int, nmax: int = GRID_NM
     such a grid (float weights), or a projection has no output-channel axis."""
     if not weights or any(not (np.ndim(w) and np.shape(w)[0] == n_channels) for w in weights):
         return None
-    rows = np.concatenate([np.abs(np.asarray(w, np.float64)).reshape(n_channels, -1) for w in weights], axis=1)
+    rows = [np.asarray(w).reshape(n_channels, -1) for w in weights]  # one channel at a time (no copy of all)
     out = np.zeros(n_channels, np.int64)
     for c in range(n_channels):
-        a = rows[c][rows[c] > 0]
+        row = np.abs(np.concatenate([r[c] for r in rows]).astype(np.float64))
+        a = row[row > 0]
         if a.size == 0:
             continue
         r = a / a.max()
@@ -454,6 +455,18 @@ def v0_for(v0_mode: str, r: float, theta: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown V0 mode {v0_mode!r}; supported: zero, half, full (or auto)")
 
 
+def _round_weights(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
+    """clip(round(w * scale / 2^e)) as int64: the same operations in the same order and dtypes, done in
+    place in the product's buffer (no further temporaries the size of the weights)."""
+    t = np.asarray(w * scale)  # numpy's own promotion, as before (a float32 layer times a Python int stays float32)
+    if t.dtype.kind != "f":
+        return np.clip(np.round(t / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
+    t /= 2**e
+    np.round(t, out=t)
+    np.clip(t, fmt.weight_min, fmt.weight_max, out=t)
+    return t.astype(np.int64)
+
+
 def _channel_view(w: np.ndarray) -> tuple[int, ...]:
     return (-1,) + (1,) * (w.ndim - 1)
 
@@ -487,7 +500,7 @@ def integerize_population(
         projs = []
         for w, mk in zip(layer.weights, layer.make_projection):
             th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
-            wi = np.clip(np.round(w * th / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
+            wi = _round_weights(w, th, e, fmt)
             if k is not None:
                 view = _channel_view(w)
                 n = np.round(w * (grid / wmax).reshape(view)).astype(np.int64)
@@ -554,7 +567,7 @@ def integerize_mt_population(
         projs = []
         for w, mk in zip(layer.weights, layer.make_projection):
             th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
-            wi = np.clip(np.round(w * th / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
+            wi = _round_weights(w, th, e, fmt)
             projs.append(mk(wi, e))
         b = np.round(layer.bias * theta).astype(np.int64)
         if differential:
@@ -590,8 +603,7 @@ def integerize_readout(
 
     def build(e, wtop):
         S = max(1, round((2**e) * wtop / wabs))
-        projs = [mk(np.clip(np.round(w * S / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64), e)
-                 for w, mk in zip(layer.weights, layer.make_projection)]
+        projs = [mk(_round_weights(w, S, e, fmt), e) for w, mk in zip(layer.weights, layer.make_projection)]
         r0 = np.round(layer.bias * S * T / L).astype(np.int64)
         return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=L / (S * T)), projs
 

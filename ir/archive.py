@@ -31,12 +31,18 @@ class ArchiveError(ValueError):
     the caller names the file)."""
 
 
+#: deflate level of every member: 1 compresses integer weights 5x faster than the default 6 for a file
+#: about 15% larger (float members, e.g. an embedded ONNX model, hardly compress at any level)
+COMPRESS_LEVEL = 1
+
+
 def write_npz(fh: BinaryIO, members: Iterable[tuple[str, np.ndarray]]) -> None:
     """Write ``members`` (name without ``.npy``, array) as a deflated zip to ``fh``, deterministically."""
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         for name, arr in members:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=FIXED_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
+            info._compresslevel = COMPRESS_LEVEL  # zipfile (3.11) reads the level of a ZipInfo written through open() here
             info.create_system = 3
             info.external_attr = 0o100644 << 16
             with zf.open(info, "w", force_zip64=True) as out:

@@ -56,6 +56,8 @@ def _without_timings(v: Any) -> Any:
     if isinstance(v, dict):
         return {k: _without_timings(x) for k, x in v.items() if k not in TIMING_KEYS}
     if isinstance(v, (list, tuple)):
+        if not any(isinstance(x, (dict, list, tuple)) for x in v):  # a list of plain values (e.g. per piece)
+            return list(v)
         return [_without_timings(x) for x in v]
     return v
 

@@ -20,7 +20,7 @@ def as_int_array(node: str, name: str, value, allow_shapes) -> np.ndarray:
             raise IRValidationError(node, f"{name} must be integer-valued, got non-integers")
     elif arr.dtype.kind not in "iub":
         raise IRValidationError(node, f"{name} must be an integer array, got dtype {arr.dtype}")
-    arr = arr.astype(INT_DTYPE)
+    arr = arr.astype(INT_DTYPE, copy=False)  # an int64 array is kept as it is (no copy of large weights)
     if allow_shapes is not None and arr.shape not in allow_shapes:
         raise IRValidationError(
             node, f"{name} has shape {arr.shape}; expected one of {sorted(allow_shapes)}"

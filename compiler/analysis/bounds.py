@@ -28,6 +28,7 @@ from snnc.ir import (GRADED_UNITS, Coding, DifferentialCoding, DualThreshold, Gr
                      Network, Node, Population, Projection, RateCoding, Readout, apply_projection, per_channel, replace)
 
 from ..errors import StateOverflowError
+from .currents import signed_sums
 from .envelopes import (BoundInput, Envelope, StateBound, amax, cdiv, current_range, default_envelope,  # noqa: F401
                         project, value_range)
 from .unit_bounds import UNIT_RULES
@@ -98,11 +99,9 @@ def _spiking_rate_mixed(bi: BoundInput, v0: np.ndarray, b: np.ndarray) -> StateB
         src = bi.sources[p.source]
         lo, hi = value_range(src)
         k = _steps(src, T)
-        pos = replace(p, weight=np.maximum(p.weight, 0))
-        neg = replace(p, weight=np.minimum(p.weight, 0))
-        ones = np.ones((1,) + tuple(src.shape), np.int64)
-        hi_tot += (apply_projection(pos, k * hi * ones) + apply_projection(neg, k * lo * ones))[0].reshape(shape)
-        lo_tot += (apply_projection(pos, k * lo * ones) + apply_projection(neg, k * hi * ones))[0].reshape(shape)
+        pp, pn = (a.reshape(shape) for a in signed_sums(p, k * max(abs(lo), abs(hi))))  # closed form
+        hi_tot += k * hi * pp + k * lo * pn
+        lo_tot += k * lo * pp + k * hi * pn
     if isinstance(target, Population):
         tau = _steps(target, T)
         cur = np.maximum(np.abs(lo_tot + tau * b), np.abs(hi_tot + tau * b))

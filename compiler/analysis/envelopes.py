@@ -14,6 +14,8 @@ import numpy as np
 from snnc.ir import (Coding, DifferentialCoding, DualThreshold, GradedFunctionUnit, GradedMaxPool, Input, MultiThreshold, Node,
                      Population, Projection, apply_projection, replace)
 
+from .currents import signed_sums
+
 
 @dataclass
 class StateBound:
@@ -129,16 +131,14 @@ def project_into(bi: BoundInput, incoming: list[Projection], shape: tuple[int, .
         src = bi.sources[p.source]
         env = bi.envelope(p.source)
         lo, hi = getattr(env, which + "_lo"), getattr(env, which + "_hi")
-        pos = replace(p, weight=np.maximum(p.weight, 0))
-        neg = replace(p, weight=np.minimum(p.weight, 0))
-        if _is_uniform(lo) and _is_uniform(hi):  # P(c * 1) = c * P(1): one projection of ones
-            ones = np.ones((1,) + tuple(src.shape), np.int64)
-            pp = apply_projection(pos, ones)[0].reshape(shape)
-            pn = apply_projection(neg, ones)[0].reshape(shape)
+        if _is_uniform(lo) and _is_uniform(hi):  # P(c * 1) = c * P(1): the closed-form signed weight sums
+            pp, pn = (a.reshape(shape) for a in signed_sums(p, 1))
             lo1, hi1 = lo.reshape((-1,) + (1,) * len(shape)), hi.reshape((-1,) + (1,) * len(shape))
             hi_tot += hi1 * pp + lo1 * pn
             lo_tot += lo1 * pp + hi1 * pn
         else:
+            pos = replace(p, weight=np.maximum(p.weight, 0))
+            neg = replace(p, weight=np.minimum(p.weight, 0))
             full = (bi.T + 1,) + tuple(src.shape)
             lo_b, hi_b = np.broadcast_to(lo, full), np.broadcast_to(hi, full)
             hi_tot += (apply_projection(pos, hi_b) + apply_projection(neg, lo_b)).reshape(lo_tot.shape)
@@ -153,11 +153,9 @@ def current_range(target: Node, incoming: list[Projection], sources: dict[str, N
     for p in incoming:
         src = sources[p.source]
         lo, hi = value_range(src)
-        pos = replace(p, weight=np.maximum(p.weight, 0))
-        neg = replace(p, weight=np.minimum(p.weight, 0))
-        ones = np.ones((1,) + tuple(src.shape), np.int64)
-        hi_tot += (apply_projection(pos, hi * ones) + apply_projection(neg, lo * ones))[0].reshape(target.shape)
-        lo_tot += (apply_projection(pos, lo * ones) + apply_projection(neg, hi * ones))[0].reshape(target.shape)
+        pp, pn = (a.reshape(target.shape) for a in signed_sums(p, max(abs(lo), abs(hi))))  # closed form
+        hi_tot += hi * pp + lo * pn
+        lo_tot += lo * pp + hi * pn
     return lo_tot, hi_tot
 
 

@@ -99,6 +99,8 @@ def external_data_files(path: str | os.PathLike) -> list[Path]:
 
 def model_bytes(model: onnx.ModelProto) -> bytes:
     """The model as self-contained bytes (external data inlined)."""
+    if not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        return model.SerializeToString()  # already self-contained: no copy of the whole model first
     m = onnx.ModelProto()
     m.CopyFrom(model)
     for t in m.graph.initializer:

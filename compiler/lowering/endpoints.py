@@ -34,10 +34,13 @@ def channel_bias(e: Expr, where: str) -> np.ndarray:
 
 def check_finite(layer: str, node: str, ws, bias) -> None:
     """Refuse weights or bias in level units that overflow, or are too small for any state width."""
-    if not all(np.all(np.isfinite(w)) for w in ws) or not np.all(np.isfinite(bias)):
+    # without temporaries the size of the weights: max and min propagate NaN, so both are finite exactly
+    # when every weight is, and max|w| = max(max w, -min w)
+    ranges = [(float(np.max(w)), float(np.min(w))) for w in ws if np.size(w)]
+    if not all(np.isfinite(hi) and np.isfinite(lo) for hi, lo in ranges) or not np.all(np.isfinite(bias)):
         raise Refusal(f"layer '{layer}' (at '{node}'): its weights or bias in level units overflow to Inf/NaN "
                       "(weights, scales or thresholds out of any float range)")
-    wmax = max((float(np.abs(w).max()) for w in ws if np.size(w)), default=0.0)
+    wmax = max((max(hi, -lo) for hi, lo in ranges), default=0.0)
     if 0.0 < wmax < 2.0**-55:
         raise Refusal(f"layer '{layer}' (at '{node}'): its largest weight in level units is {wmax:.3g}; a threshold or "
                       "scale that makes it an integer would not fit any state width (check the model's scales)")

@@ -57,23 +57,42 @@ class Tiling:
     def n_slices(self) -> int:
         return int(np.prod(self.grid))
 
+    @cached_property
+    def _bounds(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+        """Per axis (starts, ends, sizes) of the tiles, computed once per tiling and read-only."""
+        out = []
+        for v, t, g in zip(self.view, self.tile, self.grid):
+            starts = np.arange(g, dtype=np.int64) * t
+            ends = np.minimum(starts + t, v)
+            arrays = (starts, ends, ends - starts)
+            for a in arrays:
+                a.flags.writeable = False
+            out.append(arrays)
+        return tuple(out)
+
     def starts(self, axis: int) -> np.ndarray:
-        return np.arange(self.grid[axis], dtype=np.int64) * self.tile[axis]
+        return self._bounds[axis][0]
 
     def ends(self, axis: int) -> np.ndarray:
-        return np.minimum(self.starts(axis) + self.tile[axis], self.view[axis])
+        return self._bounds[axis][1]
 
     def sizes(self, axis: int) -> np.ndarray:
-        return self.ends(axis) - self.starts(axis)
+        return self._bounds[axis][2]
 
     def tile_of(self, axis: int) -> np.ndarray:
         """For every index along ``axis``: the tile it lies in."""
         return np.arange(self.view[axis], dtype=np.int64) // self.tile[axis]
 
     def neurons(self) -> np.ndarray:
-        """Neurons per slice, shape ``grid``."""
+        """Neurons per slice, shape ``grid`` (read-only)."""
+        return self._neurons
+
+    @cached_property
+    def _neurons(self) -> np.ndarray:
         c, y, x = (self.sizes(a) for a in range(3))
-        return c[:, None, None] * y[None, :, None] * x[None, None, :]
+        n = c[:, None, None] * y[None, :, None] * x[None, None, :]
+        n.flags.writeable = False
+        return n
 
     def box(self, index: int) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
         idx = np.unravel_index(int(index), self.grid)

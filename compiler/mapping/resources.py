@@ -17,6 +17,7 @@ of a core is the sum over its slices. The readings behind every number are in do
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 import numpy as np
 
 from snnc.ir import Conv2d, Dense, Projection, SumPool2d
@@ -105,6 +106,9 @@ class Pair:
         return u[:, None, None] * r[None, :, None] * c[None, None, :]
 
 
+CACHE_BYTES = 16 * 2**20  # arrays memoised per projection model
+
+
 def _chunk_starts(c: int, atoms: int) -> np.ndarray:
     return np.arange(0, c, atoms, dtype=np.int64)
 
@@ -133,19 +137,26 @@ class ProjectionModel:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_cache_bytes", [0])
 
     def cached(self, key, fn):
-        """Memoise per model (tilings are hashable): the search evaluates a tiling many times."""
+        """Memoise per model (tilings are hashable): the search evaluates a tiling many times. The memo
+        holds at most CACHE_BYTES of arrays (a 224x224 layer's per-slice grids are megabytes each):
+        past that it starts afresh."""
         c = self._cache
         if key not in c:
-            if len(c) > 4096:
+            value = fn()
+            size = sum(a.nbytes for a in (value if isinstance(value, tuple) else (value,)) if isinstance(a, np.ndarray))
+            if len(c) > 4096 or self._cache_bytes[0] + size > CACHE_BYTES:
                 c.clear()
-            c[key] = fn()
+                self._cache_bytes[0] = 0
+            c[key] = value
+            self._cache_bytes[0] += size
         return c[key]
 
     def out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
         """Per source slice: axon entries to all destination slices (= ``pair(src, dst).out_axons()``)."""
-        return self.cached(("out", src, dst), lambda: self._out_axons(src, dst))
+        return self._out_axons(src, dst)
 
     def _out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
         return self.pair(src, dst).out_axons()
@@ -200,7 +211,13 @@ class _Axis:
         return hist
 
     def connected(self) -> np.ndarray:
-        return (self.count > 0).sum(0)
+        return self._connected
+
+    @cached_property
+    def _connected(self) -> np.ndarray:
+        c = (self.count > 0).sum(0)
+        c.flags.writeable = False
+        return c
 
     def pair(self, src: Tiling, axis: int) -> np.ndarray:
         """[source tile, destination tile] = connected source rows of the source tile."""
@@ -242,22 +259,48 @@ class ConvModel(ProjectionModel):
     def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
         return self.cached(("in", dst, lower), lambda: self._incoming(dst, lower))
 
+    def _chunk_counts(self, dst: Tiling) -> np.ndarray:
+        """[dest channel tile, source chunk]: synapses per tap pair (destination channels it feeds)."""
+        return self.cached(("chunks", dst.view, dst.tile[0]),
+                           lambda: np.add.reduceat(self._channel_counts(dst), self.chunk_starts, axis=1))
+
+    def _classes(self, dst: Tiling, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tiles of ``axis`` with the same tap histogram and size cost the same: (the distinct rows of
+        [histogram of m = 1..kernel taps, size], the class of every tile)."""
+        def make():
+            ay = self._axes(dst)[axis - 1]
+            u, i = np.unique(np.concatenate([ay.histogram()[:, 1:], dst.sizes(axis)[:, None]], axis=1), axis=0,
+                             return_inverse=True)
+            return u, i.reshape(-1)
+        return self.cached(("classes", axis, dst.view, dst.tile[axis]), make)
+
+    def _taps(self, dst: Tiling) -> np.ndarray:
+        """[cq, a, my, mx]: synapses of one unit's list onto channel tile cq when it lands my x mx taps."""
+        def make():
+            ay, ax = self._axes(dst)
+            my = np.arange(1, ay.kernel + 1, dtype=np.int64)
+            mx = np.arange(1, ax.kernel + 1, dtype=np.int64)
+            return self._chunk_counts(dst)[:, :, None, None] * (my[:, None] * mx[None, :])[None, None]
+        return self.cached(("taps", dst.view, dst.tile[0]), make)
+
+    def _list_bits(self, dst: Tiling, bits: int | None) -> np.ndarray:
+        """[cq, my, mx]: synapse bits of the lists of all units onto channel tile cq (``bits`` per sparse
+        synapse; None: the lower bound at the smallest width)."""
+        def make():
+            n = self._taps(dst)
+            per = self.mem.list_bits_lower(n, self.mem.sparse_bits_min) if bits is None else self.mem.list_bits(n, bits)
+            return per.sum(1)
+        return self.cached(("bits", dst.view, dst.tile[0], bits), make)
+
     def _incoming(self, dst: Tiling, lower: bool) -> tuple[np.ndarray, np.ndarray]:
-        gch = self._channel_counts(dst)                                        # [cq, ch]
-        gch_chunks = np.add.reduceat(gch, self.chunk_starts, axis=1)          # [cq, a]: synapses per tap pair
+        gch_chunks = self._chunk_counts(dst)                                   # [cq, a]: synapses per tap pair
         ay, ax = self._axes(dst)
         axons = (gch_chunks > 0).sum(1)[:, None, None] * ay.connected()[None, :, None] * ax.connected()[None, None, :]
-        hy, hx = ay.histogram()[:, 1:], ax.histogram()[:, 1:]                 # [t, m-1]
-        my = np.arange(1, hy.shape[1] + 1, dtype=np.int64)
-        mx = np.arange(1, hx.shape[1] + 1, dtype=np.int64)
-        n = gch_chunks[:, :, None, None] * (my[:, None] * mx[None, :])[None, None]   # [cq, a, my, mx]
         # tiles with the same tap histogram and size cost the same: compute each class once
-        uy, iy = np.unique(np.concatenate([hy, dst.sizes(1)[:, None]], axis=1), axis=0, return_inverse=True)
-        ux, ix = np.unique(np.concatenate([hx, dst.sizes(2)[:, None]], axis=1), axis=0, return_inverse=True)
-        iy, ix = iy.reshape(-1), ix.reshape(-1)
+        uy, iy = self._classes(dst, 1)
+        ux, ix = self._classes(dst, 2)
         if lower:
-            per = self.mem.list_bits_lower(n, self.mem.sparse_bits_min).sum(1)
-            mem = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], per)
+            mem = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], self._list_bits(dst, None))
             return axons, mem[:, iy][:, :, ix]
         k = dst.sizes(0)[:, None, None] * uy[:, -1][None, :, None] * ux[:, -1][None, None, :]
         bits = self.mem.sparse_bits(k)
@@ -267,7 +310,7 @@ class ConvModel(ProjectionModel):
             if b == 0:
                 mem[sel] = np.iinfo(np.int64).max // 4   # no index width addresses the slice: cannot fit
                 continue
-            per = self.mem.list_bits(n, int(b)).sum(1)                          # [cq, my, mx]
+            per = self._list_bits(dst, int(b))                                  # [cq, my, mx]
             mem[sel] = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], per)[sel]
         return axons, mem[:, iy][:, :, ix]
 
@@ -290,11 +333,15 @@ class ConvModel(ProjectionModel):
         return units, np.where(ok, hi - lo, 0)
 
     def _out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
-        units, _ = self._channel_pair(src, dst)
+        # separable: channel units x rows x cols, each factor cached on the two tilings' tiles along its axis
+        units = self.cached(("units", src.view, src.tile[0], dst.view, dst.tile[0]),
+                            lambda: self._channel_pair(src, dst)[0].sum(1))
         ay, ax = self._axes(dst)
-        rows = np.add.reduceat((ay.count > 0).sum(1), src.starts(1))
-        cols = np.add.reduceat((ax.count > 0).sum(1), src.starts(2))
-        return units.sum(1)[:, None, None] * rows[None, :, None] * cols[None, None, :]
+        rows = self.cached(("rows", src.view, src.tile[1], dst.view, dst.tile[1]),
+                           lambda: np.add.reduceat((ay.count > 0).sum(1), src.starts(1)))
+        cols = self.cached(("cols", src.view, src.tile[2], dst.view, dst.tile[2]),
+                           lambda: np.add.reduceat((ax.count > 0).sum(1), src.starts(2)))
+        return units[:, None, None] * rows[None, :, None] * cols[None, None, :]
 
     def pair(self, src: Tiling, dst: Tiling) -> Pair:
         units, neurons = self._channel_pair(src, dst)

@@ -51,8 +51,10 @@ def _pool_adjoint_dense(w: np.ndarray, pool: AvgPool, in_shape) -> np.ndarray:
         for v in range(kw):
             xs = np.arange(ow) * sx - l + v
             ix = np.nonzero((xs >= 0) & (xs < W))[0]
-            if iy.size and ix.size:
-                out[:, :, ys[iy][:, None], xs[ix][None, :]] += w4[:, :, iy[:, None], ix[None, :]]
+            if iy.size and ix.size:  # both runs are contiguous and strided: slices, added in place
+                y0, x0 = int(ys[iy[0]]), int(xs[ix[0]])
+                out[:, :, y0:y0 + sy * (iy.size - 1) + 1:sy, x0:x0 + sx * (ix.size - 1) + 1:sx] += \
+                    w4[:, :, int(iy[0]):int(iy[-1]) + 1, int(ix[0]):int(ix[-1]) + 1]
     return out.reshape(w.shape[0], -1)
 
 
