@@ -165,6 +165,9 @@ class Extras(Mapping):
     def __iter__(self) -> Iterator[str]:
         return iter(self._specs)
 
+    def __contains__(self, key: object) -> bool:  # from the header: ``Mapping``'s default would read the member
+        return key in self._specs
+
     def __len__(self) -> int:
         return len(self._specs)
 

@@ -29,7 +29,7 @@ import numpy as np
 from snnc.ir import Conv2d, Dense, Node, Population, Projection, SumPool2d
 
 from ..frontend.float_graph import (
-    Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Linear, MaxPool, Relu, Rounding, ScalarAffine,
+    Add, AvgPool, BatchNorm, Clamp, Concat, Conv, FGraph, Flatten, Linear, MaxPool, Mul, Relu, Rounding, ScalarAffine,
 )
 
 
@@ -128,6 +128,10 @@ def explain(op) -> str:
                 f"'{op.input}', a value between linear layers or the network input); a max of spike counts is "
                 "exact, a max of anything else is not — retrain with AveragePool (or put the pool right after "
                 "an activation)")
+    if isinstance(op, Mul):
+        return (f"node '{op.name}' (Mul) multiplies two tensors: not a linear map; snnc converts a product of two "
+                "activations only as attention's MatMul or inside GELU / SiLU (x * sigmoid(x)), training-free "
+                "(docs/training_free.md); only Add/Sub join two tensors elsewhere")
     return f"node '{op.name}' ({type(op).__name__}) cannot be lowered here"
 
 

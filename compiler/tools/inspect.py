@@ -37,10 +37,19 @@ class WeightBitsRow:
                 "below_floor": self.below_floor}
 
 
+#: inspect reads an embedded model (for its own weight bits) only up to this declared size: a larger one
+#: (or a zip bomb declaring gigabytes) is never decompressed by inspect
+MODEL_BITS_MAX_BYTES = 16 << 20
+
+
 def weight_bits_rows(net: Network, extras) -> list[WeightBitsRow]:
-    """Every integerized layer's weight bits; the model's own bits where the bundle embeds it."""
+    """Every integerized layer's weight bits; the model's own bits where the bundle embeds a model of at
+    most ``MODEL_BITS_MAX_BYTES``."""
     needed: dict[str, int] = {}
-    if extras is not None and "onnx_model" in extras:
+    if extras is not None and "onnx_model" in extras and extras.nbytes("onnx_model") > MODEL_BITS_MAX_BYTES:
+        log.info("the embedded model (%d bytes) is larger than inspect reads (%d): its weight bits are not shown",
+                 extras.nbytes("onnx_model"), MODEL_BITS_MAX_BYTES)
+    elif extras is not None and "onnx_model" in extras:
         try:
             needed = {b.layer: b.needed for b in layer_bits(net, onnx.load_from_string(bytes(extras["onnx_model"])))}
         except (onnx.onnx_cpp2py_export.checker.ValidationError, ValueError, KeyError, TypeError) as e:

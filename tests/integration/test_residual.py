@@ -397,12 +397,25 @@ def test_concat_along_space_and_broadcast_add_are_refused(tmp_path):
 
 
 def test_mul_of_two_tensors_is_named(tmp_path):
-    nodes = [helper.make_node("Mul", ["x", "x"], ["y"], name="sq")]
-    onnx.save(_onnx_model(nodes, [], (4,), (4,)), tmp_path / "m.onnx")
-    from snnc.compiler.errors import InvalidModelError
+    """A product of two tensors imports (GELU / SiLU are spelled with one) but is refused by name where it
+    is neither of those nor attention's MatMul."""
+    from onnx import numpy_helper
 
-    with pytest.raises(InvalidModelError, match="node 'sq' \\(Mul\\) multiplies or divides two tensors"):
-        import_onnx(tmp_path / "m.onnx")
+    from snnc.compiler.api import compile_model
+    from snnc.compiler.config import CompileConfig
+    from snnc.compiler.errors import ConversionError
+    from snnc.compiler.tools.runner import reference_runner
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 6)).astype(np.float32), "w1"),
+             numpy_helper.from_array(rng.standard_normal((6, 3)).astype(np.float32), "w2")]
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["a"], name="fc1"), helper.make_node("Relu", ["a"], ["r"], name="relu1"),
+             helper.make_node("Mul", ["r", "r"], ["s"], name="sq"), helper.make_node("MatMul", ["s", "w2"], ["y"], name="fc2")]
+    onnx.save(_onnx_model(nodes, inits, (4,), (3,)), tmp_path / "m.onnx")
+    np.savez(tmp_path / "c.npz", x=rng.random((32, 4)).astype(np.float32))
+    cfg = CompileConfig(calibration_data=str(tmp_path / "c.npz"), timesteps=4, neuron="multi-threshold", mt_n=4)
+    with pytest.raises(ConversionError, match="node 'sq' \\(Mul\\) multiplies two tensors"):
+        compile_model(tmp_path / "m.onnx", cfg, runner=reference_runner)
 
 
 def test_chain_models_lower_as_before(tmp_path, qcfs):

@@ -200,6 +200,7 @@ def test_extras_are_lazy_and_checked(bundle, tmp_path):
     b = read_bundle(bundle)
     assert list(b.extras) == ["onnx_model"] and b.extras.nbytes("onnx_model") == len(b"model bytes")
     assert b.extras.loaded == []  # nothing read until asked for
+    assert "onnx_model" in b.extras and "other" not in b.extras and b.extras.loaded == []  # membership reads nothing
     assert bytes(b.extras["onnx_model"]) == b"model bytes" and b.extras.loaded == ["onnx_model"]
     # a 1 GiB embedded model (a ~1 MB file): inspect-style loading never reads it, asking for it is refused
     h, a = members(bundle)
