@@ -46,7 +46,6 @@ from snnc.compiler.tools.stats import add_ops
 from snnc.compiler.tools.verify_float import ir_layout, unit_value
 from snnc.compiler.analysis.macs import macs_per_op
 from snnc.compiler.energy import load_energy_model
-from snnc.compiler.frontend.float_graph import MatMul, TokenLinear
 from snnc.compiler.integerize_units import RATE_FRAC_BITS
 from snnc.ir import GradedFunctionUnit, Input, Schedule
 
@@ -77,15 +76,9 @@ def energy(net, ops: dict, n: int, ann_macs: int) -> dict:
 
 
 def ann_macs(g) -> int:
-    """MAC_ANN of the float graph: compiler/analysis/macs.py's Conv and Linear MACs, plus what it leaves out for
-    a transformer: a TokenLinear's MACs on every token and the attention products (MatMul of two tensors)."""
-    shapes, total = g.shapes(), sum(macs_per_op(g).values())
-    for op in g.ops:
-        if isinstance(op, TokenLinear):
-            total += int(np.prod(shapes[op.name])) * op.weight.shape[1]
-        elif isinstance(op, MatMul):
-            total += int(np.prod(shapes[op.name])) * shapes[op.input][-1]
-    return int(total)
+    """MAC_ANN of the float graph (compiler/analysis/macs.py: convolutions, linear layers, token-wise linear
+    layers on every token and the attention products)."""
+    return int(sum(macs_per_op(g).values()))
 
 
 def run(model: Path, T: int, frac_bits: list[str], x: np.ndarray, y: np.ndarray, batch: int = 100,
