@@ -142,19 +142,40 @@ class SimulateTask:
     schedule: str
 
 
-def simulate_shard(task: SimulateTask):
-    """One shard: the bundle loaded and checked, samples [start, stop) read, run, partial counts."""
+def open_shard(task: SimulateTask):
+    """What a worker reads for one shard: the bundle (loaded and checked), the schedule, the backend the
+    driver resolved, and samples [start, stop) of the data file (nothing else of it)."""
     from snnc.ir import Schedule
 
     from ..bundles import load_bundle
     from ..data import load_data
     from .backend_choice import BackendChoice
-    from .simulate import simulate_partial
 
     net = load_bundle(task.bundle).network
     schedule = Schedule(task.schedule)
     be = BackendChoice(task.backend, task.device).backend(net, schedule)
     x, y = load_data(task.data, net, task.shard.size, start=task.shard.start)
+    return net, schedule, be, x, y
+
+
+def plan_tasks(bundle: str, net, data: str, samples: int | None, be, schedule,
+               shard_samples: int) -> list[SimulateTask]:
+    """The shards of the first ``samples`` samples of ``data`` (all: None), each run on ``be``."""
+    from ..data import check_samples, count_samples
+    from .backend_choice import device_of
+
+    check_samples(samples)
+    n = count_samples(data, tuple(net.inputs[0].shape), net.inputs[0].name)
+    n = n if samples is None else min(samples, n)
+    return [SimulateTask(str(bundle), str(data), s, be.name, device_of(be), schedule.value)
+            for s in plan_shards(n, shard_samples)]
+
+
+def simulate_shard(task: SimulateTask):
+    """One shard of ``snnc simulate``: its partial counts."""
+    from .simulate import simulate_partial
+
+    net, schedule, be, x, y = open_shard(task)
     return simulate_partial(net, x, y, be, schedule)
 
 
@@ -163,51 +184,33 @@ def simulate_sharded(bundle: str, net, data: str, samples: int | None, choice, s
                      progress=None):
     """``snnc simulate`` over shards of ``data`` on ``engine`` with the backend ``choice``
     (``backend_choice.BackendChoice``); the report a single process gives."""
-    from ..data import check_samples, count_samples
     from .backend_choice import device_of
     from .simulate import finish_simulate
 
-    check_samples(samples)
     be = choice.backend(net, schedule)
-    n = count_samples(data, tuple(net.inputs[0].shape), net.inputs[0].name)
-    n = n if samples is None else min(samples, n)
-    tasks = [SimulateTask(str(bundle), str(data), s, be.name, device_of(be), schedule.value)
-             for s in plan_shards(n, shard_samples)]
-    parts = engine.map(simulate_shard, tasks, progress)
+    parts = engine.map(simulate_shard, plan_tasks(bundle, net, data, samples, be, schedule, shard_samples), progress)
     return finish_simulate(net, parts, be.name, device_of(be), schedule, keep_predictions)
 
 
 # ---- stats: shards of samples, counted operations added up ----------------------------------------
 
 def stats_shard(task: SimulateTask):
-    from snnc.ir import Schedule
-
-    from ..bundles import load_bundle
-    from ..data import load_data
-    from .backend_choice import BackendChoice, counting
+    """One shard of ``snnc stats``: its integer operation counts."""
+    from .backend_choice import counting
     from .stats import count_operations
 
-    net = load_bundle(task.bundle).network
-    schedule = Schedule(task.schedule)
-    be = counting(BackendChoice(task.backend, task.device).backend(net, schedule))
-    x, _ = load_data(task.data, net, task.shard.size, start=task.shard.start)
-    return count_operations(net, x, schedule, be)
+    net, schedule, be, x, _ = open_shard(task)
+    return count_operations(net, x, schedule, counting(be))
 
 
 def stats_sharded(bundle: str, net, data: str, samples: int | None, choice, schedule, energy, engine: Engine,
                   shard_samples: int = DEFAULT_SHARD_SAMPLES, progress=None):
     """``snnc stats`` over shards of ``data``: integer operation totals added up, then priced once."""
-    from ..data import check_samples, count_samples
     from .backend_choice import device_of
     from .stats import price_operations
 
-    check_samples(samples)
     be = choice.counting_backend(net, schedule)
-    n = count_samples(data, tuple(net.inputs[0].shape), net.inputs[0].name)
-    n = n if samples is None else min(samples, n)
-    tasks = [SimulateTask(str(bundle), str(data), s, be.name, device_of(be), schedule.value)
-             for s in plan_shards(n, shard_samples)]
-    parts = engine.map(stats_shard, tasks, progress)
+    parts = engine.map(stats_shard, plan_tasks(bundle, net, data, samples, be, schedule, shard_samples), progress)
     return price_operations(net, parts, schedule, energy, be.name, device_of(be))
 
 
