@@ -145,17 +145,24 @@ class SimulateTask:
 def open_shard(task: SimulateTask):
     """What a worker reads for one shard: the bundle (loaded and checked), the schedule, the backend the
     driver resolved, and samples [start, stop) of the data file (nothing else of it)."""
+    loaded, schedule, be, x, y = open_shard_bundle(task)
+    return loaded.network, schedule, be, x, y
+
+
+def open_shard_bundle(task: SimulateTask):
+    """As ``open_shard``, with the loaded bundle (``bundles.LoadedBundle``: the network and its extras)."""
     from snnc.ir import Schedule
 
     from ..bundles import load_bundle
     from ..data import load_data
     from .backend_choice import BackendChoice
 
-    net = load_bundle(task.bundle).network
+    loaded = load_bundle(task.bundle)
+    net = loaded.network
     schedule = Schedule(task.schedule)
     be = BackendChoice(task.backend, task.device).backend(net, schedule)
     x, y = load_data(task.data, net, task.shard.size, start=task.shard.start)
-    return net, schedule, be, x, y
+    return loaded, schedule, be, x, y
 
 
 def plan_tasks(bundle: str, net, data: str, samples: int | None, be, schedule,
