@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from ..errors import SnncError
 from ..fidelity import FidelityPartial, InputRangeReport, input_range_report, merge_fidelity, merge_input_ranges
@@ -66,14 +67,10 @@ def verify_shard(task: VerifyTask) -> VerifyPartial:
     net = loaded.network
     ann = ann_partial(net, x, y, schedule, counting(be), VERIFY_BATCH)
     fid, error = None, None
-    if task.compare:
+    if task.compare:   # the driver read these bytes as an ONNX model already (``read_user_model``)
         mb = Path(task.model).read_bytes() if task.model else bytes(loaded.extras["onnx_model"])
-        um = read_user_model(net, mb, task.model_name)
-        if um.model is None:
-            error = um.error
-        else:
-            fid, error = fidelity_partial(net, um.model, x, y, np.concatenate(ann.pred_snn), task.model_name,
-                                          VERIFY_BATCH, task.not_levels)
+        fid, error = fidelity_partial(net, onnx.load_from_string(mb), x, y, np.concatenate(ann.pred_snn),
+                                      task.model_name, VERIFY_BATCH, task.not_levels)
     return VerifyPartial(ann, fid, error, input_range_report(net, x))
 
 
