@@ -5,7 +5,8 @@ The work is cut into shards that do not depend on where they run: a simulate sha
 sample indices [start, stop) read from the data file by itself (``data.load_arrays(start=...)``,
 never the whole file), an eval shard is one T of the grid. Each shard returns a record that merges
 exactly (integer totals, predictions in sample order; eval results in the grid's order), so the merged
-JSON is byte-for-byte the one a single process prints. The engine:
+JSON is byte-for-byte the one a single process prints (``snnc verify``'s shards, the same slices on the same
+engines: ``tools.verify_shards``). The engine:
 
 - ``LocalEngine``: the shards one after another in this process (``--workers`` not given);
 - ``RayEngine``: Ray tasks, a local ``ray.init()`` with ``--workers`` CPUs, or a running cluster
