@@ -18,7 +18,9 @@ Ray is an optional extra (``make ray``): without it ``--workers``/``--cluster`` 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import sys
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Protocol, Sequence
 
@@ -94,6 +96,12 @@ class RayEngine:
         self.workers, self.address, self.retries = workers, address, retries
 
     def map(self, fn, items, progress=None) -> list:
+        # Ray's driver prints what its raylets report (e.g. "A worker died ...") on sys.stdout, where the
+        # command's output (its JSON) goes: while the shards run, that is sent to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            return self._map(fn, items, progress)
+
+    def _map(self, fn, items, progress=None) -> list:
         import ray
 
         started = not ray.is_initialized()

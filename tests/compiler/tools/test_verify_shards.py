@@ -145,3 +145,36 @@ def test_a_shards_own_error_reaches_the_user_as_one_line(bundles, tmp_path):
     np.savez(path, x=np.concatenate([z["x"], z["x"]])[:600], y=y)
     r = run("verify", bundles["exact"], "--data", path, "--workers", "2")
     assert r.exit_code == 2 and "error:" in r.output and "Traceback" not in r.output, r.output
+
+
+def _verify_shard_dying_once(task):
+    """A verify shard whose worker process dies the first time the second shard runs (a lost worker)."""
+    import os
+
+    from snnc.compiler.tools.verify_shards import verify_shard
+
+    marker = os.environ["SNNC_TEST_DIE_MARKER"]
+    if task.sim.shard.index == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return verify_shard(task)
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(not HAVE_RAY, reason="Ray is not installed (make ray)")
+def test_a_lost_verify_worker_is_retried_and_nothing_is_lost(bundles, data700, tmp_path, monkeypatch):
+    import sys
+
+    from ray import cloudpickle
+
+    from snnc.compiler.tools import verify_shards
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    marker = tmp_path / "died"
+    monkeypatch.setenv("SNNC_TEST_DIE_MARKER", str(marker))   # the local cluster's workers inherit it
+    args = ["verify", bundles["exact"], "--data", data700, "--json"]
+    one = run(*args)
+    monkeypatch.setattr(verify_shards, "verify_shard", _verify_shard_dying_once)
+    many = run(*args, "--workers", "2")
+    assert marker.exists()   # a worker did die
+    assert many.exit_code == one.exit_code == 0 and many.stdout == one.stdout
