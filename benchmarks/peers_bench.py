@@ -164,11 +164,14 @@ def build_network(model: str, T: int, cache: Path | None):
     """The compiled snnc network (loihi target) of ``model`` at ``T``; cached as a bundle in ``cache``."""
     from snnc.compiler.api import compile_model
     from snnc.compiler.config import CompileConfig
-    from snnc.ir import load, save
+    from snnc.ir import IRError, load, save
 
     path = cache / f"{model}_T{T}.snnc" if cache else None
     if path is not None and path.exists():
-        return load(path)
+        try:
+            return load(path)
+        except IRError as e:   # a bundle an older snnc wrote (another bundle version): compiled again
+            print(f"cache {path.name} not read ({str(e).splitlines()[0][:160]}): compiling again", file=sys.stderr)
     if model == "digits":
         net, _ = compile_model(ROOT / "examples" / "digits" / "qcfs_cnn.onnx", CompileConfig(timesteps=T))
     else:

@@ -19,7 +19,9 @@ else (verdict.py calls that unfaithful). Overall: predictions of the three (agre
 user/snn) and their accuracies when labels are given.
 
 ``FidelityAccumulator.add`` takes one batch of the three; ``result()`` gives a ``FidelityResult``
-whose ``to_dict()`` is ``{"fidelity": {levels_compared, levels_mismatched, ..., layers: [...]}}``.
+whose ``to_dict()`` is ``{"fidelity": {levels_compared, levels_mismatched, ..., layers: [...]}}``;
+``partial()`` a ``FidelityPartial`` (integer counts, predictions in order) that ``merge_fidelity`` adds
+to other shards' exactly (``snnc verify --workers``).
 ``measure_fidelity`` drives it over a data set, given the functions that run snnc's integer network
 and SNN (the command layer passes backends.reference's ``run_integer_ann`` and ``simulate``: the
 compiler itself imports no backend).
@@ -27,6 +29,7 @@ compiler itself imports no backend).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -181,6 +184,7 @@ class FidelityAccumulator:
     probes: ProbeSet
     boundary_tol: float = DEFAULT_BOUNDARY_TOL
     reference: str = "onnxruntime"
+    not_levels: frozenset = frozenset()   # populations an earlier shard found not levels: skipped from the start
     _layers: dict = field(default_factory=dict, init=False)
     _preds: dict = field(default_factory=lambda: {"user": [], "int": [], "snn": []}, init=False)
     _labels: list = field(default_factory=list, init=False)
@@ -195,6 +199,11 @@ class FidelityAccumulator:
         for u in self.probes.unmapped:
             if u.population not in self._layers:
                 self._layers[u.population] = LayerFidelity(u.population, None, None, "unmapped", u.reason)
+        for name in self.not_levels:
+            L = self._layers.get(name)
+            if L is None or L.status != "compared":
+                raise ValueError(f"not_levels: '{name}' is not a compared population")
+            L.status, L.reason = "not-levels", "found not levels in an earlier shard"
 
     def user_levels(self, user_values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The model's levels of this batch by population (layers whose values are not levels: left out,
@@ -260,9 +269,42 @@ class FidelityAccumulator:
             n = next((len(np.asarray(v).reshape(-1)) for v in (pred_user, pred_int, pred_snn) if v is not None), 0)
         self._n += n
 
+    def partial(self) -> "FidelityPartial":
+        """What was accumulated so far, as a record that merges with other shards' (``merge_fidelity``)."""
+        return FidelityPartial([copy.copy(L) for L in self._layers.values()],
+                               {k: list(v) for k, v in self._preds.items()}, list(self._labels), self._n,
+                               self.boundary_tol, self.reference, frozenset(self.not_levels))
+
     def result(self) -> FidelityResult:
-        preds = {k: np.concatenate(v) if v else None for k, v in self._preds.items()}
-        y = np.concatenate(self._labels) if self._labels else None
+        return self.partial().result()
+
+
+_COUNTS = ("compared", "mismatched", "sum_abs_diff", "local_compared", "local_mismatched", "local_within_precision",
+           "local_at_ties")
+
+
+@dataclass
+class FidelityPartial:
+    """The comparison over some consecutive samples (one shard): per-layer integer counts (``sum_abs_diff``
+    is a sum of integers), predictions and labels in sample order. ``not_levels``: the populations marked
+    not levels before its first sample (found so by an earlier shard)."""
+
+    layers: list[LayerFidelity]
+    preds: dict
+    labels: list
+    samples: int
+    boundary_tol: float = DEFAULT_BOUNDARY_TOL
+    reference: str = "onnxruntime"
+    not_levels: frozenset = frozenset()
+
+    @property
+    def found_not_levels(self) -> frozenset:
+        """The populations marked not levels at its end (``not_levels`` and those its own samples showed)."""
+        return frozenset(L.layer for L in self.layers if L.status == "not-levels")
+
+    def result(self) -> FidelityResult:
+        preds = {k: np.concatenate(v) if v else None for k, v in self.preds.items()}
+        y = np.concatenate(self.labels) if self.labels else None
 
         def agree(a, b):
             pa, pb = preds[a], preds[b]
@@ -272,11 +314,45 @@ class FidelityAccumulator:
             return None if preds[k] is None or y is None else float(np.mean(preds[k] == y))
 
         return FidelityResult(
-            samples=self._n, layers=list(self._layers.values()),
+            samples=self.samples, layers=list(self.layers),
             prediction_agreement={"user_vs_int": agree("user", "int"), "int_vs_snn": agree("int", "snn"),
                                   "user_vs_snn": agree("user", "snn")},
             accuracy={"user": acc("user"), "int": acc("int"), "snn": acc("snn")},
             boundary_tol=self.boundary_tol, reference=self.reference)
+
+
+def merge_fidelity(parts: list[FidelityPartial]) -> FidelityPartial:
+    """Consecutive shards' comparisons as the one a single process accumulates over all their samples.
+
+    A layer is counted until the first sample batch whose values are not levels; from then on one process
+    skips it. So shard by shard, in order: its counts are added while the merged layer is still compared,
+    and the first shard that found it not levels gives its status, reason and count of values off the grid.
+    Exact when every shard started from the not-levels set the shards before it ended with
+    (``tools.verify_shards`` re-runs a shard that did not: the layers it feeds are compared on snnc's
+    levels once a source is not levels)."""
+    if not parts:
+        raise ValueError("merge_fidelity: no shard")
+    first = parts[0]
+    layers = []
+    for i, L0 in enumerate(first.layers):
+        if L0.status == "unmapped" or L0.layer in first.not_levels:   # the same in every shard
+            layers.append(copy.copy(L0))
+            continue
+        m = LayerFidelity(L0.layer, L0.tensor, L0.levels, threshold_min=L0.threshold_min)
+        for part in parts:
+            L = part.layers[i]
+            if L.layer != m.layer:
+                raise ValueError(f"merge_fidelity: shards list different layers ('{L.layer}', '{m.layer}')")
+            for k in _COUNTS:
+                setattr(m, k, getattr(m, k) + getattr(L, k))
+            m.max_abs_diff = max(m.max_abs_diff, L.max_abs_diff)
+            if L.status != "compared":
+                m.status, m.reason, m.not_integer = L.status, L.reason, L.not_integer
+                break
+        layers.append(m)
+    preds = {k: [a for p in parts for a in p.preds[k]] for k in first.preds}
+    return FidelityPartial(layers, preds, [a for p in parts for a in p.labels], sum(p.samples for p in parts),
+                           first.boundary_tol, first.reference, first.not_levels)
 
 
 @dataclass
@@ -296,7 +372,20 @@ def measure_fidelity(net, executor, probes: ProbeSet, x: np.ndarray, y: np.ndarr
     """Run the user's model (``executor``), snnc's integer network at ``tau`` = L (``integer_run``) and
     optionally the SNN (``snn_predictions``) over ``x`` and compare them (module docstring); with
     ``apply_projection`` also layer by layer on the model's own levels."""
-    acc = FidelityAccumulator(net, probes, boundary_tol, getattr(executor, "reference", "onnxruntime"))
+    return measure_fidelity_partial(net, executor, probes, x, y, integer_run, tau, apply_projection, snn_predictions,
+                                    batch_size, boundary_tol, progress).result()
+
+
+def measure_fidelity_partial(net, executor, probes: ProbeSet, x: np.ndarray, y: np.ndarray | None,
+                             integer_run: Callable[[np.ndarray], IntegerRun], tau: int,
+                             apply_projection: Callable | None = None,
+                             snn_predictions: Callable[[np.ndarray], np.ndarray] | None = None, batch_size: int = 256,
+                             boundary_tol: float = DEFAULT_BOUNDARY_TOL, progress=None,
+                             not_levels: frozenset = frozenset()) -> FidelityPartial:
+    """``measure_fidelity`` over one shard of samples, as a record ``merge_fidelity`` adds up (``not_levels``:
+    the populations earlier shards found not levels)."""
+    acc = FidelityAccumulator(net, probes, boundary_tol, getattr(executor, "reference", "onnxruntime"),
+                              frozenset(not_levels))
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         vals = executor.run(xb, probes.tensors)
@@ -309,8 +398,9 @@ def measure_fidelity(net, executor, probes: ProbeSet, x: np.ndarray, y: np.ndarr
                 labels=None if y is None else y[i:i + batch_size])
         if progress is not None:
             progress(len(xb))
-    return acc.result()
+    return acc.partial()
 
 
-__all__ = ["DEFAULT_BOUNDARY_TOL", "FidelityAccumulator", "FidelityResult", "IntegerRun", "LayerFidelity", "LocalRun",
-           "Probe", "ProbeSet", "Unmapped", "local_runs", "measure_fidelity"]
+__all__ = ["DEFAULT_BOUNDARY_TOL", "FidelityAccumulator", "FidelityPartial", "FidelityResult", "IntegerRun",
+           "LayerFidelity", "LocalRun", "Probe", "ProbeSet", "Unmapped", "local_runs", "measure_fidelity",
+           "measure_fidelity_partial", "merge_fidelity"]

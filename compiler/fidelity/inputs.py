@@ -49,3 +49,17 @@ def input_range_report(net, x: np.ndarray) -> InputRangeReport:
         inp.name, (inp.qmin - inp.zero_point) * inp.scale, (inp.qmax - inp.zero_point) * inp.scale, int(v.size),
         int(below.sum()), int(above.sum()), int(bad.any(axis=1).sum()),
         float(np.min(x)) if np.size(x) else 0.0, float(np.max(x)) if np.size(x) else 0.0)
+
+
+def merge_input_ranges(parts: list[InputRangeReport]) -> InputRangeReport:
+    """The reports of consecutive shards of one data set as the report of all of it (counts added, the
+    data's smallest and largest value taken over the shards: the same numbers as one report over all)."""
+    if not parts:
+        raise ValueError("merge_input_ranges: no shard")
+    first = parts[0]
+    if any((p.input, p.lo, p.hi) != (first.input, first.lo, first.hi) for p in parts):
+        raise ValueError("merge_input_ranges: the shards report different inputs or ranges")
+    return InputRangeReport(first.input, first.lo, first.hi, sum(p.values for p in parts),
+                            sum(p.below for p in parts), sum(p.above for p in parts),
+                            sum(p.samples_affected for p in parts), min(p.data_min for p in parts),
+                            max(p.data_max for p in parts))

@@ -247,7 +247,12 @@ def inspect(bundle, as_json):
                    "docs/fidelity.md).")
 @click.option("--json", "as_json", is_flag=True)
 @backend_options
-def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_json, backend, device):
+@_sharding_options
+@click.option("--shard-samples", type=click.IntRange(min=1), default=256, show_default=True,
+              help="With --workers/--cluster: samples per shard, a multiple of 256 (each worker reads only its "
+                   "slice of --data).")
+def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_json, backend, device, workers, cluster,
+           shard_samples):
     """Prove the compiled SNN equals snnc's integer ANN and that network is the model that came in
     (--against ann), or a backend equals the reference simulator.
 
@@ -268,6 +273,9 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     from .verify_float import format_float_report, verify_training_free
 
     min_fid = MinFidelity.parse(min_fidelity)
+    if (workers is not None or cluster is not None) and against != "ann":
+        raise SnncError(f"--workers/--cluster shard `snnc verify --against ann`; --against {against} runs in one "
+                        "process: leave --workers/--cluster out")
     loaded = load_bundle(bundle)
     net, extras = loaded.network, loaded.extras
     if model:  # the model must be the one the bundle was compiled from
@@ -283,6 +291,20 @@ def verify(bundle, against, data, schedule, samples, model, min_fidelity, as_jso
     # refused before any data is read: a device that is not here, a backend that cannot count
     other = against_backend(against, choice) if against != "ann" else None
     snn = choice.counting_backend(net, sched) if against == "ann" else None
+    if workers is not None or cluster is not None:
+        from .verify_shards import verify_sharded_command
+
+        rep, run, warn, notes = verify_sharded_command(bundle, net, extras, against, data, samples, choice, sched,
+                                                       model, workers, cluster, shard_samples)
+        for line in notes + ([f"warning: {warn}"] if warn else []):
+            click.echo(line, err=True)
+        verdict = judge(rep, run, min_fid)
+        if as_json:
+            click.echo(to_json(verify_json(rep, run, verdict, min_fid, warn)))
+        else:
+            click.echo("\n".join([format_ann_report(bundle, rep, False), *fidelity_table(run),
+                                   f"  {verdict.message()}"]))
+        sys.exit(verdict.exit_code)
     x, y, rnd = _inputs(net, data, samples)
     if against != "ann":
         rep = verify_against_backend(net, x, other, sched)

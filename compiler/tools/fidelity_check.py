@@ -20,9 +20,9 @@ import onnx
 from snnc.backends.reference import run_integer_ann
 from snnc.ir import Network, apply_projection
 
-from ..fidelity import (DEFAULT_MIN_FIDELITY, FidelityResult, IntegerRun, LayerBits, MinFidelity,
+from ..fidelity import (DEFAULT_MIN_FIDELITY, FidelityPartial, FidelityResult, IntegerRun, LayerBits, MinFidelity,
                         ReferenceModelError, Verdict, WeightKind, activation_probes, fidelity_verdict,
-                        layer_bits, measure_fidelity, probe_tensor_sizes, reference_executor,
+                        layer_bits, measure_fidelity_partial, probe_tensor_sizes, reference_executor,
                         weight_kind)
 from .verify import AnnVerifyReport, fmt4, network_levels, reference_network
 
@@ -46,19 +46,48 @@ def compare_with_user_model(net: Network, model_bytes: bytes | None, x: np.ndarr
     """Run the user's model (``model_bytes``) and snnc's integer network at tau = L over ``x`` and compare
     them layer by layer (``compiler.fidelity.measure_fidelity``). ``snn_predictions``: the SNN's argmax per
     sample, already computed by the caller, for the user/SNN agreement."""
+    um = read_user_model(net, model_bytes, name)
+    if um.model is None:
+        return UserModelRun(None, um.kind, um.bits, um.error)
+    part, error = fidelity_partial(net, um.model, x, y, snn_predictions, name, batch_size)
+    return UserModelRun(None if part is None else part.result(), um.kind, um.bits, error)
+
+
+@dataclass
+class UserModel:
+    """The user's model read for the comparison (``model`` None when it cannot be: ``error`` says why), its
+    kind and per-layer weight bits."""
+
+    model: onnx.ModelProto | None
+    kind: WeightKind
+    bits: list[LayerBits] = field(default_factory=list)
+    error: str | None = None
+
+
+def read_user_model(net: Network, model_bytes: bytes | None, name: str = "model") -> UserModel:
+    """Parse the user's model and read what the verdict needs of it without running it: its kind and bits."""
     if model_bytes is None:
-        return UserModelRun(None, WeightKind.FLOAT, error="the source model is not embedded in the bundle and "
-                                                          "--model was not given")
+        return UserModel(None, WeightKind.FLOAT, error="the source model is not embedded in the bundle and "
+                                                       "--model was not given")
     try:
         model = onnx.load_from_string(bytes(model_bytes))
     except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
-        return UserModelRun(None, WeightKind.FLOAT, error=f"'{name}' is not a readable ONNX model: {e}")
+        return UserModel(None, WeightKind.FLOAT, error=f"'{name}' is not a readable ONNX model: {e}")
     kind = weight_kind(model)
     try:
         bits = layer_bits(net, model)
     except (ValueError, KeyError, TypeError) as e:  # a model whose weight quantizers cannot be read as integers
         log.info("weight bits of '%s' not read: %s", name, e)
         bits = []
+    return UserModel(model, kind, bits)
+
+
+def fidelity_partial(net: Network, model: onnx.ModelProto, x: np.ndarray, y: np.ndarray | None,
+                     snn_predictions: np.ndarray | None = None, name: str = "model", batch_size: int = 256,
+                     not_levels: frozenset = frozenset()) -> tuple[FidelityPartial | None, str | None]:
+    """The comparison over ``x`` (all samples, or one shard of them: ``compiler.fidelity.merge_fidelity``
+    adds shards up), or None and the reason when the model cannot be run as the reference.
+    ``not_levels``: populations earlier shards found not levels."""
     L = network_levels(net)
     ref = reference_network(net)
 
@@ -78,10 +107,11 @@ def compare_with_user_model(net: Network, model_bytes: bytes | None, x: np.ndarr
     try:
         ex = reference_executor(model, name, batch_size)
         probes = activation_probes(net, model, probe_tensor_sizes(ex, x[:1], net, model))
-        res = measure_fidelity(ref, ex, probes, x, y, integer_run, L, apply_projection, snn_fn, batch_size)
+        part = measure_fidelity_partial(ref, ex, probes, x, y, integer_run, L, apply_projection, snn_fn, batch_size,
+                                        not_levels=not_levels)
     except ReferenceModelError as e:
-        return UserModelRun(None, kind, bits, str(e))
-    return UserModelRun(res, kind, bits)
+        return None, str(e)
+    return part, None
 
 
 def judge(rep: AnnVerifyReport, run: UserModelRun, min_fidelity: MinFidelity = DEFAULT_MIN_FIDELITY) -> Verdict:

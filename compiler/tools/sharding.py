@@ -5,7 +5,8 @@ The work is cut into shards that do not depend on where they run: a simulate sha
 sample indices [start, stop) read from the data file by itself (``data.load_arrays(start=...)``,
 never the whole file), an eval shard is one T of the grid. Each shard returns a record that merges
 exactly (integer totals, predictions in sample order; eval results in the grid's order), so the merged
-JSON is byte-for-byte the one a single process prints. The engine:
+JSON is byte-for-byte the one a single process prints (``snnc verify``'s shards, the same slices on the same
+engines: ``tools.verify_shards``). The engine:
 
 - ``LocalEngine``: the shards one after another in this process (``--workers`` not given);
 - ``RayEngine``: Ray tasks, a local ``ray.init()`` with ``--workers`` CPUs, or a running cluster
@@ -17,7 +18,9 @@ Ray is an optional extra (``make ray``): without it ``--workers``/``--cluster`` 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import sys
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Protocol, Sequence
 
@@ -93,6 +96,12 @@ class RayEngine:
         self.workers, self.address, self.retries = workers, address, retries
 
     def map(self, fn, items, progress=None) -> list:
+        # Ray's driver prints what its raylets report (e.g. "A worker died ...") on sys.stdout, where the
+        # command's output (its JSON) goes: while the shards run, that is sent to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            return self._map(fn, items, progress)
+
+    def _map(self, fn, items, progress=None) -> list:
         import ray
 
         started = not ray.is_initialized()
@@ -145,17 +154,24 @@ class SimulateTask:
 def open_shard(task: SimulateTask):
     """What a worker reads for one shard: the bundle (loaded and checked), the schedule, the backend the
     driver resolved, and samples [start, stop) of the data file (nothing else of it)."""
+    loaded, schedule, be, x, y = open_shard_bundle(task)
+    return loaded.network, schedule, be, x, y
+
+
+def open_shard_bundle(task: SimulateTask):
+    """As ``open_shard``, with the loaded bundle (``bundles.LoadedBundle``: the network and its extras)."""
     from snnc.ir import Schedule
 
     from ..bundles import load_bundle
     from ..data import load_data
     from .backend_choice import BackendChoice
 
-    net = load_bundle(task.bundle).network
+    loaded = load_bundle(task.bundle)
+    net = loaded.network
     schedule = Schedule(task.schedule)
     be = BackendChoice(task.backend, task.device).backend(net, schedule)
     x, y = load_data(task.data, net, task.shard.size, start=task.shard.start)
-    return net, schedule, be, x, y
+    return loaded, schedule, be, x, y
 
 
 def plan_tasks(bundle: str, net, data: str, samples: int | None, be, schedule,

@@ -112,22 +112,70 @@ def verify_against_ann(
     ``backend``: what runs the SNN (an exact backend with ``simulate``; default the reference).
     """
     backend = reference_backend(backend)
-    T = net.timesteps
-    L = network_levels(net)
-    ref_net = reference_network(net)
+    part = ann_partial(net, x, y, schedule, backend, batch_size, progress)
+    return finish_ann(net, part, schedule, backend.name, device_of(backend), random_inputs, model_bytes,
+                      float_predictions, x)
+
+
+@dataclass
+class AnnPartial:
+    """The SNN against the integer ANN over some consecutive samples (one shard, or all of them): integer
+    counts per population, the float error sums of every batch of ``batch_size`` samples in order (added up
+    by ``finish_ann`` in that order, so shards that start on a batch boundary give the same sums as one
+    process), predictions and labels in sample order."""
+
+    compared: dict[str, int]
+    mismatched: dict[str, int]
+    unevenness: dict[str, list[float]]   # per batch: sum of lambda * |M/L - N/T|
+    rate: dict[str, list[float]]         # per batch: sum of |M/L - N/T|
+    own_mismatched: int | None
+    events: int
+    sops: int
+    pred_snn: list[np.ndarray]
+    pred_int: list[np.ndarray]
+    labels: list[np.ndarray] | None
+    samples: int
+
+    @classmethod
+    def merge(cls, parts: list["AnnPartial"]) -> "AnnPartial":
+        """Consecutive shards' partials, in sample order, as one."""
+        if not parts:
+            raise ValueError("AnnPartial.merge: no shard")
+        names = list(parts[0].compared)
+        own = [p.own_mismatched for p in parts]
+        return cls({n: sum(p.compared[n] for p in parts) for n in names},
+                   {n: sum(p.mismatched[n] for p in parts) for n in names},
+                   {n: [b for p in parts for b in p.unevenness[n]] for n in names},
+                   {n: [b for p in parts for b in p.rate[n]] for n in names},
+                   None if own[0] is None else sum(own), sum(p.events for p in parts), sum(p.sops for p in parts),
+                   [a for p in parts for a in p.pred_snn], [a for p in parts for a in p.pred_int],
+                   None if parts[0].labels is None else [a for p in parts for a in p.labels],
+                   sum(p.samples for p in parts))
+
+
+def _ann_setup(net: Network, schedule: Schedule):
+    T, L = net.timesteps, network_levels(net)
+    mixed = net.mixed_steps  # mixed L: each population's L and steps (T = max L), the ANN at tau_p = L_p
+    if mixed and L != T:
+        raise SnncError(f"network with mixed levels {mixed}: its T ({T}) must be its largest L ({L})")
+    return T, L, mixed
+
+
+def ann_partial(net: Network, x: np.ndarray, y: np.ndarray | None, schedule: Schedule, backend: CountingBackend,
+                batch_size: int = 256, progress=None) -> AnnPartial:
+    """The SNN (on ``backend``) against the integer ANN over ``x``, batch by batch (``AnnPartial``)."""
     schedule = Schedule(schedule)
+    T, L, mixed = _ann_setup(net, schedule)
+    ref_net = reference_network(net)
     pops = net.populations
     compared = {p.name: 0 for p in pops}
     mism = {p.name: 0 for p in pops}
-    unev = {p.name: 0.0 for p in pops}
-    rate = {p.name: 0.0 for p in pops}
+    unev: dict[str, list[float]] = {p.name: [] for p in pops}
+    rate: dict[str, list[float]] = {p.name: [] for p in pops}
     own_mism = 0 if (T != L and schedule is Schedule.LAYERWISE) else None
     events = sops = 0
     pred_snn, pred_int = [], []
     state_bits = net.metadata.get("target", {}).get("numeric", {}).get("state_bits")
-    mixed = net.mixed_steps  # mixed L: each population's L and steps (T = max L), the ANN at tau_p = L_p
-    if mixed and L != T:
-        raise SnncError(f"network with mixed levels {mixed}: its T ({T}) must be its largest L ({L})")
     Lp = {p.name: (p.levels if mixed else L) for p in pops}
     Tp = {p.name: mixed.get(p.name, T) for p in pops}
     for i in range(0, len(x), batch_size):
@@ -141,8 +189,8 @@ def verify_against_ann(
             mism[p.name] += int(np.count_nonzero(M * Tp[p.name] != N * Lp[p.name]))
             d = np.abs(M / Lp[p.name] - N / Tp[p.name])
             lam = per_channel(p.real_threshold, p.shape)
-            unev[p.name] += float(np.sum(lam * d))
-            rate[p.name] += float(np.sum(d))
+            unev[p.name].append(float(np.sum(lam * d)))
+            rate[p.name].append(float(np.sum(d)))
             if own is not None:
                 own_mism += int(np.count_nonzero(own.levels[p.name] != N))
         events += sum(int(snn.ops[p.name].events.sum()) for p in pops)
@@ -151,28 +199,51 @@ def verify_against_ann(
         pred_int.append(ann.predictions())
         if progress is not None:
             progress(len(xb))
-    pred_snn, pred_int = np.concatenate(pred_snn), np.concatenate(pred_int)
+    return AnnPartial(compared, mism, unev, rate, own_mism, events, sops, pred_snn, pred_int,
+                      None if y is None else [np.asarray(y)], len(x))
+
+
+def _in_order(values: list[float]) -> float:
+    """The per-batch sums added one after another from 0.0, as one process accumulates them."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
+def finish_ann(net: Network, part: AnnPartial, schedule: Schedule, backend_name: str, device: str,
+               random_inputs: bool = False, model_bytes: bytes | None = None,
+               float_predictions: np.ndarray | None = None, x: np.ndarray | None = None) -> AnnVerifyReport:
+    """The report from the partial over all samples (``model_bytes`` with ``x``: also the float ANN's
+    predictions, when ``float_predictions`` is not given)."""
+    schedule = Schedule(schedule)
+    T, L, _ = _ann_setup(net, schedule)
+    pops = net.populations
+    n_samples = part.samples
+    y = None if part.labels is None else (np.concatenate(part.labels) if part.labels else np.zeros(0, np.int64))
+    pred_snn = np.concatenate(part.pred_snn) if part.pred_snn else np.zeros(0, np.int64)
+    pred_int = np.concatenate(part.pred_int) if part.pred_int else np.zeros(0, np.int64)
     acc = {"snn": _acc(pred_snn, y), "ann_int": _acc(pred_int, y), "ann_float": None}
     agree = {"snn_vs_ann_int": float(np.mean(pred_snn == pred_int)), "ann_int_vs_ann_float": None}
     pred_f = float_predictions
-    if pred_f is None and model_bytes is not None:
+    if pred_f is None and model_bytes is not None and x is not None:
         yf = float_ann_outputs(model_bytes, x.astype(np.float32))
         pred_f = yf.reshape(len(x), -1).argmax(axis=1)
     if pred_f is not None:
         acc["ann_float"] = _acc(pred_f, y)
         agree["ann_int_vs_ann_float"] = float(np.mean(pred_int == pred_f))
-    n = {k: max(v, 1) for k, v in compared.items()}
-    layers = [LayerReport(p.name, compared[p.name], mism[p.name], unev[p.name] / n[p.name], rate[p.name] / n[p.name])
+    n = {k: max(v, 1) for k, v in part.compared.items()}
+    layers = [LayerReport(p.name, part.compared[p.name], part.mismatched[p.name],
+                          _in_order(part.unevenness[p.name]) / n[p.name], _in_order(part.rate[p.name]) / n[p.name])
               for p in pops]
-    total_m = sum(mism.values())
+    total_m = sum(part.mismatched.values())
     return AnnVerifyReport(
-        exact=total_m == 0, schedule=schedule.value, timesteps=T, samples=len(x),
-        random_inputs=random_inputs, neurons_compared=sum(compared.values()), neurons_mismatched=total_m,
+        exact=total_m == 0, schedule=schedule.value, timesteps=T, samples=n_samples,
+        random_inputs=random_inputs, neurons_compared=sum(part.compared.values()), neurons_mismatched=total_m,
         accuracy=acc, prediction_agreement=agree, layers=layers, levels=L,
-        comparison="levels" if T == L else "rates", integer_network_mismatched=own_mism,
-        spikes_per_sample=events / max(len(x), 1), sops_per_sample=sops / max(len(x), 1),
-        snn_predictions=pred_snn,
-        backend=backend.name, device=device_of(backend),
+        comparison="levels" if T == L else "rates", integer_network_mismatched=part.own_mismatched,
+        spikes_per_sample=part.events / max(n_samples, 1), sops_per_sample=part.sops / max(n_samples, 1),
+        snn_predictions=pred_snn, backend=backend_name, device=device,
     )
 
 
