@@ -19,6 +19,9 @@ Projections (all Lava's own processes, ``fixed_pt`` models):
   ONNX (correlation) kernel is flipped; Lava 0.10's fixed-point Conv model ignores
   ``weight_exp``, so the weights are passed as ``mantissa << e`` (the product is identical).
 * ``SumPool2d`` -> ``Conv`` with ``groups = C`` and a constant kernel ``w << e``.
+* A Conv2d / SumPool2d whose kernel, stride, padding, dilation or groups exceeds 127 (Lava Conv holds
+  them as int8 and would wrap: ``groups = 128`` sends zeros) -> ``Sparse`` of its synapse matrix
+  (unroll.py), with the Dense parameters above.
 Graded sources (the input, layerwise counts) use ``num_message_bits=24``; binary spikes use 0;
 signed spikes (dual-threshold populations, pipelined) use ``SIGNED_SPIKE_BITS = 2``; the graded
 messages of a multi-threshold population (0, +-1, ..., +-2^(n-1)) use n + 1 (two's complement).
@@ -59,6 +62,7 @@ from lava.utils.weightutils import SignMode  # noqa: E402
 from .processes import (LAYERWISE, PIPELINED, Accumulator, DelayLine, DifferentialAccumulator,  # noqa: E402
                         DualThresholdNeuron, GradedFunctionProcess, GradedMaxPoolUnit, IFSoftResetNeuron, Int64Probe,
                         MTDifferentialNeuron, MTRateNeuron)
+from .unroll import check_sparse_weights, conv_fits_lava, conv_matrix  # noqa: E402
 
 GRADED_BITS = 24
 # A signed spike (-1/0/1) is a two's-complement 2-bit payload; Lava's Dense/Sparse/Conv read it by
@@ -306,6 +310,8 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
         if sparse:
             return LavaSparse(weights=csr_matrix(w), num_message_bits=bits, name=p.name, **kw)
         return LavaDense(weights=w, num_message_bits=bits, name=p.name, **kw)
+    if isinstance(p, (Conv2d, SumPool2d)) and not conv_fits_lava(p):
+        return _unrolled_conv(p, bits, tag)
     c_in, h, w_in = p.in_shape
     if isinstance(p, Conv2d):
         kern = p.weight[:, :, ::-1, ::-1]                       # correlation -> convolution
@@ -336,6 +342,18 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
     return Conv(weight=lava_w.astype(np.int32), input_shape=lava_shape(p.in_shape),
                 padding=(pad_l, pad_t), stride=(stride[1], stride[0]), dilation=(dil[1], dil[0]),
                 groups=groups, num_message_bits=bits, name=p.name)
+
+
+def _unrolled_conv(p: Projection, bits: int, tag: str):
+    """A convolution whose geometry Lava's Conv cannot hold (unroll.py) as a Lava ``Sparse`` on the
+    flattened Lava layouts, with the Dense path's weight parameters."""
+    m = conv_matrix(p)[_flat_perm(p.out_shape)][:, _flat_perm(p.in_shape)]
+    check_sparse_weights(p, m)
+    if tag == "floating_pt":
+        m, kw = csr_matrix(m << p.exponent if p.exponent else m), {}
+    else:
+        kw = dict(weight_exp=int(p.exponent), num_weight_bits=9, sign_mode=SignMode.MIXED)
+    return LavaSparse(weights=csr_matrix(m.astype(np.int32)), num_message_bits=bits, name=p.name, **kw)
 
 
 def refuse_unmappable(net: Network, schedule: Schedule = Schedule.PIPELINED) -> None:
