@@ -1,4 +1,4 @@
-"""Convolutions whose geometry exceeds Lava Conv's int8 Vars (backends/lava/unroll.py): the unrolled synapse
+"""Convolutions whose geometry exceeds Lava Conv's int8 Vars (backends/lava/widths.py): the unrolled synapse
 matrix computes the IR's current, and a network with a 128-channel depthwise convolution (Lava's Conv
 would hold groups = 128 as -128 and send zeros, as it did for the MNIST ViT's MLP re-encoding) runs on Lava spike for spike like the reference."""
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from snnc.backends.base import BackendUnavailableError, UnsupportedNetworkError
-from snnc.ir import Conv2d, Dense, Input, Network, Population, RateCoding, Readout, SumPool2d, apply_projection
+from snnc.ir import (Conv2d, Dense, GradedFunctionUnit, Input, Network, Population, RateCoding, Readout, SumPool2d,
+                     apply_projection, replace)
 
 pytestmark = pytest.mark.lava
 
@@ -23,7 +24,7 @@ from snnc_testutil import assert_same_run  # noqa: E402
 
 from snnc.backends.lava.backend import LavaBackend  # noqa: E402
 from snnc.backends.lava.emit import build  # noqa: E402
-from snnc.backends.lava.unroll import check_sparse_weights, conv_fits_lava, conv_matrix  # noqa: E402
+from snnc.backends.lava.widths import check_sparse_weights, conv_fits_lava, conv_matrix, message_guards  # noqa: E402
 from snnc.backends.reference import simulate  # noqa: E402
 
 GEOMETRIES = [  # (c_in, c_out, groups, kernel, stride, padding t l b r, dilation, in h w)
@@ -89,3 +90,29 @@ def test_a_128_group_depthwise_conv_runs_on_lava_like_the_reference():
     assert np.count_nonzero(ref.spikes["pop"]) > 100
     got = LavaBackend().run(net, x, "pipelined", record=True)
     assert_same_run(ref, got)
+
+
+def test_every_projection_out_of_a_graded_unit_is_a_guarded_dense_or_sparse():
+    from transformer_nets import block_inputs, transformer_block
+
+    net = transformer_block(T=2)
+    lb = build(net, block_inputs(1))
+    units = {p.source for p in net.projections if isinstance(net.node(p.source), GradedFunctionUnit)}
+    assert set(lb.guards) == units
+    for p in net.projections:
+        if p.source in units:
+            assert type(lb.processes[p.name]).__name__ in ("Dense", "Sparse"), p.name
+    g = lb.guards["act"]   # act -> ro: one Dense, the largest row sum of |w| sets the limit
+    rows = int(np.abs(next(p for p in net.projections if p.name == "act->ro").weight).sum(axis=1).max())
+    assert (g.projection, g.row_abs_max, g.limit) == ("act->ro", rows, (2**31 - 1) // rows)
+
+
+def test_a_unit_message_that_could_wrap_an_int32_current_is_refused_by_name():
+    from transformer_nets import block_inputs, transformer_block
+
+    net = transformer_block(T=2)
+    wide = [replace(p, exponent=22) if p.name == "act->ro" else p for p in net.projections]
+    net = Network(net.nodes, wide, net.timesteps, coding=net.coding)
+    assert message_guards(net)["act"].limit < 8
+    with pytest.raises(UnsupportedNetworkError, match="graded unit 'act'.*projection 'act->ro'.*int32"):
+        LavaBackend().run(net, block_inputs(2), "pipelined", record=True)
