@@ -296,5 +296,6 @@ def format_backend_report(bundle, against: str, rep: BackendVerifyReport) -> str
         *([f"  graded units: {rep.unit_messages_compared} messages of {rep.units_compared} units compared (in the "
            "mismatches above)" + (f"; not recorded by {against}, unchecked: {', '.join(rep.units_unchecked)}"
                                   if rep.units_unchecked else "")] if rep.units_compared or rep.units_unchecked else []),
-        f"  {'IDENTICAL' if rep.exact else 'DIFFERENT'} (reference {rep.seconds_reference:.3f}s, "
+        f"  {'IDENTICAL' if rep.exact else 'DIFFERENT'}"
+        f"{' where compared (graded units unchecked, above)' if rep.exact and rep.units_unchecked else ''} (reference {rep.seconds_reference:.3f}s, "
         f"{against} {rep.seconds_backend:.3f}s)"])
