@@ -8,7 +8,7 @@ error of its value against the float model's.
 
     .venv/bin/python benchmarks/vit_mnist.py [--out benchmarks/results/vit_mnist.json] [--doc-only] [--samples N]
         [--timesteps 2 4 8 16] [--models dynamo legacy] [--codings differential rate] [--frac-bits 8 7 6 5 4]
-        [--merge] [--combine PART.json ...]
+        [--merge] [--combine PART.json ...] [--lava N]
 
 F (the differential coding's fractional bits, also the graded units' G) is the first of ``--frac-bits``
 with which the network compiles: a larger T needs a smaller F for the multi-threshold populations'
@@ -45,12 +45,15 @@ from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.tools.stats import add_ops
 from snnc.compiler.tools.verify_float import ir_layout, unit_value
 from snnc.compiler.analysis.macs import macs_per_op
+from snnc.compiler.analysis.unit_ops import network_unit_ops
 from snnc.compiler.energy import load_energy_model
 from snnc.compiler.integerize_units import RATE_FRAC_BITS
 from snnc.ir import GradedFunctionUnit, Input, Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT / "examples" / "mnist"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import vit_mnist_lava  # noqa: E402
 
 
 ENERGY_MODEL = "horowitz2014"
@@ -72,13 +75,30 @@ def energy(net, ops: dict, n: int, ann_macs: int) -> dict:
     e_ann = ann_macs * em.ann_energy_per_mac_j
     e_snn = mac * em.energy_per_input_op_j + ac * em.energy_per_sop_j
     return {"ann_macs": ann_macs, "mac_per_sample": mac, "ac_per_sample": ac, "graded_ac_per_sample": graded,
-            "energy_ratio": e_snn / e_ann, "energy_ratio_without_graded": (e_snn - graded * em.energy_per_sop_j) / e_ann}
+            "energy_ratio": e_snn / e_ann, "energy_ratio_without_graded": (e_snn - graded * em.energy_per_sop_j) / e_ann,
+            **unit_arithmetic(net, ann_macs)}
+
+
+def unit_arithmetic(net, ann_macs: int) -> dict:
+    """The graded units' own arithmetic per image (compiler/analysis/unit_ops.py: multiplications and divisions
+    as MACs, additions and comparisons as adds, over the T steps), priced with E_MAC and E_AC, over E_ANN."""
+    em = load_energy_model(ENERGY_MODEL)
+    u = network_unit_ops(net)
+    e = u.macs * em.ann_energy_per_mac_j + u.adds * em.energy_per_sop_j
+    return {"unit_macs_per_sample": u.macs, "unit_adds_per_sample": u.adds,
+            "unit_energy_ratio": e / (ann_macs * em.ann_energy_per_mac_j)}
 
 
 def ann_macs(g) -> int:
     """MAC_ANN of the float graph (compiler/analysis/macs.py: convolutions, linear layers, token-wise linear
     layers on every token and the attention products)."""
     return int(sum(macs_per_op(g).values()))
+
+
+def compile_row(model: Path, T: int, F: str, coding: str):
+    """(integer network, float graph) of one row's setting."""
+    rec = run_pipeline(CompileContext(config(T, F, coding), reference_runner, str(model)), "import", "bounds").records
+    return rec.integer.network, rec.model.graph
 
 
 def run(model: Path, T: int, frac_bits: list[str], x: np.ndarray, y: np.ndarray, batch: int = 100,
@@ -148,7 +168,29 @@ def main(argv=None) -> int:
     ap.add_argument("--merge", action="store_true")
     ap.add_argument("--combine", nargs="+", metavar="PART", help="merge the rows of these result files into --out")
     ap.add_argument("--doc-only", action="store_true", help="regenerate docs/vit_mnist.md from --out")
+    ap.add_argument("--lava", type=int, metavar="N", help="run the dynamo ViT on Lava against the reference on the "
+                    "first N test images at each --timesteps (F the first of --frac-bits), differential coding; "
+                    "writes benchmarks/results/vit_mnist_lava.json and the doc")
+    ap.add_argument("--unit-ops", action="store_true", help="add the graded units' own arithmetic to every row of "
+                    "--out (each row's network compiled again at its T, F and coding; no simulation) and write the doc")
     a = ap.parse_args(argv)
+    if a.unit_ops:
+        out = json.loads(Path(a.out).read_text())
+        for m, rows in out["models"].items():
+            for r in tqdm([r for r in rows if r.get("energy")], desc=f"{m} unit ops", file=sys.stderr):
+                net, _ = compile_row(MNIST / f"vit_mnist_{m}.onnx", r["T"], str(r["frac_bits"] or 8), r["coding"])
+                r["energy"].update(unit_arithmetic(net, r["energy"]["ann_macs"]))
+                _save(out, a.out)
+        write_doc(out)
+        return 0
+    if a.lava:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        x = np.load(MNIST / "test.npz")["x"][:a.lava]
+        rows = vit_mnist_lava.run_rows(MNIST / "vit_mnist_dynamo.onnx", config, a.timesteps, a.frac_bits[0], x,
+                                       lambda msg: print(msg, file=sys.stderr))
+        vit_mnist_lava.save(rows)
+        write_doc(json.loads(Path(a.out).read_text()))
+        return 0 if all(r["identical"] for r in rows) else 1
     if a.doc_only:
         write_doc(json.loads(Path(a.out).read_text()))
         return 0
@@ -191,8 +233,11 @@ def main(argv=None) -> int:
 DOC = ROOT / "docs" / "vit_mnist.md"
 
 
-def write_doc(data: dict, path: Path = DOC) -> str:
-    """docs/vit_mnist.md from the benchmark's JSON."""
+def write_doc(data: dict, path: Path = DOC, lava: dict | None = None) -> str:
+    """docs/vit_mnist.md from the benchmark's JSON (``lava``: the Lava comparison's JSON; None reads
+    benchmarks/results/vit_mnist_lava.json when it exists)."""
+    if lava is None and vit_mnist_lava.LAVA_JSON.exists():
+        lava = json.loads(vit_mnist_lava.LAVA_JSON.read_text())
     em = load_energy_model(ENERGY_MODEL)
     lines = ["# The MNIST ViT, training-free (paper 004's transformer setting)", "",
              "Generated by `benchmarks/vit_mnist.py` from `benchmarks/results/vit_mnist.json` (do not edit by hand; "
@@ -212,7 +257,10 @@ def write_doc(data: dict, path: Path = DOC) -> str:
              "every multi-threshold spike times the synapses it reaches, plus every non-zero message a graded unit "
              "sends times the synapses it reaches (the *graded ACs* column: counted as ACs like spikes). The graded "
              "units' own arithmetic (LayerNorm, softmax, GELU, Q K^T, A V on the embedded processors) is not a "
-             "neuro-core operation and is left out. MAC_ANN: every MAC of the float graph, token-wise linear "
+             "neuro-core operation: it is left out of E_SNN / E_ANN and shown on its own (*units' arithmetic / "
+             "E_ANN*: compiler/analysis/unit_ops.py counts it per image over the T steps from the IR's integer "
+             "definitions, each multiplication or division a MAC at E_MAC, each addition, comparison or variable "
+             "shift an add at E_AC; docs/cost.md; it does not depend on the images). MAC_ANN: every MAC of the float graph, token-wise linear "
              "layers and the attention products included (the benchmark counts these itself: "
              "compiler/analysis/macs.py counts Conv and Linear only, 50,816 MACs for this model). "
              "*Eq. 31, MAC_SNN = 0*: the paper's approximation, AC_SNN E_AC / (MAC_ANN E_MAC).", ""]
@@ -223,20 +271,24 @@ def write_doc(data: dict, path: Path = DOC) -> str:
     for m, rows in data["models"].items():
         lines += [f"## `vit_mnist_{m}.onnx`", "",
                   "| coding | T | F | samples | SNN accuracy | float accuracy | SNN - float (points) | prediction agreement "
-                  "| E_SNN / E_ANN | Eq. 31, MAC_SNN = 0 | ACs / image | graded ACs / image | MACs / image (input) |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| E_SNN / E_ANN | Eq. 31, MAC_SNN = 0 | ACs / image | graded ACs / image | MACs / image (input) "
+                  "| units' MACs / image | units' adds / image | units' arithmetic / E_ANN |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+                  "| ---: |"]
         for r in sorted(rows, key=lambda r: (r.get("coding", "differential") != "differential", r["T"])):
             coding = r.get("coding", "differential")
             if "refused" in r:
                 why = r["refused"] if isinstance(r["refused"], str) else "; ".join(
                     f"F = {k}: {v}" for k, v in r["refused"].items())
-                lines.append(f"| {coding} | {r['T']} | - | | refused | | | {why[:160]} | | | | | |")
+                lines.append(f"| {coding} | {r['T']} | - | | refused | | | {why[:160]} | | | | | | | | |")
                 continue
             e = r.get("energy")
-            en = ("| - | - | - | - | - |" if e is None else
+            en = ("| - | - | - | - | - | - | - | - |" if e is None else
                   f"| {e['energy_ratio']:.3f} | "
                   f"{e['ac_per_sample'] * em.energy_per_sop_j / (e['ann_macs'] * em.ann_energy_per_mac_j):.3f} | "
-                  f"{e['ac_per_sample']:,.0f} | {e['graded_ac_per_sample']:,.0f} | {e['mac_per_sample']:,.0f} |")
+                  f"{e['ac_per_sample']:,.0f} | {e['graded_ac_per_sample']:,.0f} | {e['mac_per_sample']:,.0f} | " + (
+                      "- | - | - |" if "unit_energy_ratio" not in e else
+                      f"{e['unit_macs_per_sample']:,} | {e['unit_adds_per_sample']:,} | {e['unit_energy_ratio']:.3f} |"))
             F = "-" if r["frac_bits"] is None else r["frac_bits"]
             lines.append(f"| {coding} | {r['T']} | {F} | {r['samples']} | {100 * r['snn_accuracy']:.1f} % | "
                          f"{100 * r['float_accuracy']:.1f} % | {100 * (r['snn_accuracy'] - r['float_accuracy']):+.1f} | "
@@ -255,6 +307,7 @@ def write_doc(data: dict, path: Path = DOC) -> str:
                       "| layer | holds (float tensor) | rel rms |", "| --- | --- | ---: |"]
             lines += [f"| {k} | `{v['holds']}` | {v['rel_rms']:.4f} |" for k, v in worst]
             lines.append("")
+    lines += vit_mnist_lava.render(lava)
     text = "\n".join(lines)
     Path(path).write_text(text)
     return text

@@ -6,10 +6,11 @@ import warnings
 
 import numpy as np
 
-from snnc.backends.base import DeviceError, SimResult
+from snnc.backends.base import DeviceError, SimResult, UnsupportedNetworkError
 from snnc.ir import GRADED_UNITS, GradedFunctionUnit, Network, Population, Schedule, as_int_inputs, layerwise_latency
 
 from .compat import ensure_lava
+from .widths import INT32_CURRENT_LIMIT
 
 RUN_TAG = "fixed_pt"
 
@@ -35,8 +36,22 @@ def run_build(lb, run_tag: str = RUN_TAG) -> None:
             data = np.rint(np.moveaxis(data, -1, 0)).astype(np.int64)
             rec[name] = data.reshape((lb.batch, lb.period) + data.shape[1:])
         lb.recorded = rec
+        refuse_wrapped_currents(lb)
     finally:
         anchor.stop()
+
+
+def refuse_wrapped_currents(lb) -> None:
+    """UnsupportedNetworkError naming the graded unit, when one sent a message large enough that a current
+    it causes could leave Lava's int32 (its ``MessageGuard``): the run could differ from the reference."""
+    for name, g in lb.guards.items():
+        over = int(np.asarray(lb.processes[name].over.get()).max())
+        if over:
+            raise UnsupportedNetworkError(
+                f"graded unit '{name}': it sent a message of magnitude {over}; through projection '{g.projection}' "
+                f"(largest sum |w| << e = {g.row_abs_max}) a current could exceed {INT32_CURRENT_LIMIT}, the int32 "
+                f"Lava's fixed_pt Dense/Sparse send (the largest message kept exact is {g.limit}); no exact Lava run. "
+                "The reference simulator and the torch backend compute these currents in int64")
 
 
 def readback(net: Network, lb, x_int: dict[str, np.ndarray], record: bool) -> SimResult:

@@ -19,6 +19,10 @@ Projections (all Lava's own processes, ``fixed_pt`` models):
   ONNX (correlation) kernel is flipped; Lava 0.10's fixed-point Conv model ignores
   ``weight_exp``, so the weights are passed as ``mantissa << e`` (the product is identical).
 * ``SumPool2d`` -> ``Conv`` with ``groups = C`` and a constant kernel ``w << e``.
+* A Conv2d / SumPool2d whose kernel, stride, padding, dilation or groups exceeds 127 (Lava Conv holds
+  them as int8 and would wrap: ``groups = 128`` sends zeros), or whose source is a graded function unit
+  (no static message bound: int32 currents, guarded at run time) -> ``Sparse`` of its synapse matrix
+  (widths.py), with the Dense parameters above.
 Graded sources (the input, layerwise counts) use ``num_message_bits=24``; binary spikes use 0;
 signed spikes (dual-threshold populations, pipelined) use ``SIGNED_SPIKE_BITS = 2``; the graded
 messages of a multi-threshold population (0, +-1, ..., +-2^(n-1)) use n + 1 (two's complement).
@@ -59,12 +63,13 @@ from lava.utils.weightutils import SignMode  # noqa: E402
 from .processes import (LAYERWISE, PIPELINED, Accumulator, DelayLine, DifferentialAccumulator,  # noqa: E402
                         DualThresholdNeuron, GradedFunctionProcess, GradedMaxPoolUnit, IFSoftResetNeuron, Int64Probe,
                         MTDifferentialNeuron, MTRateNeuron)
+from .widths import (CONV_CURRENT_LIMIT, INT32_CURRENT_LIMIT, MessageGuard, check_sparse_weights,  # noqa: E402
+                     conv_fits_lava, conv_matrix, message_guards)
 
 GRADED_BITS = 24
 # A signed spike (-1/0/1) is a two's-complement 2-bit payload; Lava's Dense/Sparse/Conv read it by
 # value only with num_message_bits > 0 (with 0 they take `s_in.astype(bool)`: -1 would count as +1).
 SIGNED_SPIKE_BITS = 2
-CONV_CURRENT_LIMIT = 2**23 - 1   # Lava's fixed_pt Conv wraps its output to 24-bit signed
 # A Dense table stores every entry (one weight each); CSR stores, per nonzero, a weight plus a column
 # index (plus one row pointer per row), i.e. about twice the bytes per stored entry, so it breaks
 # even near density 1/2 and below 1/4 it is at least ~2x smaller (also less work per step: the
@@ -85,6 +90,7 @@ class LavaBuild:
     period: int                           # Lava steps per sample
     start: dict[str, int] = field(default_factory=dict)   # local step a node starts at (1-based)
     end: dict[str, int] = field(default_factory=dict)     # local step its result is final
+    guards: dict[str, MessageGuard] = field(default_factory=dict)   # graded function unit -> width guard
 
     @property
     def num_steps(self) -> int:
@@ -306,6 +312,8 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
         if sparse:
             return LavaSparse(weights=csr_matrix(w), num_message_bits=bits, name=p.name, **kw)
         return LavaDense(weights=w, num_message_bits=bits, name=p.name, **kw)
+    if isinstance(p, (Conv2d, SumPool2d)) and (not conv_fits_lava(p) or isinstance(src, GradedFunctionUnit)):
+        return _unrolled_conv(p, bits, tag)   # a unit's messages have no static bound: int32, guarded at run time
     c_in, h, w_in = p.in_shape
     if isinstance(p, Conv2d):
         kern = p.weight[:, :, ::-1, ::-1]                       # correlation -> convolution
@@ -336,6 +344,18 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
     return Conv(weight=lava_w.astype(np.int32), input_shape=lava_shape(p.in_shape),
                 padding=(pad_l, pad_t), stride=(stride[1], stride[0]), dilation=(dil[1], dil[0]),
                 groups=groups, num_message_bits=bits, name=p.name)
+
+
+def _unrolled_conv(p: Projection, bits: int, tag: str):
+    """A convolution Lava's Conv cannot hold exactly (widths.py) as a Lava ``Sparse`` on the flattened
+    Lava layouts, with the Dense path's weight parameters."""
+    m = conv_matrix(p)[_flat_perm(p.out_shape)][:, _flat_perm(p.in_shape)]
+    check_sparse_weights(p, m)
+    if tag == "floating_pt":
+        m, kw = m * (1 << p.exponent), {}
+    else:
+        kw = dict(weight_exp=int(p.exponent), num_weight_bits=9, sign_mode=SignMode.MIXED)
+    return LavaSparse(weights=csr_matrix(m.astype(np.int32)), num_message_bits=bits, name=p.name, **kw)
 
 
 def refuse_unmappable(net: Network, schedule: Schedule = Schedule.PIPELINED) -> None:
@@ -378,6 +398,7 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
     ctx = EmitContext(net.coding, T, scale)
     diff = isinstance(net.coding, DifferentialCoding)
     procs, inputs, probes = {}, {}, {}
+    guards = message_guards(net)
     for node in net.ordered_nodes():
         nd, shp = len(node.shape), lava_shape(node.shape)
         if isinstance(node, Input):
@@ -414,8 +435,10 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
             sink = Int64Probe(shape=shp, buffer=B * period)  # differential increments are values times 2^F
         elif isinstance(node, GradedFunctionUnit):
             # one sample's state (samples run back to back; the dynamics restart at each sample's t = 1)
+            guard = guards.get(node.name)
             proc = GradedFunctionProcess(node=node, coding=net.coding, timesteps=T, start=start[node.name],
-                                         period=period, name=node.name)
+                                         period=period, limit=INT32_CURRENT_LIMIT if guard is None else guard.limit,
+                                         name=node.name)
             out = proc.s_out
             sink = Int64Probe(shape=shp, buffer=B * period)
         elif isinstance(node, Readout):
@@ -473,4 +496,4 @@ def build(net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, quanti
         else:
             a.connect(procs[p.target].e_in if encoded else procs[p.target].a_in)
         procs[p.name] = lp
-    return LavaBuild(procs, inputs, probes, schedule, T, B, period, start, end)
+    return LavaBuild(procs, inputs, probes, schedule, T, B, period, start, end, guards)

@@ -240,7 +240,8 @@ class GradedFunctionProcess(AbstractProcess):
     definition), ``coding``: the network's coding; ports in Lava layout (a (C, H, W) block as (W, H, C));
     ports a unit does not have are (1,) and stay unconnected."""
 
-    def __init__(self, *, node, coding, timesteps: int, start: int, period: int, name: str | None = None) -> None:
+    def __init__(self, *, node, coding, timesteps: int, start: int, period: int, limit: int,
+                 name: str | None = None) -> None:
         super().__init__(shape=_lava(node.shape), node=node, coding=coding, name=name)
         for port in ("a", "b"):
             shp = _lava(node.port_shape(port)) if port in node.PORTS else (1,)
@@ -248,6 +249,8 @@ class GradedFunctionProcess(AbstractProcess):
             setattr(self, f"{port}e_in", InPort(shape=shp))
         self.s_out = OutPort(shape=_lava(node.shape))
         self.timing = Var(shape=(3,), init=np.array([timesteps, start, period]))
+        self.limit = Var(shape=(1,), init=np.array([int(limit)], np.int64))   # largest |message| kept exact
+        self.over = Var(shape=(1,), init=np.zeros(1, np.int64))               # largest |message| above it
 
 
 def _lava(shape) -> tuple[int, ...]:
@@ -497,6 +500,9 @@ class _GradedFunctionLogic:
             spiking = {p: _flip(np.asarray(cur[p][0]).astype(np.int64))[None] for p in node.PORTS}
             encoded = {p: _flip(np.asarray(cur[p][1]).astype(np.int64))[None] for p in node.PORTS}
             out = _flip(self.dyn.step(k, spiking, encoded)[0])
+            big = int(np.abs(out).max(initial=0))
+            if big > int(self.limit[0]):      # a current it causes could wrap in Lava: the backend refuses the run
+                self.over = np.maximum(self.over, big)
         self.s_out.send(out)
 
 
@@ -542,7 +548,7 @@ _MODEL_TABLES = {
         ("geom", "int", 32), ("graded", "int", 32), ("recip", "var", 32), ("timing", "int", 32))),
     GradedFunctionProcess: (_GradedFunctionLogic, (
         ("a_in", "in", 64), ("ae_in", "in", 64), ("b_in", "in", 64), ("be_in", "in", 64), ("s_out", "out", 64),
-        ("timing", "int", 32))),
+        ("timing", "int", 32), ("limit", "int", 64), ("over", "int", 64))),
     DelayLine: (_DelayLogic, (("s_in", "in", 32), ("s_out", "out", 32), ("buf", "var", 32), ("timing", "int", 32))),
 }
 _PORT_TYPES = {"in": PyInPort.VEC_DENSE, "out": PyOutPort.VEC_DENSE}

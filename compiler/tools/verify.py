@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from snnc.backends.reference import run_integer_ann, simulate
-from snnc.ir import Network, Schedule, per_channel, replace
+from snnc.ir import GRADED_UNITS, Network, Schedule, per_channel, replace
 
 from ..errors import SnncError
 from ..fidelity import reference_executor
@@ -260,6 +260,9 @@ class BackendVerifyReport:
     seconds_backend: float
     seconds_reference: float
     extra: dict = field(default_factory=dict)
+    units_compared: int = 0              # graded units whose every per-step message was compared
+    unit_messages_compared: int = 0      # their messages (step x sample x element)
+    units_unchecked: list[str] = field(default_factory=list)   # graded units the backend did not record
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -269,7 +272,8 @@ class BackendVerifyReport:
 
 
 def verify_against_backend(net: Network, x: np.ndarray, backend, schedule: Schedule) -> BackendVerifyReport:
-    """Every population's spikes at every step, and the readouts, must be identical."""
+    """Every population's spikes at every step, every graded unit's messages (those the backend records;
+    the others are listed as unchecked), and the readouts, must be identical."""
     t0 = time.perf_counter()
     ref = simulate(net, x, schedule=schedule, record=True)
     t1 = time.perf_counter()
@@ -291,6 +295,23 @@ def verify_against_backend(net: Network, x: np.ndarray, backend, schedule: Sched
             t = int(np.argwhere(diff.reshape(a.shape[0], -1).any(axis=1))[0][0])
             first = f"population '{p.name}', timestep {t + 1} (of its {a.shape[0]})"
         mismatches += n
+    units, unit_msgs, unchecked = 0, 0, []
+    for u in (n for n in net.ordered_nodes() if isinstance(n, GRADED_UNITS) and n.name in ref.spikes):
+        a, b = ref.spikes[u.name], other.spikes.get(u.name)
+        if b is None:
+            unchecked.append(u.name)
+            continue
+        if b.shape != a.shape:
+            raise SnncError(f"backend '{backend.name}': graded unit '{u.name}' messages have shape {b.shape}, "
+                            f"expected {a.shape}")
+        diff = a != b
+        units += 1
+        unit_msgs += a.size
+        n = int(np.count_nonzero(diff))
+        if n and first is None:
+            t = int(np.argwhere(diff.reshape(a.shape[0], -1).any(axis=1))[0][0])
+            first = f"graded unit '{u.name}', timestep {t + 1} (of its {a.shape[0]})"
+        mismatches += n
     for r in net.readouts:
         n = int(np.count_nonzero(ref.readout[r.name] != other.readout[r.name]))
         if n and first is None:
@@ -301,6 +322,7 @@ def verify_against_backend(net: Network, x: np.ndarray, backend, schedule: Sched
         steps_compared=steps, spikes_compared=spikes, mismatches=mismatches, first_mismatch=first,
         seconds_backend=t2 - t1, seconds_reference=t1 - t0,
         extra=getattr(backend, "report_extra", lambda: {})(),
+        units_compared=units, unit_messages_compared=unit_msgs, units_unchecked=unchecked,
     )
 
 
@@ -342,5 +364,9 @@ def format_backend_report(bundle, against: str, rep: BackendVerifyReport) -> str
         f"verify {bundle} against {against}, schedule {rep.schedule}, {rep.samples} samples: "
         f"{rep.spikes_compared} spikes over {rep.steps_compared} population-steps compared, "
         f"{rep.mismatches} mismatches" + (f"; first at {rep.first_mismatch}" if rep.first_mismatch else ""),
-        f"  {'IDENTICAL' if rep.exact else 'DIFFERENT'} (reference {rep.seconds_reference:.3f}s, "
+        *([f"  graded units: {rep.unit_messages_compared} messages of {rep.units_compared} units compared (in the "
+           "mismatches above)" + (f"; not recorded by {against}, unchecked: {', '.join(rep.units_unchecked)}"
+                                  if rep.units_unchecked else "")] if rep.units_compared or rep.units_unchecked else []),
+        f"  {'IDENTICAL' if rep.exact else 'DIFFERENT'}"
+        f"{' where compared (graded units unchecked, above)' if rep.exact and rep.units_unchecked else ''} (reference {rep.seconds_reference:.3f}s, "
         f"{against} {rep.seconds_backend:.3f}s)"])
