@@ -27,6 +27,7 @@ from .host import is_host_unit
 
 from ..errors import MappingError
 from ..targets import TargetProfile
+from .factored import Factored, GridCosts, joint
 from .geometry import Tiling, cdiv, distinct_tiles, view3
 from .resources import ProjectionModel
 from .split import Split, choose_split, split_costs, split_error
@@ -131,29 +132,29 @@ class NetworkModel:
         return LowerBound(tot, cores)
 
     def evaluate(self, name: str, tiling: Tiling, dst_tilings: dict[str, Tiling]) -> Costs:
-        grid = tiling.grid
-        neurons = tiling.neurons()
-        in_ax = np.zeros(grid, np.int64)
-        syn = np.zeros(grid, np.int64)
-        for p in self.net.incoming(name):
-            a, b = self.models[p.name].incoming(tiling)
-            in_ax += a
-            syn += b
-        out_ax = np.zeros(grid, np.int64)
-        for p in self.net.outgoing(name):
-            if p.target not in self.off_core:   # messages to a host unit leave through the chip's host link
-                out_ax += self.models[p.name].out_axons(tiling, dst_tilings[p.target])
+        """Every slice's resources under ``tiling`` (``dst_tilings``: the tilings of what it feeds)."""
+        return Costs(**self.evaluate_classes(name, tiling, dst_tilings).expand())
+
+    def evaluate_classes(self, name: str, tiling: Tiling, dst_tilings: dict[str, Tiling]) -> GridCosts:
+        """``evaluate`` by classes of tiles (factored.py): time and memory grow with the distinct
+        slices, not with all of them."""
+        ins = [self.models[p.name].incoming_factored(tiling) for p in self.net.incoming(name)]
+        outs = [self.models[p.name].out_axons_factored(tiling, dst_tilings[p.target])
+                for p in self.net.outgoing(name) if p.target not in self.off_core]  # to a host unit: the host link
+        terms = [Factored.outer_classes(*(tiling.size_classes(a) for a in range(3)))] + [a for a, _ in ins] + [b for _, b in ins] + outs
+        values, index, counts = joint(terms)
+        k = len(ins)
+        neurons = values[0]
+        zero = np.zeros_like(neurons)
+        in_ax, syn, out_ax = zero, zero, zero
+        for v in values[1:1 + k]:
+            in_ax = in_ax + v
+        for v in values[1 + k:1 + 2 * k]:
+            syn = syn + v
+        for v in values[1 + 2 * k:]:
+            out_ax = out_ax + v
         mem = syn + neurons * self.neuron_bits
-        f = lambda a: a.reshape(-1)  # noqa: E731
-        return Costs(f(neurons), f(in_ax), f(out_ax), f(syn), f(mem))
-
-
-def _fits(costs: Costs, caps: np.ndarray) -> bool:
-    return all(int(a.max()) <= int(c) for a, c in zip((costs.neurons, costs.in_axons, costs.out_axons, costs.mem_bits), caps))
-
-
-def _overhead(costs: Costs, caps: np.ndarray) -> float:
-    return float(sum(a.sum() / c for a, c in zip((costs.neurons, costs.in_axons, costs.out_axons, costs.mem_bits), caps)))
+        return GridCosts(np.stack([neurons, in_ax, out_ax, syn, mem]), index, counts)
 
 
 SLACK = 1.05   # tilings within 5% of the fewest slices compete on input axons
@@ -168,14 +169,13 @@ def plan_population(model: NetworkModel, name: str, dst: dict[str, Tiling], g: i
     ncap = int(min(caps[0], 2 ** model.target.synapse.index_bits[-1]))
     sc, sh, sw = distinct_tiles(c), distinct_tiles(h), distinct_tiles(w)
     found_tiles: list[tuple] = []
-    cache: dict[tuple, Costs | None] = {}
+    cache: dict[tuple, GridCosts | None] = {}
     n_min = [None]
 
-    def costs(tile) -> Costs | None:
+    def costs(tile) -> GridCosts | None:
         if tile not in cache:
-            t = Tiling((c, h, w), tile)
-            cc = model.evaluate(name, t, dst)
-            cache[tile] = cc if _fits(cc, caps) else None
+            cc = model.evaluate_classes(name, Tiling((c, h, w), tile), dst)
+            cache[tile] = cc if bool(np.all(cc.maxima() <= caps)) else None
         return cache[tile]
 
     pairs = sorted(((th, tw) for th in sh for tw in sw if th * tw <= ncap), key=lambda p: (-p[0] * p[1], p))
@@ -203,11 +203,13 @@ def plan_population(model: NetworkModel, name: str, dst: dict[str, Tiling], g: i
     keys = []
     for tile in found_tiles:
         cc = cache[tile]
-        n = len(cc.neurons)
+        n = cc.n_slices
         if n <= SLACK * n_min[0]:
-            keys.append((int(cc.in_axons.sum()), n, _overhead(cc, model.caps), tile))
+            tot = cc.totals()   # neurons, in_axons, out_axons, mem_bits over all slices
+            overhead = float(sum(a / cap for a, cap in zip(tot, model.caps)))
+            keys.append((int(tot[1]), n, overhead, tile))
     tile = min(keys)[3]
-    return PopulationPlan(name, (c, h, w), Tiling((c, h, w), tile), cache[tile], g)
+    return PopulationPlan(name, (c, h, w), Tiling((c, h, w), tile), Costs(**cache[tile].expand()), g)
 
 
 def _diagnose(model: NetworkModel, name: str, dst: dict[str, Tiling]) -> MappingError:
