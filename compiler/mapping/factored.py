@@ -15,6 +15,7 @@ computed over the full grid, integer for integer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -62,12 +63,11 @@ class Factored:
         return self.values[np.ix_(*self.index)]
 
 
-def joint(terms: list[Factored]) -> tuple[list[np.ndarray], tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+def joint(terms: list[Factored]) -> tuple[list[np.ndarray], tuple[np.ndarray, ...]]:
     """Grids of one tiling on common classes: (each term's values on them, the class of every tile per
-    axis, the tiles of every class per axis). Two tiles share a class when every term puts them in
-    the same class."""
+    axis). Two tiles share a class when every term puts them in the same class."""
     grid = terms[0].grid
-    reps, index, counts = [], [], []
+    reps, index = [], []
     for a in range(3):
         code, radix = terms[0].index[a], terms[0].values.shape[a]
         for t in terms[1:]:
@@ -78,48 +78,119 @@ def joint(terms: list[Factored]) -> tuple[list[np.ndarray], tuple[np.ndarray, ..
                 _, code = np.unique(code, return_inverse=True)
                 code, radix = code.reshape(-1), grid[a]
             code, radix = code * n + t.index[a], radix * n
-        _, first, inv, cnt = np.unique(code, return_index=True, return_inverse=True, return_counts=True)
+        _, first, inv = np.unique(code, return_index=True, return_inverse=True)
         reps.append(first)
         index.append(inv.reshape(-1))
-        counts.append(cnt.astype(np.int64))
     values = []
     for t in terms:
         i, j, k = (t.index[a][reps[a]] for a in range(3))
         values.append(t.values[i[:, None, None], j[None, :, None], k[None, None, :]])
-    return values, tuple(index), tuple(counts)
+    return values, tuple(index)
+
+
+def summed(terms: list[Factored]) -> Factored:
+    """The sum of grids of one tiling (at least one)."""
+    if len(terms) == 1:
+        return terms[0]
+    values, index = joint(terms)
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return Factored(total, index)  # type: ignore[arg-type]
+
+
+def max_of_sum(terms: list[Factored]) -> int:
+    """The largest entry of the sum of grids (0 without any)."""
+    if not terms:
+        return 0
+    if len(terms) == 1:
+        return int(terms[0].values.max())
+    values, _ = joint(terms)
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return int(total.max())
+
+
+def total(term: Factored) -> int:
+    """The sum over every tile of a grid: each class's value times its tiles."""
+    c, y, x = (np.bincount(term.index[a], minlength=term.values.shape[a]) for a in range(3))
+    return int((term.values * (c[:, None, None] * y[None, :, None] * x[None, None, :])).sum())
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a population's slices receive under one tiling (it does not depend on what they feed):
+    neurons, and the input axons and synapse bits of every incoming projection, as grids by classes.
+    The memory of a slice is its synapse bits plus ``neuron_bits`` per neuron."""
+
+    neurons: Factored
+    in_axons: tuple[Factored, ...]
+    syn_bits: tuple[Factored, ...]
+    neuron_bits: int
+
+    def __post_init__(self) -> None:
+        grids = {t.grid for t in (self.neurons, *self.in_axons, *self.syn_bits)}
+        if len(grids) != 1:
+            raise ValueError(f"the grids of one tiling must have one shape, got {sorted(grids)}")
+
+    def _memory_terms(self) -> list[Factored]:
+        return [Factored(self.neurons.values * self.neuron_bits, self.neurons.index), *self.syn_bits]
+
+    @cached_property
+    def maxima(self) -> tuple[int, int, int]:
+        """The largest slice's neurons, input axons and memory bits."""
+        return (int(self.neurons.values.max()), max_of_sum(list(self.in_axons)), max_of_sum(self._memory_terms()))
+
+    @cached_property
+    def totals(self) -> tuple[int, int, int]:
+        """Sums over all slices of neurons, input axons and memory bits."""
+        n = total(self.neurons)
+        return n, sum(total(t) for t in self.in_axons), n * self.neuron_bits + sum(total(t) for t in self.syn_bits)
 
 
 @dataclass(frozen=True)
 class GridCosts:
-    """The resources of every slice of one tiling, by classes: ``values[k]`` for the k-th of
-    (neurons, in_axons, out_axons, syn_bits, mem_bits) over the common classes."""
+    """The resources of every slice of one tiling as sums of grids by classes: what the slices
+    receive (``Incoming``) and the output axons of every outgoing projection. Each question (the
+    largest slice of a budget, the totals, every slice) combines only the grids it needs."""
 
-    values: np.ndarray                                  # [5, a, b, c]
-    index: tuple[np.ndarray, np.ndarray, np.ndarray]
-    counts: tuple[np.ndarray, np.ndarray, np.ndarray]   # tiles per class, per axis
-
-    FIELDS = ("neurons", "in_axons", "out_axons", "syn_bits", "mem_bits")
-    BUDGETED = (0, 1, 2, 4)   # neurons, in_axons, out_axons, mem_bits: the core budgets, in order
+    incoming: Incoming
+    out_axons: tuple[Factored, ...]
 
     def __post_init__(self) -> None:
-        if self.values.shape[0] != len(self.FIELDS) or self.values.shape[1:] != tuple(len(c) for c in self.counts):
-            raise ValueError(f"values {self.values.shape} do not match {len(self.FIELDS)} fields and the class counts")
+        grid = self.incoming.neurons.grid
+        if any(t.grid != grid for t in self.out_axons):
+            raise ValueError(f"the grids of one tiling must have one shape {grid}")
 
     @property
     def n_slices(self) -> int:
-        return int(np.prod([len(i) for i in self.index]))
+        return int(np.prod(self.incoming.neurons.grid))
+
+    def fits(self, caps: np.ndarray) -> bool:
+        """Every slice within ``caps`` (neurons, input axons, output axons, memory bits)."""
+        n, ax, mem = self.incoming.maxima
+        return n <= caps[0] and ax <= caps[1] and mem <= caps[3] and max_of_sum(list(self.out_axons)) <= caps[2]
 
     def maxima(self) -> np.ndarray:
         """The largest slice's neurons, input axons, output axons and memory bits."""
-        return self.values[list(self.BUDGETED)].reshape(len(self.BUDGETED), -1).max(axis=1)
+        n, ax, mem = self.incoming.maxima
+        return np.array([n, ax, max_of_sum(list(self.out_axons)), mem], np.int64)
 
     def totals(self) -> np.ndarray:
         """Sums over all slices of neurons, input axons, output axons and memory bits (int64)."""
-        c, y, x = self.counts
-        w = c[:, None, None] * y[None, :, None] * x[None, None, :]
-        return (self.values[list(self.BUDGETED)] * w[None]).reshape(len(self.BUDGETED), -1).sum(axis=1)
+        n, ax, mem = self.incoming.totals
+        return np.array([n, ax, sum(total(t) for t in self.out_axons), mem], np.int64)
 
     def expand(self) -> dict[str, np.ndarray]:
-        """Every slice's resources, flat in slice order, per field."""
-        ix = np.ix_(*self.index)
-        return {f: self.values[k][ix].reshape(-1) for k, f in enumerate(self.FIELDS)}
+        """Every slice's resources, flat in slice order, per field (Costs' fields)."""
+        inc = self.incoming
+        def full(terms) -> np.ndarray:
+            out = np.zeros(inc.neurons.grid, np.int64)
+            for t in terms:
+                out = out + t.expand()
+            return out.reshape(-1)
+        neurons = inc.neurons.expand().reshape(-1)
+        syn = full(inc.syn_bits)
+        return {"neurons": neurons, "in_axons": full(inc.in_axons), "out_axons": full(self.out_axons),
+                "syn_bits": syn, "mem_bits": syn + neurons * inc.neuron_bits}

@@ -27,7 +27,7 @@ from .host import is_host_unit
 
 from ..errors import MappingError
 from ..targets import TargetProfile
-from .factored import Factored, GridCosts, joint
+from .factored import Factored, GridCosts, Incoming
 from .geometry import Tiling, cdiv, distinct_tiles, view3
 from .resources import ProjectionModel
 from .split import Split, choose_split, split_costs, split_error
@@ -117,6 +117,9 @@ class NetworkModel:
         self.projections = [p for p in net.projections if p.target not in self.off_core]  # into a unit: its own work
         self.models = {p.name: ProjectionModel.of(p, net.node(p.source).shape, net.node(p.target).shape, target)
                        for p in self.projections}
+        # what the slices of a population receive under a tiling, by (name, tile): the search asks
+        # for one tiling many times, with different tilings of what it feeds
+        self._incoming: dict[tuple[str, tuple[int, int, int]], Incoming] = {}
 
     def lower_bound(self) -> LowerBound:
         tot = dict.fromkeys(BUDGETS, 0)
@@ -137,24 +140,17 @@ class NetworkModel:
 
     def evaluate_classes(self, name: str, tiling: Tiling, dst_tilings: dict[str, Tiling]) -> GridCosts:
         """``evaluate`` by classes of tiles (factored.py): time and memory grow with the distinct
-        slices, not with all of them."""
-        ins = [self.models[p.name].incoming_factored(tiling) for p in self.net.incoming(name)]
+        slices, not with all of them. What the slices receive is computed once per tiling."""
+        key = (name, tiling.tile)
+        inc = self._incoming.get(key)
+        if inc is None:
+            ins = [self.models[p.name].incoming_factored(tiling) for p in self.net.incoming(name)]
+            neurons = Factored.outer_classes(*(tiling.size_classes(a) for a in range(3)))
+            inc = Incoming(neurons, tuple(a for a, _ in ins), tuple(b for _, b in ins), self.neuron_bits)
+            self._incoming[key] = inc
         outs = [self.models[p.name].out_axons_factored(tiling, dst_tilings[p.target])
                 for p in self.net.outgoing(name) if p.target not in self.off_core]  # to a host unit: the host link
-        terms = [Factored.outer_classes(*(tiling.size_classes(a) for a in range(3)))] + [a for a, _ in ins] + [b for _, b in ins] + outs
-        values, index, counts = joint(terms)
-        k = len(ins)
-        neurons = values[0]
-        zero = np.zeros_like(neurons)
-        in_ax, syn, out_ax = zero, zero, zero
-        for v in values[1:1 + k]:
-            in_ax = in_ax + v
-        for v in values[1 + k:1 + 2 * k]:
-            syn = syn + v
-        for v in values[1 + 2 * k:]:
-            out_ax = out_ax + v
-        mem = syn + neurons * self.neuron_bits
-        return GridCosts(np.stack([neurons, in_ax, out_ax, syn, mem]), index, counts)
+        return GridCosts(inc, tuple(outs))
 
 
 SLACK = 1.05   # tilings within 5% of the fewest slices compete on input axons
@@ -175,7 +171,7 @@ def plan_population(model: NetworkModel, name: str, dst: dict[str, Tiling], g: i
     def costs(tile) -> GridCosts | None:
         if tile not in cache:
             cc = model.evaluate_classes(name, Tiling((c, h, w), tile), dst)
-            cache[tile] = cc if bool(np.all(cc.maxima() <= caps)) else None
+            cache[tile] = cc if cc.fits(caps) else None
         return cache[tile]
 
     pairs = sorted(((th, tw) for th in sh for tw in sw if th * tw <= ncap), key=lambda p: (-p[0] * p[1], p))
