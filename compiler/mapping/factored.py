@@ -29,7 +29,8 @@ def classes(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class Factored:
     """A grid of int64 values: ``values[a, b, c]`` for every (class a, class b, class c) and, per axis,
-    the class of every tile (``index``)."""
+    the class of every tile (``index``). Every class holds at least one tile (the grids are built
+    from distinct values of the tiles), so the largest value is the largest entry of the grid."""
 
     values: np.ndarray
     index: tuple[np.ndarray, np.ndarray, np.ndarray]

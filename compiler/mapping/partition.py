@@ -276,36 +276,59 @@ def pack(sizes: np.ndarray, caps: np.ndarray, order: np.ndarray, window: int | N
     that fit, in core order, as many as each takes, then onto new cores, as many per core as fit."""
     n = len(sizes)
     core = np.empty(n, np.int64)
-    used = np.zeros((max(16, n // 2 + 1), sizes.shape[1]), np.int64)
+    free = np.empty((max(16, n // 2 + 1), sizes.shape[1]), np.int64)
+    free[:] = caps
     n_cores = 0
     s_ord = sizes[order]
     brk = np.flatnonzero(np.any(s_ord[1:] != s_ord[:-1], axis=1)) + 1 if n > 1 else np.array([], np.int64)
     starts = np.concatenate([[0], brk]).astype(np.int64)
     ends = np.concatenate([brk, [n]]).astype(np.int64)
-    for a, b in zip(starts, ends):
-        s = s_ord[a]
-        p = s > 0
-        items = order[a:b]
+    run_s = s_ord[starts]
+    run_div = np.maximum(run_s, 1)
+    run_zero = run_s <= 0                       # a budget the item does not use never limits it
+    run_some_zero = run_zero.any(axis=1)
+    big = np.iinfo(np.int64).max
+    per_core = np.where(run_zero, big, caps[None, :] // run_div).min(axis=1)   # items of a run per new core
+    for r in range(len(starts)):
+        a, b = int(starts[r]), int(ends[r])
+        s, cnt = run_s[r], b - a
         k = 0
         lo = 0 if window is None else max(0, n_cores - window)
         if n_cores > lo:
-            fit = np.min(np.where(p, (caps - used[lo:n_cores]) // np.maximum(s, 1), len(items)), axis=1)
-            for j in np.flatnonzero(fit > 0):
-                m = min(int(fit[j]), len(items) - k)
-                core[items[k:k + m]] = lo + j
-                used[lo + j] += m * s
-                k += m
-                if k == len(items):
-                    break
-        if k < len(items):
-            q = int(np.min(np.where(p, caps // np.maximum(s, 1), len(items))))
-            rest = len(items) - k
+            fit = free[lo:n_cores] // run_div[r]
+            if run_some_zero[r]:
+                fit[:, run_zero[r]] = big
+            fit = fit.min(axis=1)
+            open_ = np.flatnonzero(fit)
+            if len(open_):
+                if cnt == 1:
+                    j = lo + int(open_[0])
+                    core[order[a]] = j
+                    free[j] -= s
+                    k = 1
+                else:   # fill the open cores in order, each with as many as it takes
+                    take = np.minimum(fit[open_], cnt)
+                    upto = np.cumsum(take)
+                    u = min(int(np.searchsorted(upto, cnt)) + 1, len(open_))
+                    take = take[:u].copy()
+                    if upto[u - 1] > cnt:
+                        take[-1] -= int(upto[u - 1]) - cnt
+                    k = int(take.sum())
+                    cores = lo + open_[:u]
+                    core[order[a:a + k]] = np.repeat(cores, take)
+                    free[cores] -= take[:, None] * s[None, :]
+        if k < cnt:
+            q = int(per_core[r])
+            rest = cnt - k
             nb = -(-rest // q)
-            while n_cores + nb > len(used):
-                used = np.concatenate([used, np.zeros_like(used)])
-            idx = n_cores + np.arange(rest) // q
-            core[items[k:]] = idx
-            np.add.at(used, idx, s)
+            while n_cores + nb > len(free):
+                grown = np.empty_like(free)
+                grown[:] = caps
+                free = np.concatenate([free, grown])
+            core[order[a + k:b]] = n_cores + np.arange(rest) // q
+            filled = np.full(nb, q, np.int64)
+            filled[-1] = rest - q * (nb - 1)
+            free[n_cores:n_cores + nb] -= filled[:, None] * s[None, :]
             n_cores += nb
     return core, n_cores
 

@@ -51,13 +51,34 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
             return None
         m = _entries(model, proj.name, part.plans[s], part.plans[d])
         rate = 1.0 if rates is None else float(rates.get(proj.source, 0.0))
-        blocks.append((core_of[s][m.row], core_of[d][m.col], m.data.astype(np.float64) * rate))
+        r, c, v = _core_pairs(core_of[s], core_of[d], m)
+        blocks.append((r, c, v * rate))
     n = part.n_cores
     if not blocks:
         return sp.csr_matrix((n, n))
     r, c, v = (np.concatenate(x) for x in zip(*blocks))
     keep = r != c
     return sp.coo_matrix((v[keep], (r[keep], c[keep])), shape=(n, n)).tocsr()
+
+
+DENSE_PAIRS = 1 << 23   # core pairs of one projection counted in a dense array up to this many
+
+
+def _core_pairs(src_core: np.ndarray, dst_core: np.ndarray, m: sp.coo_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One projection's [source slice, destination piece] entries summed per (source core, destination
+    core): (rows, cols, neurons), each pair once. The sums are of integers, exact in float64."""
+    us, ls = np.unique(src_core, return_inverse=True)
+    ud, ld = np.unique(dst_core, return_inverse=True)
+    nd = len(ud)
+    key = ls.reshape(-1)[m.row].astype(np.int64) * nd + ld.reshape(-1)[m.col]
+    if len(us) * nd <= DENSE_PAIRS:
+        sums = np.bincount(key, weights=m.data, minlength=len(us) * nd)
+        pairs = np.flatnonzero(sums)
+        sums = sums[pairs]
+    else:
+        pairs, inv = np.unique(key, return_inverse=True)
+        sums = np.bincount(inv.reshape(-1), weights=m.data, minlength=len(pairs))
+    return us[pairs // nd], ud[pairs % nd], sums
 
 
 def _split_counts(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> np.ndarray:
