@@ -49,7 +49,7 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
         if total > MAX_GRAPH_ENTRIES:
             log.info("core traffic graph too large (> %d slice pairs): sequential chip placement", MAX_GRAPH_ENTRIES)
             return None
-        m = _entries(model, proj.name, part.plans[s], part.plans[d])
+        m = slice_entries(model, proj.name, part.plans[s], part.plans[d])
         rate = 1.0 if rates is None else float(rates.get(proj.source, 0.0))
         r, c, v = _core_pairs(core_of[s], core_of[d], m)
         blocks.append((r, c, v * rate))
@@ -94,7 +94,7 @@ def _entry_count(model: NetworkModel, proj: str, src: PopulationPlan, dst: Popul
     return int(np.count_nonzero(pair.neurons) * np.count_nonzero(pair.rows) * np.count_nonzero(pair.cols))
 
 
-def _entries(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> sp.coo_matrix:
+def slice_entries(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> sp.coo_matrix:
     """[source slice, destination piece] = source neurons that reach the piece. A dense input reaches
     every slice of a split readout, each neuron only the partial holding its unit (pieces numbered
     slice-major, then partial)."""

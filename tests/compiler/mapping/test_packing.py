@@ -66,3 +66,4 @@ def test_factored_grids_equal_full_grids(seed):
         np.testing.assert_array_equal(v[np.ix_(*index)], t.expand())
     c, y, x = (rng.integers(0, 4, g) for g in grid)
     np.testing.assert_array_equal(Factored.outer(c, y, x).expand(), c[:, None, None] * y[None, :, None] * x[None, None, :])
+
