@@ -57,7 +57,8 @@ class Factored:
 
     @property
     def grid(self) -> tuple[int, int, int]:
-        return tuple(len(i) for i in self.index)  # type: ignore[return-value]
+        i = self.index
+        return (len(i[0]), len(i[1]), len(i[2]))
 
     def expand(self) -> np.ndarray:
         """The full grid (shape ``grid``)."""
@@ -123,25 +124,24 @@ def total(term: Factored) -> int:
 class Incoming:
     """What a population's slices receive under one tiling (it does not depend on what they feed):
     neurons, and the input axons and synapse bits of every incoming projection, as grids by classes.
-    The memory of a slice is its synapse bits plus ``neuron_bits`` per neuron."""
+    The memory of a slice is its synapse bits plus ``neuron_bits`` per neuron (``memory``: grids
+    that add up to it, on the synapse bits' classes)."""
 
     neurons: Factored
     in_axons: tuple[Factored, ...]
     syn_bits: tuple[Factored, ...]
+    memory: tuple[Factored, ...]     # grids that add up to every slice's memory bits
     neuron_bits: int
 
     def __post_init__(self) -> None:
-        grids = {t.grid for t in (self.neurons, *self.in_axons, *self.syn_bits)}
-        if len(grids) != 1:
-            raise ValueError(f"the grids of one tiling must have one shape, got {sorted(grids)}")
-
-    def _memory_terms(self) -> list[Factored]:
-        return [Factored(self.neurons.values * self.neuron_bits, self.neurons.index), *self.syn_bits]
+        grids = {t.grid for t in (self.neurons, *self.in_axons, *self.syn_bits, *self.memory)}
+        if len(grids) != 1 or not self.memory:
+            raise ValueError(f"the grids of one tiling must have one shape and a memory, got {sorted(grids)}")
 
     @cached_property
     def maxima(self) -> tuple[int, int, int]:
         """The largest slice's neurons, input axons and memory bits."""
-        return (int(self.neurons.values.max()), max_of_sum(list(self.in_axons)), max_of_sum(self._memory_terms()))
+        return (int(self.neurons.values.max()), max_of_sum(list(self.in_axons)), max_of_sum(list(self.memory)))
 
     @cached_property
     def totals(self) -> tuple[int, int, int]:

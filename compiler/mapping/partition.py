@@ -146,7 +146,11 @@ class NetworkModel:
         if inc is None:
             ins = [self.models[p.name].incoming_factored(tiling) for p in self.net.incoming(name)]
             neurons = Factored.outer_classes(*(tiling.size_classes(a) for a in range(3)))
-            inc = Incoming(neurons, tuple(a for a, _ in ins), tuple(b for _, b in ins), self.neuron_bits)
+            bits = self.neuron_bits
+            # memory: synapse bits plus the neurons' bits, added on the first projection's classes
+            memory = ((Factored(ins[0].syn_bits.values + ins[0].neurons.values * bits, ins[0].syn_bits.index),
+                       *(r.syn_bits for r in ins[1:])) if ins else (Factored(neurons.values * bits, neurons.index),))
+            inc = Incoming(neurons, tuple(r.axons for r in ins), tuple(r.syn_bits for r in ins), memory, bits)
             self._incoming[key] = inc
         outs = [self.models[p.name].out_axons_factored(tiling, dst_tilings[p.target])
                 for p in self.net.outgoing(name) if p.target not in self.off_core]  # to a host unit: the host link

@@ -39,16 +39,15 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
         sel = part.piece_plan == i
         c[part.piece_slice[sel] * p.partials + part.piece_part[sel]] = part.piece_core[sel]
         core_of.append(c)
-    blocks = []
+    on_cores = [(p, index[p.source], index[p.target]) for p in model.projections if p.source not in model.off_core]
     total = 0
-    for proj in model.projections:
-        if proj.source in model.off_core:
-            continue
-        s, d = index[proj.source], index[proj.target]
+    for proj, s, d in on_cores:   # counted first: a graph too large is given up before any of it is built
         total += _entry_count(model, proj.name, part.plans[s], part.plans[d])
         if total > MAX_GRAPH_ENTRIES:
             log.info("core traffic graph too large (> %d slice pairs): sequential chip placement", MAX_GRAPH_ENTRIES)
             return None
+    blocks = []
+    for proj, s, d in on_cores:
         m = slice_entries(model, proj.name, part.plans[s], part.plans[d])
         rate = 1.0 if rates is None else float(rates.get(proj.source, 0.0))
         r, c, v = _core_pairs(core_of[s], core_of[d], m)

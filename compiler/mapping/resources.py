@@ -107,6 +107,22 @@ class Pair:
         return u[:, None, None] * r[None, :, None] * c[None, None, :]
 
 
+@dataclass(frozen=True)
+class Received:
+    """What one projection adds to the slices of a destination tiling, as grids by classes: input
+    axons, synapse bits, and the slices' neurons on the synapse bits' classes (so that a slice's
+    memory, synapse bits plus bits per neuron, adds class by class)."""
+
+    axons: Factored
+    syn_bits: Factored
+    neurons: Factored
+
+    def __post_init__(self) -> None:
+        if self.neurons.index is not self.syn_bits.index and not all(
+                np.array_equal(a, b) for a, b in zip(self.neurons.index, self.syn_bits.index)):
+            raise ValueError("the neurons of a projection's slices must lie on its synapse bits' classes")
+
+
 CACHE_BYTES = 16 * 2**20  # arrays memoised per projection model
 
 
@@ -114,6 +130,8 @@ def _nbytes(value) -> int:
     """Bytes of the arrays in a memoised value (an array, a Factored grid or a tuple of them)."""
     if isinstance(value, tuple):
         return sum(_nbytes(v) for v in value)
+    if isinstance(value, Received):
+        return _nbytes((value.axons, value.syn_bits, value.neurons))
     if isinstance(value, Factored):
         return value.values.nbytes + sum(i.nbytes for i in value.index)
     return value.nbytes if isinstance(value, np.ndarray) else 0
@@ -176,10 +194,10 @@ class ProjectionModel:
     def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Per slice of ``dst`` (shape ``dst.grid``): (input axons, synapse bits) this projection adds;
         ``lower``: the synapse bits' lower bound at the smallest index width."""
-        axons, bits = self.incoming_factored(dst, lower)
-        return axons.expand(), bits.expand()
+        got = self.incoming_factored(dst, lower)
+        return got.axons.expand(), got.syn_bits.expand()
 
-    def incoming_factored(self, dst: Tiling, lower: bool = False) -> tuple[Factored, Factored]:
+    def incoming_factored(self, dst: Tiling, lower: bool = False) -> "Received":
         """``incoming`` by classes of destination tiles (factored.py), memoised per tiling."""
         return self.cached(("in", dst, lower), lambda: self._incoming(dst, lower))
 
@@ -192,7 +210,7 @@ class ProjectionModel:
     def chunk_ends(self) -> np.ndarray:
         return np.minimum(self.chunk_starts + self.atoms, self.src_view[0])
 
-    def _incoming(self, dst: Tiling, lower: bool) -> tuple[Factored, Factored]:  # pragma: no cover
+    def _incoming(self, dst: Tiling, lower: bool) -> "Received":  # pragma: no cover
         raise NotImplementedError
 
     def pair(self, src: Tiling, dst: Tiling) -> Pair:  # pragma: no cover
@@ -320,7 +338,7 @@ class ConvModel(ProjectionModel):
             return first, inv.reshape(-1)
         return self.cached(("cclasses", dst.view, dst.tile[0]), make)
 
-    def _incoming(self, dst: Tiling, lower: bool) -> tuple[Factored, Factored]:
+    def _incoming(self, dst: Tiling, lower: bool) -> "Received":
         # tiles with the same synapse counts (channels) or tap histogram and size (rows, cols) cost the
         # same: compute each class once
         rep, ic = self._channel_classes(dst)
@@ -329,10 +347,12 @@ class ConvModel(ProjectionModel):
         chunks = (self._chunk_counts(dst)[rep] > 0).sum(1)                    # source chunks per channel tile
         # connected source rows (cols) of a tile: those landing at least one tap
         axons = Factored.outer_classes((chunks, ic), (uy[:, :-1].sum(1), iy), (ux[:, :-1].sum(1), ix))
+        k = dst.sizes(0)[rep][:, None, None] * uy[:, -1][None, :, None] * ux[:, -1][None, None, :]
+        index = (ic, iy, ix)
+        neurons = Factored(k, index)
         if lower:
             mem = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], self._list_bits(dst, None)[rep])
-            return axons, Factored(mem, (ic, iy, ix))
-        k = dst.sizes(0)[rep][:, None, None] * uy[:, -1][None, :, None] * ux[:, -1][None, None, :]
+            return Received(axons, Factored(mem, index), neurons)
         bits = self.mem.sparse_bits(k)
         mem = np.zeros(k.shape, np.int64)
         for b in np.unique(bits):
@@ -342,7 +362,7 @@ class ConvModel(ProjectionModel):
                 continue
             per = self._list_bits(dst, int(b))[rep]                             # [channel class, my, mx]
             mem[sel] = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], per)[sel]
-        return axons, Factored(mem, (ic, iy, ix))
+        return Received(axons, Factored(mem, index), neurons)
 
     def _inputs_of(self, dst: Tiling) -> tuple[np.ndarray, np.ndarray]:
         """Per destination channel tile: the interval [lo, hi) of source channels that feed it (the
@@ -395,7 +415,7 @@ class DenseModel(ProjectionModel):
     def _units_per_chunk(self) -> np.ndarray:
         return self.chunk_ends - self.chunk_starts
 
-    def _incoming(self, dst: Tiling, lower: bool) -> tuple[Factored, Factored]:
+    def _incoming(self, dst: Tiling, lower: bool) -> "Received":
         _, h, w = self.src_view
         atoms = self._units_per_chunk()
         k = Factored.outer_classes(*(dst.size_classes(a) for a in range(3)))  # neurons per slice
@@ -403,7 +423,7 @@ class DenseModel(ProjectionModel):
         wb = self.mem.weight_bits
         n = atoms[None, :] * k.values.reshape(-1)[:, None]
         per = (self.mem.list_bits_lower(n, wb) if lower else self.mem.list_bits(n, wb)).sum(1) * (h * w)
-        return axons, Factored(per.reshape(k.values.shape), k.index)
+        return Received(axons, Factored(per.reshape(k.values.shape), k.index), k)
 
     @property
     def n_units(self) -> int:
