@@ -413,10 +413,17 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding, int | None], _X], t
     return best[1], best[2]
 
 
+def abs_max(a: np.ndarray, axis: int | None = None):
+    """max |a| (over ``axis``) without a temporary the size of ``a``: max(max a, -min a), the same
+    values as ``np.abs(a).max(axis)`` (a float -0.0 becomes 0.0, as abs gives)."""
+    m = np.maximum(a.max(axis=axis), -a.min(axis=axis))
+    return m + 0.0 if m.dtype.kind == "f" else m
+
+
 def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
     if w.ndim == 0:
         return np.full(n_channels, abs(float(w)))
-    return np.abs(w.reshape(w.shape[0], -1)).max(axis=1) if w.shape[0] == n_channels else np.full(n_channels, np.abs(w).max())
+    return abs_max(w.reshape(w.shape[0], -1), axis=1) if w.shape[0] == n_channels else np.full(n_channels, abs_max(w))
 
 
 MATCHED_V0 = {"floor": "zero", "round": "half", "ceil": "full"}  # paper 003's quantization-voltage match
@@ -599,7 +606,7 @@ def integerize_readout(
     T = ctx.timesteps if steps is None else int(steps)
     L = T if levels is None else int(levels)
     fmt = ctx.fmt
-    wabs = max(float(np.abs(w).max()) if w.size else 0.0 for w in layer.weights) or 1.0
+    wabs = max(float(abs_max(w)) if w.size else 0.0 for w in layer.weights) or 1.0
 
     def build(e, wtop):
         S = max(1, round((2**e) * wtop / wabs))
