@@ -274,10 +274,13 @@ def plan_all(model: NetworkModel, g: int, finer: dict[str, int] | None = None) -
     return [plans[n.name] for n in model.placed]
 
 
-def pack(sizes: np.ndarray, caps: np.ndarray, order: np.ndarray, window: int | None = None) -> tuple[np.ndarray, int]:
+def pack(sizes: np.ndarray, caps: np.ndarray, order: np.ndarray, window: int | None = None,
+         give_up_above: int | None = None) -> tuple[np.ndarray, int] | None:
     """First fit, items taken in ``order``, over all open cores (or the last ``window``); returns (core
     per item, cores). A run of identical consecutive items is placed at once: into the open cores
-    that fit, in core order, as many as each takes, then onto new cores, as many per core as fit."""
+    that fit, in core order, as many as each takes, then onto new cores, as many per core as fit.
+    ``give_up_above``: None as soon as the cores are sure to end above it (the cores open, plus the
+    new cores the items left need beyond the free room of the cores they may still go to)."""
     n = len(sizes)
     core = np.empty(n, np.int64)
     free = np.empty((max(16, n // 2 + 1), sizes.shape[1]), np.int64)
@@ -293,8 +296,17 @@ def pack(sizes: np.ndarray, caps: np.ndarray, order: np.ndarray, window: int | N
     run_some_zero = run_zero.any(axis=1)
     big = np.iinfo(np.int64).max
     per_core = np.where(run_zero, big, caps[None, :] // run_div).min(axis=1)   # items of a run per new core
+    if give_up_above is not None:
+        left = s_ord.sum(axis=0) - np.concatenate([np.zeros((1, s_ord.shape[1]), np.int64), np.cumsum(s_ord, axis=0)])
+        limited = caps > 0
     for r in range(len(starts)):
         a, b = int(starts[r]), int(ends[r])
+        if give_up_above is not None and r % GIVE_UP_EVERY == 0 and n_cores > 0:
+            lo = 0 if window is None else max(0, n_cores - window)
+            room = free[lo:n_cores].sum(axis=0)
+            beyond = np.maximum(left[a] - room, 0)[limited]
+            if n_cores + int(np.max(-(-beyond // caps[limited]), initial=0)) > give_up_above:
+                return None
         s, cnt = run_s[r], b - a
         k = 0
         lo = 0 if window is None else max(0, n_cores - window)
@@ -337,6 +349,9 @@ def pack(sizes: np.ndarray, caps: np.ndarray, order: np.ndarray, window: int | N
     return core, n_cores
 
 
+GIVE_UP_EVERY = 128   # runs between two checks of a packing that may give up
+
+
 def _renumber(core: np.ndarray) -> np.ndarray:
     """Cores numbered by the first piece they hold (in piece order): topological order of cores."""
     _, first = np.unique(core, return_index=True)
@@ -356,9 +371,6 @@ def pack_plans(model: NetworkModel, plans: list[PopulationPlan], g: int) -> Part
     piece_slice, piece_part = item // k, item % k
     n = len(sizes)
     results = []
-    if n <= STREAM_MAX:
-        stream_core, stream_n = pack(sizes, caps, np.arange(n), 64)
-        results.append((stream_n, 0, "stream", stream_core))
     if n > 1:
         # largest first, on sizes rounded up to 1/QUANTUM of a core: identical rounded items form long
         # runs that are placed at once (rounding up keeps every core within its budgets)
@@ -367,6 +379,10 @@ def pack_plans(model: NetworkModel, plans: list[PopulationPlan], g: int) -> Part
         ffd = np.lexsort((np.arange(n),) + tuple(-q[:, d] for d in reversed(range(q.shape[1]))) + (-norm,))
         ffd_core, ffd_n = pack(q, np.full(len(caps), QUANTUM, np.int64), ffd)
         results.append((ffd_n, 1, "largest-first", ffd_core))
+    if n <= STREAM_MAX:   # wins ties; given up as soon as it cannot end within the largest-first cores
+        stream = pack(sizes, caps, np.arange(n), 64, give_up_above=results[0][0] if results else None)
+        if stream is not None:
+            results.append((stream[1], 0, "stream", stream[0]))
     n_cores, _, how, core = min(results, key=lambda r: (r[0], r[1]))
     core = _renumber(core)
     usage = np.zeros((n_cores, sizes.shape[1]), np.int64)

@@ -44,6 +44,24 @@ def test_pack_is_first_fit(seed, n, window, runs):
     np.testing.assert_array_equal(core, want)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(2, 600), st.sampled_from([None, 4, 64]), st.integers(-3, 3))
+def test_pack_gives_up_only_above_the_limit(seed, n, window, slack):
+    """A packing that may give up returns None only when it would end above the limit, else the same."""
+    rng = np.random.default_rng(seed)
+    caps = np.array([10, 7, 5, 12], np.int64)
+    sizes = np.minimum(rng.integers(0, 6, size=(n, 4)), caps)
+    order = rng.permutation(n)
+    core, n_cores = pack(sizes, caps, order, window)
+    limit = max(1, n_cores + slack)
+    got = pack(sizes, caps, order, window, give_up_above=limit)
+    if got is None:
+        assert n_cores > limit
+    else:
+        assert got[1] == n_cores
+        np.testing.assert_array_equal(got[0], core)
+
+
 def grid_of(rng, grid, classes) -> Factored:
     """A random grid whose every class holds at least one tile (as Factored requires)."""
     classes = tuple(min(c, g) for c, g in zip(classes, grid))
