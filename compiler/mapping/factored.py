@@ -90,17 +90,6 @@ def joint(terms: list[Factored]) -> tuple[list[np.ndarray], tuple[np.ndarray, ..
     return values, tuple(index)
 
 
-def summed(terms: list[Factored]) -> Factored:
-    """The sum of grids of one tiling (at least one)."""
-    if len(terms) == 1:
-        return terms[0]
-    values, index = joint(terms)
-    total = values[0]
-    for v in values[1:]:
-        total = total + v
-    return Factored(total, index)  # type: ignore[arg-type]
-
-
 def max_of_sum(terms: list[Factored]) -> int:
     """The largest entry of the sum of grids (0 without any)."""
     if not terms:

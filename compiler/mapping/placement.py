@@ -31,7 +31,6 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
     """[core, core] estimated spikes per timestep from one core to another (diagonal removed):
     source neurons x destination slices they reach, times the source's firing rate (1 without rates:
     the fan-out). None when the graph would exceed MAX_GRAPH_ENTRIES."""
-    net = model.net
     index = {p.name: i for i, p in enumerate(part.plans)}
     core_of = []   # per plan: core of every piece (slice-major, then partial)
     for i, p in enumerate(part.plans):
