@@ -310,6 +310,7 @@ def _fit_scales(build, name: str, ctx: IntegerizeContext, sources: dict[str, Nod
             ctx.envelopes[node.name] = env
             return node, projs, e
         worst = b.worst
+        built = node = projs = env = None  # freed before the next scale is built (VGG-16 224's fc1: 3 GB)
     floor = f" with weights of at least {min_weight_bits} bits" if min_weight_bits is not None else \
         " even with the smallest weight scale"
     extra = (f" or fewer fractional bits than F = {coding.frac_bits}" if isinstance(coding, DifferentialCoding)
@@ -462,7 +463,24 @@ def v0_for(v0_mode: str, r: float, theta: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown V0 mode {v0_mode!r}; supported: zero, half, full (or auto)")
 
 
+ROUND_BLOCK = 1 << 22   # weights rounded per block of rows of about this many (elementwise: same values)
+
+
 def _round_weights(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
+    """clip(round(w * scale / 2^e)) as int64, by blocks of rows (a per-row ``scale`` sliced alike), so
+    that no float temporary is the size of a large matrix; every element gets the same operations."""
+    s = np.asarray(scale)
+    per_row = s.ndim > 0 and not (s.ndim == w.ndim and s.shape[0] == 1)
+    if w.ndim == 0 or w.size <= ROUND_BLOCK or (per_row and (s.ndim != w.ndim or s.shape[0] != w.shape[0])):
+        return _round_block(w, scale, e, fmt)
+    out = np.empty(w.shape, np.int64)
+    step = max(1, ROUND_BLOCK // max(1, w[0].size))
+    for a in range(0, w.shape[0], step):
+        out[a:a + step] = _round_block(w[a:a + step], scale[a:a + step] if per_row else scale, e, fmt)
+    return out
+
+
+def _round_block(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
     """clip(round(w * scale / 2^e)) as int64: the same operations in the same order and dtypes, done in
     place in the product's buffer (no further temporaries the size of the weights)."""
     t = np.asarray(w * scale)  # numpy's own promotion, as before (a float32 layer times a Python int stays float32)
