@@ -640,7 +640,7 @@ def integerize_readout(
 
 def weight_bits(projs: list[Projection]) -> int:
     """Signed bits the largest weight mantissa of ``projs`` uses (1 + bit length of max |W|)."""
-    m = max((int(np.abs(p.weight).max(initial=0)) for p in projs), default=0)
+    m = max((int(abs_max(p.weight)) if p.weight.size else 0 for p in projs), default=0)
     return 1 + m.bit_length()
 
 
