@@ -310,6 +310,7 @@ def _fit_scales(build, name: str, ctx: IntegerizeContext, sources: dict[str, Nod
             ctx.envelopes[node.name] = env
             return node, projs, e
         worst = b.worst
+        built = node = projs = env = None  # freed before the next scale is built (VGG-16 224's fc1: 3 GB)
     floor = f" with weights of at least {min_weight_bits} bits" if min_weight_bits is not None else \
         " even with the smallest weight scale"
     extra = (f" or fewer fractional bits than F = {coding.frac_bits}" if isinstance(coding, DifferentialCoding)
@@ -413,10 +414,17 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding, int | None], _X], t
     return best[1], best[2]
 
 
+def abs_max(a: np.ndarray, axis: int | None = None):
+    """max |a| (over ``axis``) without a temporary the size of ``a``: max(max a, -min a), the same
+    values as ``np.abs(a).max(axis)`` (a float -0.0 becomes 0.0, as abs gives)."""
+    m = np.maximum(a.max(axis=axis), -a.min(axis=axis))
+    return m + 0.0 if m.dtype.kind == "f" else m
+
+
 def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
     if w.ndim == 0:
         return np.full(n_channels, abs(float(w)))
-    return np.abs(w.reshape(w.shape[0], -1)).max(axis=1) if w.shape[0] == n_channels else np.full(n_channels, np.abs(w).max())
+    return abs_max(w.reshape(w.shape[0], -1), axis=1) if w.shape[0] == n_channels else np.full(n_channels, abs_max(w))
 
 
 MATCHED_V0 = {"floor": "zero", "round": "half", "ceil": "full"}  # paper 003's quantization-voltage match
@@ -455,7 +463,24 @@ def v0_for(v0_mode: str, r: float, theta: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown V0 mode {v0_mode!r}; supported: zero, half, full (or auto)")
 
 
+ROUND_BLOCK = 1 << 22   # weights rounded per block of rows of about this many (elementwise: same values)
+
+
 def _round_weights(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
+    """clip(round(w * scale / 2^e)) as int64, by blocks of rows (a per-row ``scale`` sliced alike), so
+    that no float temporary is the size of a large matrix; every element gets the same operations."""
+    s = np.asarray(scale)
+    per_row = s.ndim > 0 and not (s.ndim == w.ndim and s.shape[0] == 1)
+    if w.ndim == 0 or w.size <= ROUND_BLOCK or (per_row and (s.ndim != w.ndim or s.shape[0] != w.shape[0])):
+        return _round_block(w, scale, e, fmt)
+    out = np.empty(w.shape, np.int64)
+    step = max(1, ROUND_BLOCK // max(1, w[0].size))
+    for a in range(0, w.shape[0], step):
+        out[a:a + step] = _round_block(w[a:a + step], scale[a:a + step] if per_row else scale, e, fmt)
+    return out
+
+
+def _round_block(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
     """clip(round(w * scale / 2^e)) as int64: the same operations in the same order and dtypes, done in
     place in the product's buffer (no further temporaries the size of the weights)."""
     t = np.asarray(w * scale)  # numpy's own promotion, as before (a float32 layer times a Python int stays float32)
@@ -599,7 +624,7 @@ def integerize_readout(
     T = ctx.timesteps if steps is None else int(steps)
     L = T if levels is None else int(levels)
     fmt = ctx.fmt
-    wabs = max(float(np.abs(w).max()) if w.size else 0.0 for w in layer.weights) or 1.0
+    wabs = max(float(abs_max(w)) if w.size else 0.0 for w in layer.weights) or 1.0
 
     def build(e, wtop):
         S = max(1, round((2**e) * wtop / wabs))
@@ -615,7 +640,7 @@ def integerize_readout(
 
 def weight_bits(projs: list[Projection]) -> int:
     """Signed bits the largest weight mantissa of ``projs`` uses (1 + bit length of max |W|)."""
-    m = max((int(np.abs(p.weight).max(initial=0)) for p in projs), default=0)
+    m = max((int(abs_max(p.weight)) if p.weight.size else 0 for p in projs), default=0)
     return 1 + m.bit_length()
 
 

@@ -3,7 +3,7 @@
     placement = map_network(net, target, chips=None, rates=None)   # -> dict for net.metadata["placement"]
 
 Resource model: ``resources.py`` (one model per projection kind, registry ``MODELS``); slicing and
-packing: ``partition.py``; readouts too large for a core as partial accumulators: ``split.py``;
+packing: ``partition.py`` (a tiling's costs by classes of equal tiles: ``factored.py``); readouts too large for a core as partial accumulators: ``split.py``;
 chips: ``placement.py`` (METIS via pymetis); text / JSON / PNG: ``report.py``. The readings of the
 hardware behind every count are in docs/mapping.md.
 """

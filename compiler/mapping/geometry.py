@@ -79,6 +79,25 @@ class Tiling:
     def sizes(self, axis: int) -> np.ndarray:
         return self._bounds[axis][2]
 
+    def size_classes(self, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct tile sizes along ``axis``, the class of every tile): every tile has the full size
+        but the last, which may be smaller."""
+        return self._size_classes[axis]
+
+    @cached_property
+    def _size_classes(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        out = []
+        for v, t, g in zip(self.view, self.tile, self.grid):
+            last = v - (g - 1) * t
+            if last == t:
+                out.append((np.array([t], np.int64), np.zeros(g, np.int64)))
+            else:
+                cls = np.zeros(g, np.int64)
+                cls[-1] = 0
+                cls[:-1] = 1
+                out.append((np.array([last, t], np.int64), cls))
+        return tuple(out)
+
     def tile_of(self, axis: int) -> np.ndarray:
         """For every index along ``axis``: the tile it lies in."""
         return np.arange(self.view[axis], dtype=np.int64) // self.tile[axis]

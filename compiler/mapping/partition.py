@@ -27,6 +27,7 @@ from .host import is_host_unit
 
 from ..errors import MappingError
 from ..targets import TargetProfile
+from .factored import Factored, GridCosts, Incoming
 from .geometry import Tiling, cdiv, distinct_tiles, view3
 from .resources import ProjectionModel
 from .split import Split, choose_split, split_costs, split_error
@@ -116,6 +117,9 @@ class NetworkModel:
         self.projections = [p for p in net.projections if p.target not in self.off_core]  # into a unit: its own work
         self.models = {p.name: ProjectionModel.of(p, net.node(p.source).shape, net.node(p.target).shape, target)
                        for p in self.projections}
+        # what the slices of a population receive under a tiling, by (name, tile): the search asks
+        # for one tiling many times, with different tilings of what it feeds
+        self._incoming: dict[tuple[str, tuple[int, int, int]], Incoming] = {}
 
     def lower_bound(self) -> LowerBound:
         tot = dict.fromkeys(BUDGETS, 0)
@@ -131,29 +135,26 @@ class NetworkModel:
         return LowerBound(tot, cores)
 
     def evaluate(self, name: str, tiling: Tiling, dst_tilings: dict[str, Tiling]) -> Costs:
-        grid = tiling.grid
-        neurons = tiling.neurons()
-        in_ax = np.zeros(grid, np.int64)
-        syn = np.zeros(grid, np.int64)
-        for p in self.net.incoming(name):
-            a, b = self.models[p.name].incoming(tiling)
-            in_ax += a
-            syn += b
-        out_ax = np.zeros(grid, np.int64)
-        for p in self.net.outgoing(name):
-            if p.target not in self.off_core:   # messages to a host unit leave through the chip's host link
-                out_ax += self.models[p.name].out_axons(tiling, dst_tilings[p.target])
-        mem = syn + neurons * self.neuron_bits
-        f = lambda a: a.reshape(-1)  # noqa: E731
-        return Costs(f(neurons), f(in_ax), f(out_ax), f(syn), f(mem))
+        """Every slice's resources under ``tiling`` (``dst_tilings``: the tilings of what it feeds)."""
+        return Costs(**self.evaluate_classes(name, tiling, dst_tilings).expand())
 
-
-def _fits(costs: Costs, caps: np.ndarray) -> bool:
-    return all(int(a.max()) <= int(c) for a, c in zip((costs.neurons, costs.in_axons, costs.out_axons, costs.mem_bits), caps))
-
-
-def _overhead(costs: Costs, caps: np.ndarray) -> float:
-    return float(sum(a.sum() / c for a, c in zip((costs.neurons, costs.in_axons, costs.out_axons, costs.mem_bits), caps)))
+    def evaluate_classes(self, name: str, tiling: Tiling, dst_tilings: dict[str, Tiling]) -> GridCosts:
+        """``evaluate`` by classes of tiles (factored.py): time and memory grow with the distinct
+        slices, not with all of them. What the slices receive is computed once per tiling."""
+        key = (name, tiling.tile)
+        inc = self._incoming.get(key)
+        if inc is None:
+            ins = [self.models[p.name].incoming_factored(tiling) for p in self.net.incoming(name)]
+            neurons = Factored.outer_classes(*(tiling.size_classes(a) for a in range(3)))
+            bits = self.neuron_bits
+            # memory: synapse bits plus the neurons' bits, added on the first projection's classes
+            memory = ((Factored(ins[0].syn_bits.values + ins[0].neurons.values * bits, ins[0].syn_bits.index),
+                       *(r.syn_bits for r in ins[1:])) if ins else (Factored(neurons.values * bits, neurons.index),))
+            inc = Incoming(neurons, tuple(r.axons for r in ins), tuple(r.syn_bits for r in ins), memory, bits)
+            self._incoming[key] = inc
+        outs = [self.models[p.name].out_axons_factored(tiling, dst_tilings[p.target])
+                for p in self.net.outgoing(name) if p.target not in self.off_core]  # to a host unit: the host link
+        return GridCosts(inc, tuple(outs))
 
 
 SLACK = 1.05   # tilings within 5% of the fewest slices compete on input axons
@@ -168,14 +169,13 @@ def plan_population(model: NetworkModel, name: str, dst: dict[str, Tiling], g: i
     ncap = int(min(caps[0], 2 ** model.target.synapse.index_bits[-1]))
     sc, sh, sw = distinct_tiles(c), distinct_tiles(h), distinct_tiles(w)
     found_tiles: list[tuple] = []
-    cache: dict[tuple, Costs | None] = {}
+    cache: dict[tuple, GridCosts | None] = {}
     n_min = [None]
 
-    def costs(tile) -> Costs | None:
+    def costs(tile) -> GridCosts | None:
         if tile not in cache:
-            t = Tiling((c, h, w), tile)
-            cc = model.evaluate(name, t, dst)
-            cache[tile] = cc if _fits(cc, caps) else None
+            cc = model.evaluate_classes(name, Tiling((c, h, w), tile), dst)
+            cache[tile] = cc if cc.fits(caps) else None
         return cache[tile]
 
     pairs = sorted(((th, tw) for th in sh for tw in sw if th * tw <= ncap), key=lambda p: (-p[0] * p[1], p))
@@ -203,11 +203,13 @@ def plan_population(model: NetworkModel, name: str, dst: dict[str, Tiling], g: i
     keys = []
     for tile in found_tiles:
         cc = cache[tile]
-        n = len(cc.neurons)
+        n = cc.n_slices
         if n <= SLACK * n_min[0]:
-            keys.append((int(cc.in_axons.sum()), n, _overhead(cc, model.caps), tile))
+            tot = cc.totals()   # neurons, in_axons, out_axons, mem_bits over all slices
+            overhead = float(sum(a / cap for a, cap in zip(tot, model.caps)))
+            keys.append((int(tot[1]), n, overhead, tile))
     tile = min(keys)[3]
-    return PopulationPlan(name, (c, h, w), Tiling((c, h, w), tile), cache[tile], g)
+    return PopulationPlan(name, (c, h, w), Tiling((c, h, w), tile), Costs(**cache[tile].expand()), g)
 
 
 def _diagnose(model: NetworkModel, name: str, dst: dict[str, Tiling]) -> MappingError:
@@ -272,44 +274,82 @@ def plan_all(model: NetworkModel, g: int, finer: dict[str, int] | None = None) -
     return [plans[n.name] for n in model.placed]
 
 
-def pack(sizes: np.ndarray, caps: np.ndarray, order: np.ndarray, window: int | None = None) -> tuple[np.ndarray, int]:
+def pack(sizes: np.ndarray, caps: np.ndarray, order: np.ndarray, window: int | None = None,
+         give_up_above: int | None = None) -> tuple[np.ndarray, int] | None:
     """First fit, items taken in ``order``, over all open cores (or the last ``window``); returns (core
     per item, cores). A run of identical consecutive items is placed at once: into the open cores
-    that fit, in core order, as many as each takes, then onto new cores, as many per core as fit."""
+    that fit, in core order, as many as each takes, then onto new cores, as many per core as fit.
+    ``give_up_above``: None as soon as the cores are sure to end above it (the cores open, plus the
+    new cores the items left need beyond the free room of the cores they may still go to)."""
     n = len(sizes)
     core = np.empty(n, np.int64)
-    used = np.zeros((max(16, n // 2 + 1), sizes.shape[1]), np.int64)
+    free = np.empty((max(16, n // 2 + 1), sizes.shape[1]), np.int64)
+    free[:] = caps
     n_cores = 0
     s_ord = sizes[order]
     brk = np.flatnonzero(np.any(s_ord[1:] != s_ord[:-1], axis=1)) + 1 if n > 1 else np.array([], np.int64)
     starts = np.concatenate([[0], brk]).astype(np.int64)
     ends = np.concatenate([brk, [n]]).astype(np.int64)
-    for a, b in zip(starts, ends):
-        s = s_ord[a]
-        p = s > 0
-        items = order[a:b]
+    run_s = s_ord[starts]
+    run_div = np.maximum(run_s, 1)
+    run_zero = run_s <= 0                       # a budget the item does not use never limits it
+    run_some_zero = run_zero.any(axis=1)
+    big = np.iinfo(np.int64).max
+    per_core = np.where(run_zero, big, caps[None, :] // run_div).min(axis=1)   # items of a run per new core
+    if give_up_above is not None:
+        left = s_ord.sum(axis=0) - np.concatenate([np.zeros((1, s_ord.shape[1]), np.int64), np.cumsum(s_ord, axis=0)])
+        limited = caps > 0
+    for r in range(len(starts)):
+        a, b = int(starts[r]), int(ends[r])
+        if give_up_above is not None and r % GIVE_UP_EVERY == 0 and n_cores > 0:
+            lo = 0 if window is None else max(0, n_cores - window)
+            room = free[lo:n_cores].sum(axis=0)
+            beyond = np.maximum(left[a] - room, 0)[limited]
+            if n_cores + int(np.max(-(-beyond // caps[limited]), initial=0)) > give_up_above:
+                return None
+        s, cnt = run_s[r], b - a
         k = 0
         lo = 0 if window is None else max(0, n_cores - window)
         if n_cores > lo:
-            fit = np.min(np.where(p, (caps - used[lo:n_cores]) // np.maximum(s, 1), len(items)), axis=1)
-            for j in np.flatnonzero(fit > 0):
-                m = min(int(fit[j]), len(items) - k)
-                core[items[k:k + m]] = lo + j
-                used[lo + j] += m * s
-                k += m
-                if k == len(items):
-                    break
-        if k < len(items):
-            q = int(np.min(np.where(p, caps // np.maximum(s, 1), len(items))))
-            rest = len(items) - k
+            fit = free[lo:n_cores] // run_div[r]
+            if run_some_zero[r]:
+                fit[:, run_zero[r]] = big
+            fit = fit.min(axis=1)
+            open_ = np.flatnonzero(fit)
+            if len(open_):
+                if cnt == 1:
+                    j = lo + int(open_[0])
+                    core[order[a]] = j
+                    free[j] -= s
+                    k = 1
+                else:   # fill the open cores in order, each with as many as it takes
+                    take = np.minimum(fit[open_], cnt)
+                    upto = np.cumsum(take)
+                    u = min(int(np.searchsorted(upto, cnt)) + 1, len(open_))
+                    take = take[:u].copy()
+                    if upto[u - 1] > cnt:
+                        take[-1] -= int(upto[u - 1]) - cnt
+                    k = int(take.sum())
+                    cores = lo + open_[:u]
+                    core[order[a:a + k]] = np.repeat(cores, take)
+                    free[cores] -= take[:, None] * s[None, :]
+        if k < cnt:
+            q = int(per_core[r])
+            rest = cnt - k
             nb = -(-rest // q)
-            while n_cores + nb > len(used):
-                used = np.concatenate([used, np.zeros_like(used)])
-            idx = n_cores + np.arange(rest) // q
-            core[items[k:]] = idx
-            np.add.at(used, idx, s)
+            while n_cores + nb > len(free):
+                grown = np.empty_like(free)
+                grown[:] = caps
+                free = np.concatenate([free, grown])
+            core[order[a + k:b]] = n_cores + np.arange(rest) // q
+            filled = np.full(nb, q, np.int64)
+            filled[-1] = rest - q * (nb - 1)
+            free[n_cores:n_cores + nb] -= filled[:, None] * s[None, :]
             n_cores += nb
     return core, n_cores
+
+
+GIVE_UP_EVERY = 128   # runs between two checks of a packing that may give up
 
 
 def _renumber(core: np.ndarray) -> np.ndarray:
@@ -331,9 +371,6 @@ def pack_plans(model: NetworkModel, plans: list[PopulationPlan], g: int) -> Part
     piece_slice, piece_part = item // k, item % k
     n = len(sizes)
     results = []
-    if n <= STREAM_MAX:
-        stream_core, stream_n = pack(sizes, caps, np.arange(n), 64)
-        results.append((stream_n, 0, "stream", stream_core))
     if n > 1:
         # largest first, on sizes rounded up to 1/QUANTUM of a core: identical rounded items form long
         # runs that are placed at once (rounding up keeps every core within its budgets)
@@ -342,6 +379,10 @@ def pack_plans(model: NetworkModel, plans: list[PopulationPlan], g: int) -> Part
         ffd = np.lexsort((np.arange(n),) + tuple(-q[:, d] for d in reversed(range(q.shape[1]))) + (-norm,))
         ffd_core, ffd_n = pack(q, np.full(len(caps), QUANTUM, np.int64), ffd)
         results.append((ffd_n, 1, "largest-first", ffd_core))
+    if n <= STREAM_MAX:   # wins ties; given up as soon as it cannot end within the largest-first cores
+        stream = pack(sizes, caps, np.arange(n), 64, give_up_above=results[0][0] if results else None)
+        if stream is not None:
+            results.append((stream[1], 0, "stream", stream[0]))
     n_cores, _, how, core = min(results, key=lambda r: (r[0], r[1]))
     core = _renumber(core)
     usage = np.zeros((n_cores, sizes.shape[1]), np.int64)

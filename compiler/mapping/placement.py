@@ -31,7 +31,6 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
     """[core, core] estimated spikes per timestep from one core to another (diagonal removed):
     source neurons x destination slices they reach, times the source's firing rate (1 without rates:
     the fan-out). None when the graph would exceed MAX_GRAPH_ENTRIES."""
-    net = model.net
     index = {p.name: i for i, p in enumerate(part.plans)}
     core_of = []   # per plan: core of every piece (slice-major, then partial)
     for i, p in enumerate(part.plans):
@@ -39,25 +38,45 @@ def core_traffic(model: NetworkModel, part: Partition, rates: dict[str, float] |
         sel = part.piece_plan == i
         c[part.piece_slice[sel] * p.partials + part.piece_part[sel]] = part.piece_core[sel]
         core_of.append(c)
-    blocks = []
+    on_cores = [(p, index[p.source], index[p.target]) for p in model.projections if p.source not in model.off_core]
     total = 0
-    for proj in model.projections:
-        if proj.source in model.off_core:
-            continue
-        s, d = index[proj.source], index[proj.target]
+    for proj, s, d in on_cores:   # counted first: a graph too large is given up before any of it is built
         total += _entry_count(model, proj.name, part.plans[s], part.plans[d])
         if total > MAX_GRAPH_ENTRIES:
             log.info("core traffic graph too large (> %d slice pairs): sequential chip placement", MAX_GRAPH_ENTRIES)
             return None
-        m = _entries(model, proj.name, part.plans[s], part.plans[d])
+    blocks = []
+    for proj, s, d in on_cores:
+        m = slice_entries(model, proj.name, part.plans[s], part.plans[d])
         rate = 1.0 if rates is None else float(rates.get(proj.source, 0.0))
-        blocks.append((core_of[s][m.row], core_of[d][m.col], m.data.astype(np.float64) * rate))
+        r, c, v = _core_pairs(core_of[s], core_of[d], m)
+        blocks.append((r, c, v * rate))
     n = part.n_cores
     if not blocks:
         return sp.csr_matrix((n, n))
     r, c, v = (np.concatenate(x) for x in zip(*blocks))
     keep = r != c
     return sp.coo_matrix((v[keep], (r[keep], c[keep])), shape=(n, n)).tocsr()
+
+
+DENSE_PAIRS = 1 << 23   # core pairs of one projection counted in a dense array up to this many
+
+
+def _core_pairs(src_core: np.ndarray, dst_core: np.ndarray, m: sp.coo_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One projection's [source slice, destination piece] entries summed per (source core, destination
+    core): (rows, cols, neurons), each pair once. The sums are of integers, exact in float64."""
+    us, ls = np.unique(src_core, return_inverse=True)
+    ud, ld = np.unique(dst_core, return_inverse=True)
+    nd = len(ud)
+    key = ls.reshape(-1)[m.row].astype(np.int64) * nd + ld.reshape(-1)[m.col]
+    if len(us) * nd <= DENSE_PAIRS:
+        sums = np.bincount(key, weights=m.data, minlength=len(us) * nd)
+        pairs = np.flatnonzero(sums)
+        sums = sums[pairs]
+    else:
+        pairs, inv = np.unique(key, return_inverse=True)
+        sums = np.bincount(inv.reshape(-1), weights=m.data, minlength=len(pairs))
+    return us[pairs // nd], ud[pairs % nd], sums
 
 
 def _split_counts(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> np.ndarray:
@@ -73,7 +92,7 @@ def _entry_count(model: NetworkModel, proj: str, src: PopulationPlan, dst: Popul
     return int(np.count_nonzero(pair.neurons) * np.count_nonzero(pair.rows) * np.count_nonzero(pair.cols))
 
 
-def _entries(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> sp.coo_matrix:
+def slice_entries(model: NetworkModel, proj: str, src: PopulationPlan, dst: PopulationPlan) -> sp.coo_matrix:
     """[source slice, destination piece] = source neurons that reach the piece. A dense input reaches
     every slice of a split readout, each neuron only the partial holding its unit (pieces numbered
     slice-major, then partial)."""

@@ -23,6 +23,7 @@ import numpy as np
 from snnc.ir import Conv2d, Dense, Projection, SumPool2d
 
 from ..targets import TargetProfile
+from .factored import Factored, classes
 from .geometry import Tiling, cdiv, view3
 
 
@@ -106,7 +107,34 @@ class Pair:
         return u[:, None, None] * r[None, :, None] * c[None, None, :]
 
 
+@dataclass(frozen=True)
+class Received:
+    """What one projection adds to the slices of a destination tiling, as grids by classes: input
+    axons, synapse bits, and the slices' neurons on the synapse bits' classes (so that a slice's
+    memory, synapse bits plus bits per neuron, adds class by class)."""
+
+    axons: Factored
+    syn_bits: Factored
+    neurons: Factored
+
+    def __post_init__(self) -> None:
+        if self.neurons.index is not self.syn_bits.index and not all(
+                np.array_equal(a, b) for a, b in zip(self.neurons.index, self.syn_bits.index)):
+            raise ValueError("the neurons of a projection's slices must lie on its synapse bits' classes")
+
+
 CACHE_BYTES = 16 * 2**20  # arrays memoised per projection model
+
+
+def _nbytes(value) -> int:
+    """Bytes of the arrays in a memoised value (an array, a Factored grid or a tuple of them)."""
+    if isinstance(value, tuple):
+        return sum(_nbytes(v) for v in value)
+    if isinstance(value, Received):
+        return _nbytes((value.axons, value.syn_bits, value.neurons))
+    if isinstance(value, Factored):
+        return value.values.nbytes + sum(i.nbytes for i in value.index)
+    return value.nbytes if isinstance(value, np.ndarray) else 0
 
 
 def _chunk_starts(c: int, atoms: int) -> np.ndarray:
@@ -146,7 +174,7 @@ class ProjectionModel:
         c = self._cache
         if key not in c:
             value = fn()
-            size = sum(a.nbytes for a in (value if isinstance(value, tuple) else (value,)) if isinstance(a, np.ndarray))
+            size = _nbytes(value)
             if len(c) > 4096 or self._cache_bytes[0] + size > CACHE_BYTES:
                 c.clear()
                 self._cache_bytes[0] = 0
@@ -156,10 +184,22 @@ class ProjectionModel:
 
     def out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
         """Per source slice: axon entries to all destination slices (= ``pair(src, dst).out_axons()``)."""
-        return self._out_axons(src, dst)
+        return self.out_axons_factored(src, dst).expand()
 
-    def _out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
-        return self.pair(src, dst).out_axons()
+    def out_axons_factored(self, src: Tiling, dst: Tiling) -> Factored:
+        """``out_axons`` by classes of source tiles (factored.py)."""
+        p = self.pair(src, dst)
+        return Factored.outer(p.units.sum(1), p.rows.sum(1), p.cols.sum(1))
+
+    def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Per slice of ``dst`` (shape ``dst.grid``): (input axons, synapse bits) this projection adds;
+        ``lower``: the synapse bits' lower bound at the smallest index width."""
+        got = self.incoming_factored(dst, lower)
+        return got.axons.expand(), got.syn_bits.expand()
+
+    def incoming_factored(self, dst: Tiling, lower: bool = False) -> "Received":
+        """``incoming`` by classes of destination tiles (factored.py), memoised per tiling."""
+        return self.cached(("in", dst, lower), lambda: self._incoming(dst, lower))
 
     # chunks of source channels carried by one axon
     @property
@@ -170,7 +210,7 @@ class ProjectionModel:
     def chunk_ends(self) -> np.ndarray:
         return np.minimum(self.chunk_starts + self.atoms, self.src_view[0])
 
-    def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    def _incoming(self, dst: Tiling, lower: bool) -> "Received":  # pragma: no cover
         raise NotImplementedError
 
     def pair(self, src: Tiling, dst: Tiling) -> Pair:  # pragma: no cover
@@ -256,9 +296,6 @@ class ConvModel(ProjectionModel):
         ax = _Axis.build(w, kw, sw, pl, dw, ow, dst.tile_of(2), dst.grid[2])
         return ay, ax
 
-    def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        return self.cached(("in", dst, lower), lambda: self._incoming(dst, lower))
-
     def _chunk_counts(self, dst: Tiling) -> np.ndarray:
         """[dest channel tile, source chunk]: synapses per tap pair (destination channels it feeds)."""
         return self.cached(("chunks", dst.view, dst.tile[0]),
@@ -292,17 +329,30 @@ class ConvModel(ProjectionModel):
             return per.sum(1)
         return self.cached(("bits", dst.view, dst.tile[0], bits), make)
 
-    def _incoming(self, dst: Tiling, lower: bool) -> tuple[np.ndarray, np.ndarray]:
-        gch_chunks = self._chunk_counts(dst)                                   # [cq, a]: synapses per tap pair
-        ay, ax = self._axes(dst)
-        axons = (gch_chunks > 0).sum(1)[:, None, None] * ay.connected()[None, :, None] * ax.connected()[None, None, :]
-        # tiles with the same tap histogram and size cost the same: compute each class once
+    def _channel_classes(self, dst: Tiling) -> tuple[np.ndarray, np.ndarray]:
+        """Channel tiles with the same synapses per source chunk and size cost the same: (one tile of
+        every class, the class of every tile)."""
+        def make():
+            rows = np.concatenate([self._chunk_counts(dst), dst.sizes(0)[:, None]], axis=1)
+            _, first, inv = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+            return first, inv.reshape(-1)
+        return self.cached(("cclasses", dst.view, dst.tile[0]), make)
+
+    def _incoming(self, dst: Tiling, lower: bool) -> "Received":
+        # tiles with the same synapse counts (channels) or tap histogram and size (rows, cols) cost the
+        # same: compute each class once
+        rep, ic = self._channel_classes(dst)
         uy, iy = self._classes(dst, 1)
         ux, ix = self._classes(dst, 2)
+        chunks = (self._chunk_counts(dst)[rep] > 0).sum(1)                    # source chunks per channel tile
+        # connected source rows (cols) of a tile: those landing at least one tap
+        axons = Factored.outer_classes((chunks, ic), (uy[:, :-1].sum(1), iy), (ux[:, :-1].sum(1), ix))
+        k = dst.sizes(0)[rep][:, None, None] * uy[:, -1][None, :, None] * ux[:, -1][None, None, :]
+        index = (ic, iy, ix)
+        neurons = Factored(k, index)
         if lower:
-            mem = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], self._list_bits(dst, None))
-            return axons, mem[:, iy][:, :, ix]
-        k = dst.sizes(0)[:, None, None] * uy[:, -1][None, :, None] * ux[:, -1][None, None, :]
+            mem = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], self._list_bits(dst, None)[rep])
+            return Received(axons, Factored(mem, index), neurons)
         bits = self.mem.sparse_bits(k)
         mem = np.zeros(k.shape, np.int64)
         for b in np.unique(bits):
@@ -310,9 +360,9 @@ class ConvModel(ProjectionModel):
             if b == 0:
                 mem[sel] = np.iinfo(np.int64).max // 4   # no index width addresses the slice: cannot fit
                 continue
-            per = self._list_bits(dst, int(b))                                  # [cq, my, mx]
+            per = self._list_bits(dst, int(b))[rep]                             # [channel class, my, mx]
             mem[sel] = np.einsum("tm,un,cmn->ctu", uy[:, :-1], ux[:, :-1], per)[sel]
-        return axons, mem[:, iy][:, :, ix]
+        return Received(axons, Factored(mem, index), neurons)
 
     def _inputs_of(self, dst: Tiling) -> tuple[np.ndarray, np.ndarray]:
         """Per destination channel tile: the interval [lo, hi) of source channels that feed it (the
@@ -332,16 +382,15 @@ class ConvModel(ProjectionModel):
         units = np.where(ok, (hi - 1) // m - lo // m + 1, 0)
         return units, np.where(ok, hi - lo, 0)
 
-    def _out_axons(self, src: Tiling, dst: Tiling) -> np.ndarray:
+    def out_axons_factored(self, src: Tiling, dst: Tiling) -> Factored:
         # separable: channel units x rows x cols, each factor cached on the two tilings' tiles along its axis
         units = self.cached(("units", src.view, src.tile[0], dst.view, dst.tile[0]),
-                            lambda: self._channel_pair(src, dst)[0].sum(1))
-        ay, ax = self._axes(dst)
+                            lambda: classes(self._channel_pair(src, dst)[0].sum(1)))
         rows = self.cached(("rows", src.view, src.tile[1], dst.view, dst.tile[1]),
-                           lambda: np.add.reduceat((ay.count > 0).sum(1), src.starts(1)))
+                           lambda: classes(np.add.reduceat((self._axes(dst)[0].count > 0).sum(1), src.starts(1))))
         cols = self.cached(("cols", src.view, src.tile[2], dst.view, dst.tile[2]),
-                           lambda: np.add.reduceat((ax.count > 0).sum(1), src.starts(2)))
-        return units[:, None, None] * rows[None, :, None] * cols[None, None, :]
+                           lambda: classes(np.add.reduceat((self._axes(dst)[1].count > 0).sum(1), src.starts(2))))
+        return Factored.outer_classes(units, rows, cols)
 
     def pair(self, src: Tiling, dst: Tiling) -> Pair:
         units, neurons = self._channel_pair(src, dst)
@@ -366,19 +415,15 @@ class DenseModel(ProjectionModel):
     def _units_per_chunk(self) -> np.ndarray:
         return self.chunk_ends - self.chunk_starts
 
-    def incoming(self, dst: Tiling, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        return self.cached(("in", dst, lower), lambda: self._incoming(dst, lower))
-
-    def _incoming(self, dst: Tiling, lower: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _incoming(self, dst: Tiling, lower: bool) -> "Received":
         _, h, w = self.src_view
         atoms = self._units_per_chunk()
-        k = dst.neurons()
-        axons = np.full(dst.grid, len(atoms) * h * w, np.int64)
+        k = Factored.outer_classes(*(dst.size_classes(a) for a in range(3)))  # neurons per slice
+        axons = Factored.constant(len(atoms) * h * w, dst.grid)
         wb = self.mem.weight_bits
-        uk, inv = np.unique(k, return_inverse=True)
-        n = atoms[None, :] * uk[:, None]
+        n = atoms[None, :] * k.values.reshape(-1)[:, None]
         per = (self.mem.list_bits_lower(n, wb) if lower else self.mem.list_bits(n, wb)).sum(1) * (h * w)
-        return axons, per[inv].reshape(dst.grid)
+        return Received(axons, Factored(per.reshape(k.values.shape), k.index), k)
 
     @property
     def n_units(self) -> int:
@@ -392,8 +437,20 @@ class DenseModel(ProjectionModel):
         per_chunk = self.mem.list_bits(self._units_per_chunk() * int(neurons), self.mem.weight_bits)
         return np.repeat(per_chunk, h * w)
 
+    def _chunks_in(self, src: Tiling) -> np.ndarray:
+        """Per source channel tile: the chunks (units per pixel) it holds part of."""
+        return (range_overlap(src.starts(0), src.ends(0), self.chunk_starts, self.chunk_ends) > 0).sum(1)
+
+    def out_axons_factored(self, src: Tiling, dst: Tiling) -> Factored:
+        # every unit of a source slice reaches every destination slice: units x rows x cols, times the
+        # destination tiles along each axis
+        (uc, ic) = self.cached(("chunks_in", src.view, src.tile[0]), lambda: classes(self._chunks_in(src)))
+        (uy, iy), (ux, ix) = src.size_classes(1), src.size_classes(2)
+        g = dst.grid
+        return Factored.outer_classes((uc * g[0], ic), (uy * g[1], iy), (ux * g[2], ix))
+
     def pair(self, src: Tiling, dst: Tiling) -> Pair:
-        chunk_in_src = (range_overlap(src.starts(0), src.ends(0), self.chunk_starts, self.chunk_ends) > 0).sum(1)
+        chunk_in_src = self._chunks_in(src)
         units = np.repeat(chunk_in_src[:, None], dst.grid[0], axis=1)
         neurons = np.repeat(src.sizes(0)[:, None], dst.grid[0], axis=1)
         rows = np.repeat(src.sizes(1)[:, None], dst.grid[1], axis=1)

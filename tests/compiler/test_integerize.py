@@ -224,3 +224,36 @@ def test_fitting_timesteps_follows_the_suggestions_down():
     assert tried[0] == 255 and t < 255 and 1 + int(np.abs(proj.weight).max()).bit_length() >= WEIGHT_FLOOR_BITS
     t_all, (pop, (proj,), _) = fitting_timesteps(lower_at, 255, keep_all_bits=True)
     assert t_all <= t and np.abs(proj.weight).max() >= 64
+
+
+def test_abs_max_equals_abs_then_max():
+    """The largest magnitude without a temporary: the values (and signs of zeros, NaN) np.abs gives."""
+    from snnc.compiler.integerize import abs_max
+
+    rng = np.random.default_rng(0)
+    cases = [rng.standard_normal((7, 9)), -rng.random((3, 5)), np.zeros((2, 3)) - 0.0,
+             np.array([[-0.0, 0.0], [-0.0, -0.0], [np.inf, -np.inf], [np.nan, 1.0]]), rng.integers(-9, 9, (4, 6))]
+    for a in cases:
+        for axis in (None, 1):
+            got, want = np.asarray(abs_max(a, axis)), np.asarray(np.abs(a).max(axis=axis))
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_round_weights_by_blocks_equals_whole(monkeypatch):
+    """Rounding by blocks of rows (per-row scales sliced alike) gives the whole matrix's integers."""
+    import snnc.compiler.integerize as integerize
+
+    fmt = load_target("loihi").numeric
+    rng = np.random.default_rng(0)
+    cases = [(rng.standard_normal((37, 5, 3, 3)), rng.integers(1, 99, (37, 1, 1, 1))),
+             (rng.standard_normal((40, 11)), 77), (rng.standard_normal((40, 11)).astype(np.float32), 77),
+             (rng.standard_normal((9, 30)), rng.integers(1, 9, (1, 30))), (rng.standard_normal((8, 6)) * 1e3, 3)]
+    want = [[integerize._round_weights(w, s, e, fmt) for e in (0, 3, 9)] for w, s in cases]   # one block
+    monkeypatch.setattr(integerize, "ROUND_BLOCK", 50)
+    for (w, s), ws in zip(cases, want):
+        for e, wi in zip((0, 3, 9), ws):
+            got = integerize._round_weights(w, s, e, fmt)
+            assert got.dtype == wi.dtype == np.int64
+            np.testing.assert_array_equal(got, wi)

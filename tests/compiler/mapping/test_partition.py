@@ -130,3 +130,48 @@ def test_chip_bound(net):
             raise AssertionError("expected a MappingError")
         except MappingError as e:
             assert f"--chips {need}" in str(e) and "cores" in str(e)
+
+
+def traffic_per_slice_pair(model, part, rates) -> np.ndarray:
+    """The core traffic from every (source slice, destination piece) entry, added one by one."""
+    from snnc.compiler.mapping.placement import slice_entries
+
+    index = {p.name: i for i, p in enumerate(part.plans)}
+    out = np.zeros((part.n_cores, part.n_cores))
+    for proj in model.projections:
+        if proj.source in model.off_core:
+            continue
+        s, d = index[proj.source], index[proj.target]
+        core_of = []
+        for i in (s, d):
+            sel = part.piece_plan == i
+            c = np.empty(part.plans[i].n_pieces, np.int64)
+            c[part.piece_slice[sel] * part.plans[i].partials + part.piece_part[sel]] = part.piece_core[sel]
+            core_of.append(c)
+        m = slice_entries(model, proj.name, part.plans[s], part.plans[d])
+        rate = 1.0 if rates is None else rates[proj.source]
+        np.add.at(out, (core_of[0][m.row], core_of[1][m.col]), m.data * rate)
+    np.fill_diagonal(out, 0)
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(networks(), st.booleans())
+def test_core_traffic_sums_every_slice_pair(net, with_rates):
+    """Traffic summed per projection on its core pairs equals the sum over every slice pair."""
+    from dataclasses import replace
+
+    from snnc.compiler.mapping.partition import NetworkModel, partition
+    from snnc.compiler.mapping.placement import core_traffic
+    from snnc.compiler.targets import CoreBudget
+
+    target = replace(LOIHI, core=CoreBudget(16, 64, 64, 2**14), cores_per_chip=2)
+    model = NetworkModel(net, target)
+    try:
+        part = partition(model, model.lower_bound().best)
+    except MappingError:
+        return
+    rates = {n.name: 0.25 * (i % 4) for i, n in enumerate(net.nodes)} if with_rates else None  # exact binary fractions
+    got = core_traffic(model, part, rates)
+    want = traffic_per_slice_pair(model, part, rates)
+    np.testing.assert_array_equal(got.toarray(), want)
