@@ -11,7 +11,9 @@ from .base import (
     BackendError,
     BackendUnavailableError,
     DeviceError,
+    Keep,
     NodeOps,
+    NotKeptError,
     SimResult,
     SimulationError,
     UnknownBackendError,
@@ -24,7 +26,7 @@ from .base import (
 )
 
 __all__ = [
-    "Backend", "BackendError", "BackendUnavailableError", "DeviceError", "NodeOps", "SimResult", "SimulationError",
+    "Backend", "BackendError", "BackendUnavailableError", "DeviceError", "Keep", "NodeOps", "NotKeptError", "SimResult", "SimulationError",
     "UnknownBackendError", "UnsupportedNetworkError", "available_backends", "default_backend", "get_backend",
     "register_backend", "train_dtype",
 ]

@@ -5,12 +5,16 @@ A backend turns a compiled :class:`snnc.ir.Network` into something that runs and
 simulator spike for spike. The contract (docs/architecture.md, "How to add a backend"):
 
 * ``name``: the registry key (``snnc simulate --backend NAME``, ``snnc verify --against NAME``).
-* ``run(net, x, schedule, record=False) -> SimResult``: ``x`` are float inputs (B, *input shape),
-  quantized with ``snnc.ir.quantize_inputs`` (the IR's rounding, not the backend's own); ``schedule``
+* ``run(net, x, schedule, record=False, keep=Keep.ALL) -> SimResult``: ``x`` are float inputs (B, *input
+  shape), quantized with ``snnc.ir.quantize_inputs`` (the IR's rounding, not the backend's own); ``schedule``
   a :class:`snnc.ir.Schedule`. It fills at least ``schedule``, ``timesteps``, ``counts`` (every
   population and input), ``readout`` (every readout's final value), ``phase`` and ``steps`` as the
   reference does, and ``spikes`` when ``record`` is true (same shapes and dtypes as the reference).
-  Everything is exact integers: a backend equals the reference or it is wrong.
+  With ``keep=Keep.READOUTS`` it keeps only the readouts (their final accumulators in ``readout`` and
+  ``final_v``), ``max_abs_state``, ``phase``, ``steps`` (and ``ops`` where counted): no counts, final
+  states or encoded values of inputs and populations (``SimResult.kept`` says so; asking for one raises
+  :class:`NotKeptError`). A backend may drop them at the end (:func:`readouts_only`); a fast one never
+  materializes them. Everything is exact integers: a backend equals the reference or it is wrong.
 * What it cannot run it refuses *before* any work with :class:`UnsupportedNetworkError` (one line
   naming the node or population, what it is, and what does run: the schedules or the models it
   supports). The CLI shows that line and exits with status 2.
@@ -21,6 +25,7 @@ simulator spike for spike. The contract (docs/architecture.md, "How to add a bac
 
 from __future__ import annotations
 
+import enum
 import importlib
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -58,6 +63,48 @@ class SimulationError(RuntimeError):
     sums left the range the backend computes exactly; the message names the node."""
 
 
+class Keep(enum.Enum):
+    """What a run keeps in its :class:`SimResult` (``run(..., keep=...)``)."""
+
+    ALL = "all"              # every node's counts and final state (the reference's full result)
+    READOUTS = "readouts"    # the readouts' final accumulators, max_abs_state, ops: what a classifier returns
+
+
+class NotKeptError(BackendError, KeyError):
+    """A part of a :class:`SimResult` that the run did not keep (``keep=Keep.READOUTS``) was asked for."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class NotKept(dict):
+    """A result's mapping (counts, final states, encoded values) that holds only what the run kept:
+    reading a node it dropped raises :class:`NotKeptError` naming the node and how to keep it."""
+
+    def __init__(self, part: str, items=()):
+        super().__init__(items)
+        self.part = part
+
+    def __missing__(self, key):
+        raise NotKeptError(f"SimResult.{self.part}['{key}'] was not kept: the run kept readouts only "
+                           f"(keep=Keep.READOUTS; it holds {sorted(self) or 'none'}); run with keep=Keep.ALL "
+                           "to get every node's counts and final states")
+
+    def __reduce__(self):   # pickled with its part (results cross process boundaries when sharded)
+        return (NotKept, (self.part, dict(self)))
+
+
+def check_keep(keep: Keep, record: bool) -> Keep:
+    """``keep`` validated (a :class:`Keep`; recorded trains need the full result)."""
+    if not isinstance(keep, Keep):
+        raise TypeError(f"keep must be a snnc.backends.base.Keep ({', '.join(k.name for k in Keep)}), "
+                        f"got {keep!r}")
+    if record and keep is not Keep.ALL:
+        raise ValueError("record=True keeps every spike train: it needs keep=Keep.ALL, not "
+                         f"keep=Keep.{keep.name}")
+    return keep
+
+
 @dataclass
 class NodeOps:
     """Operations a node caused over the batch, per step of its own T steps.
@@ -90,6 +137,8 @@ class SimResult:
         (d-1)*T+1 .. d*T; ``phase`` gives d-1 for each population (0 for every one in pipelined).
         With mixed levels (``Population.timesteps``) a population's train has its own tau_p steps.
     final_v: population/readout -> (B, *shape) state after the last step (in the schedule's units).
+    kept: ``Keep.ALL``, or ``Keep.READOUTS``: ``counts`` and ``encoded`` hold nothing and ``final_v`` the
+        readouts only (:class:`NotKept` mappings: a dropped node raises :class:`NotKeptError`).
     """
 
     schedule: Schedule
@@ -104,6 +153,17 @@ class SimResult:
     encoded: dict[str, np.ndarray] | None = None  # differential coding: population -> sum_t msg_t * R_t
     steps: dict[str, int] = field(default_factory=dict)  # population -> its steps when they differ from T (mixed L)
     mixed_latency: int = 0  # mixed L, layerwise: steps until the last population finishes (longest path)
+    kept: Keep = Keep.ALL
+
+    def __post_init__(self):
+        if not isinstance(self.kept, Keep):
+            raise TypeError(f"SimResult.kept must be a Keep, got {self.kept!r}")
+        if self.kept is Keep.READOUTS:
+            if self.spikes is not None:
+                raise ValueError("a readout-only SimResult holds no spike trains")
+            self.counts = NotKept("counts")
+            self.encoded = NotKept("encoded") if self.encoded is not None else None
+            self.final_v = NotKept("final_v", {k: v for k, v in self.final_v.items() if k in self.readout})
 
     def activation(self, net: Network, name: str) -> np.ndarray:
         """A population's value as the float ANN sees it: rate coding lambda*N/T per spike unit
@@ -119,6 +179,10 @@ class SimResult:
         r = self.readout[name]
         return r.reshape(r.shape[0], -1).argmax(axis=1)
 
+    def holds_counts(self) -> bool:
+        """Whether every node's counts and final state are in this result (``kept`` is ``Keep.ALL``)."""
+        return self.kept is Keep.ALL
+
     @property
     def latency_steps(self) -> int:
         if self.schedule is Schedule.LAYERWISE:
@@ -126,6 +190,14 @@ class SimResult:
                 return self.mixed_latency
             return self.timesteps * (max(self.phase.values(), default=0) + 1)
         return self.timesteps
+
+
+def readouts_only(res: SimResult) -> SimResult:
+    """``res`` with only what ``Keep.READOUTS`` keeps (for a backend that computes everything anyway)."""
+    return SimResult(res.schedule, res.timesteps, {}, res.readout, None, final_v=res.final_v, phase=res.phase,
+                     max_abs_state=res.max_abs_state, ops=res.ops,
+                     encoded=None if res.encoded is None else {}, steps=res.steps,
+                     mixed_latency=res.mixed_latency, kept=Keep.READOUTS)
 
 
 def train_dtype(pop: Population):
@@ -139,8 +211,8 @@ class Backend(Protocol):
 
     name: str
 
-    def run(self, net: Network, x, schedule: Schedule, record: bool = False) -> SimResult:
-        """Simulate ``net`` on float inputs ``x`` (B, *input shape)."""
+    def run(self, net: Network, x, schedule: Schedule, record: bool = False, keep: Keep = Keep.ALL) -> SimResult:
+        """Simulate ``net`` on float inputs ``x`` (B, *input shape); ``keep``: what the result holds."""
 
 
 # name -> "module:attribute" of a factory taking keyword options only (``device``), imported on first

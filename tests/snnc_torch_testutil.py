@@ -30,6 +30,38 @@ def assert_same_result(ref, got) -> None:
             assert a == b, f"{f.name}: {b} != {a}"
 
 
+def assert_same_readouts(full, got) -> None:
+    """``got``, a ``Keep.READOUTS`` result, holds exactly the full run's readouts (final accumulators),
+    predictions, ops, max_abs_state, phase and steps, and none of its counts or population states."""
+    from snnc.backends.base import Keep, NotKeptError
+
+    assert full.kept is Keep.ALL and got.kept is Keep.READOUTS
+    assert not got.holds_counts() and got.spikes is None
+    assert list(got.readout) == list(full.readout)
+    for k in full.readout:
+        np.testing.assert_array_equal(got.readout[k], full.readout[k], err_msg=f"readout[{k}]")
+        assert got.readout[k].dtype == full.readout[k].dtype
+        np.testing.assert_array_equal(got.final_v[k], full.final_v[k], err_msg=f"final_v[{k}]")
+        np.testing.assert_array_equal(got.predictions(k), full.predictions(k))
+    assert got.max_abs_state == full.max_abs_state
+    assert got.phase == full.phase and got.steps == full.steps and got.latency_steps == full.latency_steps
+    assert (got.ops is None) == (full.ops is None)
+    if full.ops is not None:
+        assert list(got.ops) == list(full.ops)
+        for k, o in full.ops.items():
+            for g in dataclasses.fields(o):
+                np.testing.assert_array_equal(getattr(got.ops[k], g.name), getattr(o, g.name),
+                                              err_msg=f"ops[{k}].{g.name}")
+    assert len(got.counts) == 0 and set(got.final_v) == set(full.readout)
+    for name in full.counts:
+        try:
+            got.counts[name]
+        except NotKeptError as e:
+            assert f"'{name}'" in str(e) and "Keep.ALL" in str(e)
+        else:
+            raise AssertionError(f"counts[{name}] of a readout-only result did not raise NotKeptError")
+
+
 # ---- random hand-built IR networks (hypothesis) ------------------------------------------------------
 def random_network(draw, st, allow_graded: bool = True, allow_mixed: bool = True):
     """A random small network drawn with hypothesis' ``draw``: inputs with signed or unsigned ranges,

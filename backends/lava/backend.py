@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from snnc.backends.base import DeviceError, SimResult, UnsupportedNetworkError
+from snnc.backends.base import DeviceError, Keep, SimResult, UnsupportedNetworkError, check_keep, readouts_only
 from snnc.ir import GRADED_UNITS, GradedFunctionUnit, Network, Population, Schedule, as_int_inputs, layerwise_latency
 
 from .compat import ensure_lava
@@ -112,11 +112,13 @@ class LavaBackend:
         return {"lava_version": lava_version(), "run_config": f'Loihi2SimCfg(select_tag="{self.run_tag}")'}
 
     def run(self, net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, record: bool = False,
-            quantized: bool = False) -> SimResult:
+            quantized: bool = False, keep: Keep = Keep.ALL) -> SimResult:
         from .emit import build
 
+        check_keep(keep, record)
         schedule = Schedule(schedule)
         x_int = as_int_inputs(net, x, quantized)
         lb = build(net, x_int, schedule, quantized=True, tag=self.run_tag)
         run_build(lb, self.run_tag)
-        return readback(net, lb, x_int, record)
+        res = readback(net, lb, x_int, record)
+        return readouts_only(res) if keep is Keep.READOUTS else res   # Lava reads every probe anyway

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from snnc.backends.base import DeviceError, SimResult
+from snnc.backends.base import DeviceError, Keep, SimResult
 from snnc.ir import Network, Schedule
 
 from .simulator import simulate
@@ -20,11 +20,12 @@ class ReferenceBackend:
                               f"use --device cpu or --backend torch")
         self.device = "cpu"
 
-    def run(self, net: Network, x, schedule: Schedule, record: bool = False) -> SimResult:
-        return simulate(net, x, schedule=schedule, record=record)
+    def run(self, net: Network, x, schedule: Schedule, record: bool = False, keep: Keep = Keep.ALL) -> SimResult:
+        return simulate(net, x, schedule=schedule, record=record, keep=keep)
 
     def simulate(self, net: Network, x, schedule: Schedule | str = Schedule.LAYERWISE, record: bool = False,
-                 quantized: bool = False, state_bits: int | None = None, count_ops: bool = False) -> SimResult:
+                 quantized: bool = False, state_bits: int | None = None, count_ops: bool = False,
+                 keep: Keep = Keep.ALL) -> SimResult:
         """``snnc.backends.reference.simulate`` (the same method as ``TorchBackend.simulate``)."""
         return simulate(net, x, schedule=schedule, record=record, quantized=quantized, state_bits=state_bits,
-                        count_ops=count_ops)
+                        count_ops=count_ops, keep=keep)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.base import NodeOps, SimResult, SimulationError, train_dtype
+from snnc.backends.base import Keep, NodeOps, SimResult, SimulationError, check_keep, readouts_only, train_dtype
 from snnc.ir import (DifferentialCoding, GradedFunctionUnit, Input, Network, Population, Readout, Schedule, apply_projection, as_int_inputs,
                      fanout, layerwise_latency, per_channel)
 
@@ -47,8 +47,12 @@ def simulate(
     quantized: bool = False,
     state_bits: int | None = None,
     count_ops: bool = False,
+    keep: Keep = Keep.ALL,
 ) -> SimResult:
-    """Run ``net`` on a batch. ``x``: float inputs (B, *shape), or x_int when ``quantized``."""
+    """Run ``net`` on a batch. ``x``: float inputs (B, *shape), or x_int when ``quantized``. ``keep``:
+    ``Keep.READOUTS`` returns the readouts, ``max_abs_state`` and ops only (computed in full, dropped at the
+    end: the oracle stays one code path)."""
+    check_keep(keep, record)
     schedule = Schedule(schedule)
     net.check_schedule(schedule.value)  # mixed L: layerwise only
     x_int = as_int_inputs(net, x, quantized)
@@ -76,7 +80,7 @@ def simulate(
                 raise SimulationError(
                     f"node '{name}': state reached |v| = {m}, beyond the {state_bits}-bit state width"
                 )
-    return res
+    return readouts_only(res) if keep is Keep.READOUTS else res
 
 
 def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, counter: _OpCounter | None) -> SimResult:

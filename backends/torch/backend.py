@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 
-from snnc.backends.base import SimResult
+from snnc.backends.base import Keep, SimResult
 from snnc.ir import Network, Schedule
 
 from .runtime import resolve_device
@@ -45,14 +45,15 @@ class TorchBackend:
             return False
         return True
 
-    def run(self, net: Network, x, schedule: Schedule, record: bool = False) -> SimResult:
-        return self.simulate(net, x, schedule, record=record)
+    def run(self, net: Network, x, schedule: Schedule, record: bool = False, keep: Keep = Keep.ALL) -> SimResult:
+        return self.simulate(net, x, schedule, record=record, keep=keep)
 
     def simulate(self, net: Network, x, schedule: Schedule | str = Schedule.LAYERWISE, record: bool = False,
-                 quantized: bool = False, state_bits: int | None = None, count_ops: bool = False) -> SimResult:
+                 quantized: bool = False, state_bits: int | None = None, count_ops: bool = False,
+                 keep: Keep = Keep.ALL) -> SimResult:
         """``snnc.backends.reference.simulate``'s signature and result."""
         return simulate(net, x, schedule, record=record, quantized=quantized, state_bits=state_bits,
-                        count_ops=count_ops, num_threads=self.num_threads, chunk_steps=self.chunk_steps,
+                        count_ops=count_ops, keep=keep, num_threads=self.num_threads, chunk_steps=self.chunk_steps,
                         prepared=self.prepared(net))
 
     def report_extra(self) -> dict:

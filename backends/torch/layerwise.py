@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnc.backends.base import SimResult
+from snnc.backends.base import Keep, SimResult
 from snnc.ir import Input, Network, Readout, Schedule, layerwise_latency
 
 from .linear import TORCH_DTYPES, TorchProjection, check_reference_limit
@@ -22,8 +22,11 @@ from .plan import ExactnessPlan
 
 def run_layerwise(net: Network, projections: dict[str, TorchProjection], plan: ExactnessPlan,
                   x: dict[str, torch.Tensor], device, record: bool, counter: OpCounter | None,
-                  chunk_steps: int) -> SimResult:
+                  chunk_steps: int, keep: Keep = Keep.ALL) -> SimResult:
+    """``keep=Keep.READOUTS``: no int64 copies of counts or final states; each layer's counts are freed
+    when its last consumer has read them."""
     T = net.timesteps
+    full = keep is Keep.ALL
     B = next(iter(x.values())).shape[0]
     depth = net.depth()
     counts: dict[str, torch.Tensor] = {}
@@ -33,11 +36,12 @@ def run_layerwise(net: Network, projections: dict[str, TorchProjection], plan: E
     readout: dict[str, np.ndarray] = {}
     consumers = {n.name: len(net.outgoing(n.name)) for n in net.nodes}
     out_counts: dict[str, np.ndarray] = {}
-    keep = record or counter is not None
+    keep_trains = record or counter is not None
     for node in net.ordered_nodes():
         if isinstance(node, Input):
             counts[node.name] = T * x[node.name]
-            out_counts[node.name] = _np64(counts[node.name])
+            if full:
+                out_counts[node.name] = _np64(counts[node.name])
             continue
         if isinstance(node, Readout):   # integrates the same total; no threshold to scale
             cur = _current(net, node, T, projections, plan, counts, consumers, torch.int64, device)
@@ -58,7 +62,7 @@ def run_layerwise(net: Network, projections: dict[str, TorchProjection], plan: E
         K = max(1, min(int(chunk_steps), tau))
         for t0 in range(0, tau, K):
             k = min(K, tau - t0)
-            s = st.run(k, None, current, t0, None, keep=keep)
+            s = st.run(k, None, current, t0, None, keep=keep_trains)
             if record:
                 trains[node.name][t0:t0 + k] = s.cpu().numpy().astype(np.int8)
             if counter is not None:
@@ -68,15 +72,19 @@ def run_layerwise(net: Network, projections: dict[str, TorchProjection], plan: E
         # Theta' back and counts -1), so the net count is exact division, in the state's own dtype
         n = v_init.add_(current, alpha=tau).sub_(st.v)
         n = n.div_(st.thr) if n.is_floating_point() else torch.div(n, st.thr, rounding_mode="floor")
-        counts[node.name] = n
-        out_counts[node.name] = _np64(n)
-        final_v[node.name] = _np64(st.state)
         maxabs[node.name] = st.max_abs
+        if full:
+            out_counts[node.name] = _np64(n)
+            final_v[node.name] = _np64(st.state)
+        del st, current, v_init
+        if consumers[node.name] > 0:   # read by the next layers, then freed (``_current``)
+            counts[node.name] = n
+        del n
     mixed = net.mixed_steps
     return SimResult(
         Schedule.LAYERWISE, T, out_counts, readout, trains if record else None,
         final_v=final_v, phase={p.name: depth[p.name] - 1 for p in net.populations}, max_abs_state=maxabs,
-        steps=mixed, mixed_latency=layerwise_latency(net) if mixed else 0,
+        steps=mixed, mixed_latency=layerwise_latency(net) if mixed else 0, kept=keep,
     )
 
 

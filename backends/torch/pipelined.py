@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnc.backends.base import SimResult, train_dtype
+from snnc.backends.base import Keep, SimResult, train_dtype
 from snnc.ir import Dense, DifferentialCoding, Input, Network, Population, Schedule
 
 from .graded import graded_unit, is_graded
@@ -54,7 +54,11 @@ class _Readout:
 
 class Pipelined:
     def __init__(self, net: Network, projections: dict[str, TorchProjection], plan: ExactnessPlan,
-                 x: dict[str, torch.Tensor], device, record: bool, counter: OpCounter | None, chunk_steps: int):
+                 x: dict[str, torch.Tensor], device, record: bool, counter: OpCounter | None, chunk_steps: int,
+                 keep: Keep = Keep.ALL):
+        """``keep=Keep.READOUTS``: no counts, encoded values or final states are accumulated or converted
+        (memory: the states, one chunk of messages and the readouts)."""
+        self.keep, self.full = keep, keep is Keep.ALL
         self.net, self.projections, self.plan, self.x = net, projections, plan, x
         self.device, self.record, self.counter = device, record, counter
         self.T = net.timesteps
@@ -71,18 +75,21 @@ class Pipelined:
         for node in net.ordered_nodes():
             shape = (self.B,) + tuple(node.shape)
             if isinstance(node, Input):
-                self.counts[node.name] = (1 if self.diff else self.T) * x[node.name]
+                if self.full:
+                    self.counts[node.name] = (1 if self.diff else self.T) * x[node.name]
             elif is_graded(node):
                 self.units[node.name] = graded_unit(node, net, self.B, device)
-                self.counts[node.name] = None   # the sum of its messages (its differential encoded value)
+                if self.full:
+                    self.counts[node.name] = None   # the sum of its messages (its differential encoded value)
                 if record:
                     self.trains[node.name] = np.zeros((self.T,) + shape, np.int64)
             elif isinstance(node, Population):
                 st = self.plan.states.get(node.name)
                 dtype = TORCH_DTYPES[st.arith] if st is not None else torch.int64
                 self.steppers[node.name] = stepper_class(node, net.coding)(node, self.B, net.coding, dtype, device)
-                self.counts[node.name] = None
-                if self.diff:
+                if self.full:
+                    self.counts[node.name] = None
+                if self.diff and self.full:
                     self.encoded[node.name] = torch.zeros(shape, dtype=torch.int64, device=device)
                 if record:
                     self.trains[node.name] = np.zeros((self.T,) + shape, train_dtype(node))
@@ -188,6 +195,12 @@ class Pipelined:
     def _collect(self, node, msgs: torch.Tensor, t0: int) -> None:
         K = msgs.shape[0]
         name = node.name
+        if self.record:
+            self.trains[name][t0:t0 + K] = msgs.cpu().numpy().astype(self.trains[name].dtype)
+        if self.counter is not None:
+            self.counter.add(name, t0, msgs)
+        if not self.full:
+            return
         part = sum_steps(msgs)   # exact in the messages' dtype: at most T messages of at most 2^(n-1)
         if name in self.steppers and self.T * getattr(node.neuron, "unit_divisor", 1) < 2**15:
             part = part.to(torch.int16)   # |count| <= T * 2^(n-1): held compactly over the run
@@ -196,10 +209,6 @@ class Pipelined:
             r = torch.tensor([self.net.coding.reciprocal(t0 + k + 1) for k in range(K)], dtype=torch.int64,
                              device=msgs.device).reshape((K,) + (1,) * (msgs.ndim - 1))
             self.encoded[name] += (msgs.to(torch.int64) * r).sum(dim=0)
-        if self.record:
-            self.trains[name][t0:t0 + K] = msgs.cpu().numpy().astype(self.trains[name].dtype)
-        if self.counter is not None:
-            self.counter.add(name, t0, msgs)
 
     def _result(self) -> SimResult:
         def np64(t: torch.Tensor) -> np.ndarray:
@@ -208,6 +217,13 @@ class Pipelined:
         maxabs = {name: r.tracker.value() for name, r in self.readouts.items()}
         for name, st in {**self.steppers, **self.units}.items():
             maxabs[name] = st.max_abs
+        if not self.full:
+            for st in (*self.steppers.values(), *self.units.values()):
+                release(st)
+            acc = {name: np64(r.acc) for name, r in self.readouts.items()}
+            return SimResult(Schedule.PIPELINED, self.T, {}, dict(acc), None, final_v=dict(acc),
+                             phase={p.name: 0 for p in self.net.populations}, max_abs_state=maxabs,
+                             encoded={} if self.diff else None, kept=self.keep)
         # node by node: its counts and final state converted, then its torch tensors freed, so that the
         # peak is the result plus one node's state (the result's dicts are assembled in the reference's order)
         conv_counts, conv_v, conv_enc = {}, {}, {}

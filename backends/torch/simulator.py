@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnc.backends.base import SimResult, SimulationError
+from snnc.backends.base import Keep, SimResult, SimulationError, check_keep
 from snnc.ir import DifferentialCoding, Network, Schedule, as_int_inputs
 
 from .graded import check_graded
@@ -71,6 +71,7 @@ def simulate(
     quantized: bool = False,
     state_bits: int | None = None,
     count_ops: bool = False,
+    keep: Keep = Keep.ALL,
     *,
     device="cpu",
     num_threads: int | None = None,
@@ -81,7 +82,10 @@ def simulate(
 
     ``device``: "cpu" or "cuda[:N]"; ``num_threads``: torch CPU threads for this run (None: as set);
     ``chunk_steps``: steps simulated per batched chunk (None: as many as fit ``MAX_CHUNK_ELEMENTS``
-    values of the largest layer); ``prepared``: a ``PreparedNetwork`` of ``net`` to reuse."""
+    values of the largest layer); ``prepared``: a ``PreparedNetwork`` of ``net`` to reuse; ``keep``:
+    ``Keep.READOUTS`` keeps the readouts, ``max_abs_state`` and ops only, and never builds the counts or
+    final states of inputs and populations (``SimResult.kept``)."""
+    check_keep(keep, record)
     schedule = Schedule(schedule)
     net.check_schedule(schedule.value)   # mixed L: layerwise only
     x_int = as_int_inputs(net, x, quantized)
@@ -100,9 +104,9 @@ def simulate(
         xt = {k: v.contiguous(memory_format=memory_format(dev, tuple(v.shape[1:]))) for k, v in xt.items()}
         counter = OpCounter(net, batch, dev, schedule is Schedule.PIPELINED) if count_ops else None
         if schedule is Schedule.LAYERWISE:
-            res = run_layerwise(net, prepared.projections, plan, xt, dev, record, counter, K)
+            res = run_layerwise(net, prepared.projections, plan, xt, dev, record, counter, K, keep)
         else:
-            res = Pipelined(net, prepared.projections, plan, xt, dev, record, counter, K).run()
+            res = Pipelined(net, prepared.projections, plan, xt, dev, record, counter, K, keep).run()
         if counter is not None:
             steps = 1 if isinstance(net.coding, DifferentialCoding) else net.timesteps
             for node in net.inputs:   # a graded input value is sent every step it is presented, while non-zero

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from snnc.backends import Backend, SimResult, available_backends, default_backend, get_backend
+from snnc.backends import Backend, Keep, SimResult, available_backends, default_backend, get_backend
 from snnc.backends.reference import ReferenceBackend
 from snnc.ir import Network, Schedule
 
@@ -40,8 +40,9 @@ class CountingBackend(Protocol):
     name: str
 
     def simulate(self, net: Network, x, schedule: Schedule | str = Schedule.LAYERWISE, record: bool = False,
-                 quantized: bool = False, state_bits: int | None = None, count_ops: bool = False) -> SimResult:
-        """Run ``net`` on ``x`` as ``snnc.backends.reference.simulate`` does."""
+                 quantized: bool = False, state_bits: int | None = None, count_ops: bool = False,
+                 keep: Keep = Keep.ALL) -> SimResult:
+        """Run ``net`` on ``x`` as ``snnc.backends.reference.simulate`` does (``keep``: what the result holds)."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from snnc.backends import Keep
 from snnc.ir import Schedule
 from snnc.ir.limits import DEFAULT_LIMITS
 
@@ -474,11 +475,11 @@ def _state_bits(max_abs: int) -> int:
 def run_counting(net, x: np.ndarray, batch_size: int = 256, backend: CountingBackend | None = None) -> dict:
     """Pipelined run of ``net`` on ``x`` in batches on ``backend`` (default the reference): predictions,
     per-node events and outgoing synaptic operations (summed over samples and steps), the widest state
-    reached."""
+    reached. Keeps the readouts only (no per-neuron counts or states are built)."""
     backend = reference_backend(backend)
     pred, events, sops, max_abs = [], {}, {}, 0
     for i in range(0, len(x), batch_size):
-        res = backend.simulate(net, x[i:i + batch_size], Schedule.PIPELINED, count_ops=True)
+        res = backend.simulate(net, x[i:i + batch_size], Schedule.PIPELINED, count_ops=True, keep=Keep.READOUTS)
         pred.append(res.predictions())
         for k, o in res.ops.items():
             events[k] = events.get(k, 0) + int(o.events.sum())

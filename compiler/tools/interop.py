@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.backends.base import SimResult
+from snnc.backends.base import Keep, SimResult, check_keep, readouts_only
 from snnc.backends.nir import NirExport, ReferenceRun, export_nir, write_reference_data
 from snnc.backends.reference import simulate
 from snnc.ir import Network, Schedule, SumPool2d, fanout, quantize_inputs
@@ -58,12 +58,14 @@ class SinabsViaNir:
     def report_extra(self) -> dict:
         return dict(self.extra)
 
-    def run(self, net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, record: bool = False) -> SimResult:
+    def run(self, net: Network, x, schedule: Schedule | str = Schedule.PIPELINED, record: bool = False,
+            keep: Keep = Keep.ALL) -> SimResult:
         import nir
         import sinabs
 
         from snnc.backends.sinabs import SinabsNetwork
 
+        check_keep(keep, record)
         if Schedule(schedule) is not Schedule.PIPELINED:
             raise SnncError("a NIR graph steps every node every step: Sinabs runs the pipelined schedule only "
                             "(give --schedule pipelined)")
@@ -81,8 +83,9 @@ class SinabsViaNir:
         self.extra = {"sinabs_version": sinabs.__version__, "nir_version": nir.__version__,
                       "nir_float32_bound": exp.float32_bound, "sinabs_semantics": out.semantics,
                       "nirtorch_order_replaced": sn.order_fixed}
-        return SimResult(Schedule.PIPELINED, T, counts, out.readout, out.spikes if record else None,
-                         phase={p.name: 0 for p in net.populations})
+        res = SimResult(Schedule.PIPELINED, T, counts, out.readout, out.spikes if record else None,
+                        phase={p.name: 0 for p in net.populations})
+        return readouts_only(res) if keep is Keep.READOUTS else res
 
 
 def verify_against_sinabs(net: Network, x: np.ndarray) -> BackendVerifyReport:

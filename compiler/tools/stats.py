@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from snnc.backends import Keep
 from snnc.ir import Input, Network, Population, Schedule
 
 from ..energy import EnergyModel, load_energy_model
@@ -74,7 +75,7 @@ def count_operations(net: Network, x: np.ndarray, schedule: Schedule, backend: C
     """Run ``net`` on ``x`` in batches with ``backend`` and add up what every node did."""
     tot = None
     for i in range(0, len(x), batch_size):
-        res = backend.simulate(net, x[i:i + batch_size], schedule=schedule, count_ops=True)
+        res = backend.simulate(net, x[i:i + batch_size], schedule=schedule, count_ops=True, keep=Keep.READOUTS)
         tot = res.ops if tot is None else add_ops(tot, res.ops)
         if progress is not None:
             progress(len(x[i:i + batch_size]))

@@ -7,7 +7,7 @@ new backend is covered without editing this test (it walks the registries)."""
 import numpy as np
 import pytest
 
-from snnc.backends import BackendUnavailableError, SimResult, UnsupportedNetworkError, available_backends, get_backend
+from snnc.backends import BackendUnavailableError, Keep, NotKeptError, SimResult, UnsupportedNetworkError, available_backends, get_backend
 from snnc.ir import (CODINGS, NEURON_MODELS, Dense, DifferentialCoding, Input, IRValidationError, MultiThreshold,
                      Network, Population, Readout, Schedule)
 from snnc_testutil import assert_same_run
@@ -88,6 +88,30 @@ def test_each_backend_runs_or_refuses_by_name(backend, neuron, coding, schedule)
     assert isinstance(got, SimResult) and got.schedule is schedule and got.timesteps == net.timesteps
     assert not isinstance(want, Exception), f"{backend.name} runs what the reference refuses: {want}"
     assert_same_run(want, got)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+@pytest.mark.parametrize("neuron,coding,schedule", CASES, ids=lambda v: getattr(v, "value", v))
+def test_each_backend_keeps_readouts_only_when_asked(backend, neuron, coding, schedule):
+    """run(..., keep=Keep.READOUTS): the full run's readouts and largest states; counts and population
+    states are absent (NotKeptError), not zero."""
+    net = _network(NEURON_MODELS[neuron], CODINGS[coding])
+    if net is None:
+        pytest.skip(f"the IR has no {neuron} network in {coding}")
+    x = np.random.default_rng(1).uniform(0, 1, (3, 4))
+    try:
+        want = get_backend("reference").run(net, x, schedule)
+        got = backend.run(net, x, schedule, keep=Keep.READOUTS)
+    except UnsupportedNetworkError:
+        return
+    assert got.kept is Keep.READOUTS and got.spikes is None and list(got.final_v) == ["r"]
+    np.testing.assert_array_equal(got.readout["r"], want.readout["r"])
+    np.testing.assert_array_equal(got.final_v["r"], want.final_v["r"])
+    if backend.name != "lava":   # Lava reads no largest states back
+        assert got.max_abs_state == want.max_abs_state
+    for part in ("counts", "final_v"):
+        with pytest.raises(NotKeptError, match=f"{part}\\['p'\\] was not kept"):
+            getattr(got, part)["p"]
 
 
 def test_the_multi_threshold_population_the_layerwise_schedule_refuses_names_what_runs():

@@ -36,6 +36,12 @@ def test_verdicts_follow_from_the_numbers():
         assert v["pipelined_speedup"] == pytest.approx(c["snnc_torch_pipelined"]["samples_per_s"] / max(peers.values()))
         assert v["layerwise_met"] == (v["layerwise_speedup"] >= 2.0)
         assert v["pipelined_met"] == (v["pipelined_speedup"] >= 1.0)
+        # memory: judged on the readout-only runs (what the peers return); the full result shown beside it
+        peer_mem = c[v["fastest_peer"]]["mem_rise_mib"]
+        ro = max(c[s]["mem_rise_mib"] for s in mod.SNNC_READOUTS)
+        full = max(c[s]["mem_rise_mib"] for s in mod.SNNC)
+        assert (v["memory_readouts_mib"], v["memory_full_mib"]) == (ro, full)
+        assert v["memory_met"] == (ro <= peer_mem) and v["memory_full_met"] == (full <= peer_mem)
         assert r["exact"] is True
 
 

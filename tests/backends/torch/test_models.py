@@ -13,7 +13,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from snnc_torch_testutil import assert_same_result  # noqa: E402
+from snnc_torch_testutil import assert_same_readouts, assert_same_result  # noqa: E402
+
+from snnc.backends.base import Keep  # noqa: E402
 
 from snnc.backends.reference import simulate as reference  # noqa: E402
 from snnc.backends.torch import TorchBackend, simulate  # noqa: E402
@@ -66,6 +68,27 @@ def test_every_golden_network_both_schedules(golden):
     # every network runs in at least one schedule; the refusals are the reference's own
     assert all(ran[(n, "pipelined")] or ran[(n, "layerwise")] for n in golden)
     assert sum(ran.values()) >= 50
+
+
+@pytest.mark.slow
+def test_readout_only_runs_equal_the_full_run_on_every_golden_network(golden):
+    """keep=Keep.READOUTS (torch, both schedules, one chunk and step by step; the reference): readouts,
+    predictions, ops and max_abs_state bit-identical to the full run, and no hidden counts."""
+    ran = 0
+    for name, net in golden.items():
+        x = _inputs(net)
+        for schedule in ("pipelined", "layerwise"):
+            try:
+                full = reference(net, x, schedule, count_ops=True)
+            except (NotImplementedError, ValueError):
+                continue
+            assert_same_readouts(full, reference(net, x, schedule, count_ops=True, keep=Keep.READOUTS))
+            for chunk in (None, 1):
+                assert_same_readouts(full, simulate(net, x, schedule, count_ops=True, chunk_steps=chunk,
+                                                    keep=Keep.READOUTS))
+            assert_same_readouts(reference(net, x, schedule), simulate(net, x, schedule, keep=Keep.READOUTS))
+            ran += 1
+    assert ran >= 50
 
 
 @pytest.mark.slow

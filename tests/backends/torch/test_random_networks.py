@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 pytest.importorskip("torch")
 
-from snnc_torch_testutil import assert_same_result, random_network  # noqa: E402
+from snnc_torch_testutil import assert_same_readouts, assert_same_result, random_network  # noqa: E402
+
+from snnc.backends.base import Keep  # noqa: E402
 
 from snnc.backends.reference import simulate as reference  # noqa: E402
 from snnc.backends.torch import simulate  # noqa: E402
@@ -33,6 +35,20 @@ def test_random_network_equals_reference(case):
             simulate(net, x, schedule, chunk_steps=chunk, **kw)
         return
     assert_same_result(ref, simulate(net, x, schedule, chunk_steps=chunk, **kw))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_readout_only_run_equals_the_full_run(case):
+    """keep=Keep.READOUTS (every neuron model, both codings, graded units, mixed steps, any chunk): the
+    full run's readouts, ops and max_abs_state, torch and reference alike."""
+    net, x, schedule, ops, chunk = case
+    try:
+        full = reference(net, x, schedule, count_ops=ops)
+    except (NotImplementedError, ValueError):
+        return
+    assert_same_readouts(full, simulate(net, x, schedule, count_ops=ops, chunk_steps=chunk, keep=Keep.READOUTS))
+    assert_same_readouts(full, reference(net, x, schedule, count_ops=ops, keep=Keep.READOUTS))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
