@@ -366,7 +366,8 @@ def render(reports: dict, quick: bool) -> str:
              "sets to 0: `energy_ratio_mac0` in the JSON). † = the run needed a wider state than the target's; "
              "refused = the compiler refused the setting. The paper's ResNet-34 / ImageNet cells are quoted once, "
              "below, to compare directions; our nets are small and near their accuracy ceiling, so one test image "
-             "is 0.28 points on digits and 0.1 points on MNIST 5k.", ""]
+             "is " + " and ".join(f"{100 / r['samples']:.2g} points on {DATASETS[r['dataset']].label.split(' (')[0]}"
+                                  for r in {r["dataset"]: r for r in reports.values()}.values()) + ".", ""]
     lines += section_paper()
     for key, rep in reports.items():
         lines += section_model(key, rep)

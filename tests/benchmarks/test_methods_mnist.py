@@ -37,7 +37,7 @@ def _row(neuron, T, profile, accuracy, error=None):
 
 def test_a_refused_cell_shows_the_wide_state_run_marked_and_a_missing_one_a_dash():
     mod = load_benchmark_script("methods_mnist")
-    wide = "benchmarks/profiles/state32.toml"
+    wide = "examples/mnist/state32.toml"
     rep = {"timesteps": [16, 32], "results": [
         _row("if", 16, None, 0.9), _row("if", 32, None, None, error="layer 'fc1': refused"),
         _row("if", 32, wide, 0.95), _row("dual-threshold", 16, None, None, error="layer 'fc1': refused")]}
