@@ -294,7 +294,7 @@ def _first_within(rep: dict, n, coding, method, gap_points: float):
     """Smallest T at which the setting is within gap_points of the float ANN (None: never in the grid)."""
     for t in sorted(int(x) for x in rep["t_by_n"].get(str(n), [])):
         r = find(rep, n, coding, method, t)
-        if ok(r) and 100 * (rep["ann_float_accuracy"] - r["accuracy"]) <= gap_points:
+        if ok(r) and round(100 * (rep["ann_float_accuracy"] - r["accuracy"]), 9) <= gap_points:  # 0.99 - 0.98
             return t
     return None
 
@@ -340,6 +340,7 @@ def claims(reports: dict) -> list[str]:
                         e = [r["energy_ratio"] for r in rs]
                         grow += all(y > x for x, y in zip(e, e[1:]))
     out.append(f"- **The energy ratio grows with T (every row of the paper's tables): in {grow} of {rows} of our rows.**")
+    out += _low_f_claim(reports)
     over = sum(1 for rep in reports.values() for r in rep["results"] if not r.get("error") and not r["fits_target"])
     refused = sum(1 for rep in reports.values() for r in rep["results"] if r.get("error"))
     widths = sorted({r["state_bits_needed"] for rep in reports.values() for r in rep["results"] if not r.get("error")})
@@ -347,6 +348,26 @@ def claims(reports: dict) -> list[str]:
                f"(target {next(iter(reports.values()))['state_bits']}); {refused} setting(s) refused, "
                f"{over} ran wider than the target (†).")
     return out + [""]
+
+
+def _low_f_claim(reports: dict, gap_points: float = 5.0) -> list[str]:
+    """Differential cells far below the float ANN, against whether the F the state width left them drops steps."""
+    parts = []
+    for key, rep in reports.items():
+        diff = [r for r in rep["results"] if r["coding"] == "differential" and ok(r)]
+        if not diff:
+            continue
+        far = [r for r in diff if round(100 * (rep["ann_float_accuracy"] - r["accuracy"]), 9) > gap_points]
+        near = [r for r in diff if r not in far]
+        drops = lambda rs: sum(r["timesteps"] > 2 ** (r["frac_bits"] + 1) for r in rs)  # noqa: E731
+        parts.append(f"{key}: {len(far)} of {len(diff)} cells, {drops(far)} of them with T > 2^(F+1); "
+                     f"of the other {len(near)}, {drops(near)}")
+    if not parts:
+        return []
+    return [f"- **Differential cells more than {gap_points:g} points below the float ANN, against the fractional "
+            "bits F of 1/t that `--frac-bits auto` chose under the target's state width:** " + "; ".join(parts)
+            + ". Differential coding scales step t's differences by R_t = round(2^F / t) (docs/ir.md), which is 0 "
+            "for every t > 2^(F+1): with T > 2^(F+1) the last steps' differences are dropped."]
 
 
 def render(reports: dict, quick: bool) -> str:
