@@ -117,13 +117,20 @@ def err_text(r) -> str:
     return "-" if r is None else ("refused" if r["error"] else f"{r['rate_error']:.4f}{mark(r)}")
 
 
+def int_ann_text(rep: dict) -> str:
+    """The integer ANN's accuracy (the T = L compile's weights): loihi's, else the 32-bit state's (‡)."""
+    if rep["ann_int_accuracy"] is not None:
+        return f"{100 * rep['ann_int_accuracy']:.2f}"
+    return "-" if rep.get("wide_ann_int_accuracy") is None else f"{100 * rep['wide_ann_int_accuracy']:.2f}‡"
+
+
 def tables(reports: dict) -> list[str]:
     Ts = next(iter(reports.values()))["timesteps"]
     head = " | ".join(f"T={t}" for t in Ts)
     out = ["**Accuracy (%)** (ANN: float / integer, i.e. the quantized ANN the SNN converges to)", "",
            f"| L | neuron | ANN | {head} |", "|---:|---|---:|" + "---:|" * len(Ts)]
     for L, rep in reports.items():
-        ann = f"{100 * rep['ann_float_accuracy']:.2f} / {100 * rep['ann_int_accuracy']:.2f}"
+        ann = f"{100 * rep['ann_float_accuracy']:.2f} / {int_ann_text(rep)}"
         for n in NEURONS:
             out.append(f"| {L} | {ALPHA_BETA[n]} | {ann} | " + " | ".join(acc_text(cell(rep, n, t)) for t in Ts) + " |")
     out += ["", "**Unevenness error** (mean over the spiking layers of the mean |M/L − N/T|, units of λ)", "",
