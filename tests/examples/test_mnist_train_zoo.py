@@ -52,7 +52,7 @@ def test_committed_zoo_is_what_its_sidecars_and_index_say():
     commands = json.loads((zoo / "commands.json").read_text())
     assert (zoo / "README.md").read_text() == tz.render_readme(index, commands, zoo), \
         "examples/mnist/zoo/README.md differs from index.json: rerun examples/mnist/train_zoo.py"
-    assert [e["file"] for e in index] == [f"round_L{L}.onnx" for L in (2, 4, 8, 16, 32)]
+    assert {f"round_L{L}.onnx" for L in (2, 4, 8, 16, 32)} <= {e["file"] for e in index}  # paper 000's Tables 7 / 8
     for e in index:
         stem = e["file"][: -len(".onnx")]
         assert (zoo / e["file"]).is_file()
