@@ -51,14 +51,16 @@ def make_digits_resnet(quantizer: str = "round", levels: int = 4, lam_init: floa
     return model
 
 
-def snnc_check(path: Path, x: np.ndarray, y: np.ndarray) -> dict:
-    """Compile for loihi, verify layerwise at T = L against the integer ANN, on the test split."""
+def snnc_check(path: Path, x: np.ndarray, y: np.ndarray, profile: Path | None = None) -> dict:
+    """Compile for loihi (with ``profile`` laid over it, if given), verify layerwise at T = L against the integer
+    ANN, on the test split."""
     from snnc.ir import Schedule
     from snnc.compiler.api import compile_model
+    from snnc.compiler.config import CompileConfig
     from snnc.compiler.tools.verify import verify_against_ann
 
     t0 = time.perf_counter()
-    net, raw = compile_model(path)
+    net, raw = compile_model(path, CompileConfig(profile=None if profile is None else str(profile)))
     t_compile = time.perf_counter() - t0
     rep = verify_against_ann(net, x, y, Schedule.LAYERWISE, raw)
     return {

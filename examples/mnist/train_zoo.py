@@ -71,7 +71,7 @@ def entry_of(info: dict, name: str) -> dict:
             "snnc_exact": s.get("exact"), "snnc_neurons_mismatched": s.get("neurons_mismatched"),
             "snnc_neurons_compared": s.get("neurons_compared"), "snnc_accuracy": s.get("snn_accuracy"),
             "n_test": info["n_test"],
-            "ann_int_accuracy": s.get("ann_int_accuracy")}
+            "ann_int_accuracy": s.get("ann_int_accuracy"), "snnc_profile": s.get("profile")}
 
 
 def merge_index(old: list[dict], new: list[dict]) -> list[dict]:
@@ -131,7 +131,7 @@ def render_readme(index: list[dict], commands: list[str], out_dir: Path = DEFAUL
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     rows = [f"| `{e['file']}` | {e['quantizer']} | {e['levels']} | {e['epochs']} | {fmt(e['test_accuracy'])} "
             f"| {fmt(e['onnxruntime_test_accuracy'])} | {fmt(e['ann_int_accuracy'])} | "
-            + ("**EXACT**" if e["snnc_exact"] else "not exact")
+            + ("**EXACT**" if e["snnc_exact"] else "not exact") + ("‡" if e.get("snnc_profile") else "")
             + f" ({e['snnc_neurons_mismatched']:,} of {e['snnc_neurons_compared']:,} counts differ) "
             f"| {', '.join(f'{v:g}' for v in e['lam'])} | {e['train_seconds']:.0f} |" for e in index]
     return "\n".join([
@@ -166,6 +166,9 @@ def render_readme(index: list[dict], commands: list[str], out_dir: Path = DEFAUL
         "",
         "\"snnc\": `snnc compile` defaults (T = L, layerwise, loihi target) and `verify --against ann` on the",
         "same test images: the SNN's spike counts against the quantized (integer) ANN's levels.",
+        *(["‡ = the 24-bit `loihi` state refuses T = L for this model (its sidecar's `snnc.loihi_refused` says "
+           "why); checked with `" + next(e["snnc_profile"] for e in index if e.get("snnc_profile"))
+           + "` (a 32-bit state) laid over loihi."] if any(e.get("snnc_profile") for e in index) else []),
         "",
         "| file | quantizer | L | epochs | torch | onnxruntime | integer ANN | snnc verify (T = L, layerwise) "
         "| learned lam | train s |",

@@ -41,3 +41,20 @@ def test_model_names_are_checked():
     for bad in ("round16", "trunc_L4", "round_L0"):
         with pytest.raises(ValueError, match="expected <floor|round|ceil>_L<levels>"):
             tz.parse_model(bad)
+
+
+def test_committed_zoo_is_what_its_sidecars_and_index_say():
+    """examples/mnist/zoo: README.md is rendered from index.json, each index entry is its sidecar's, every model
+    was verified exact (layerwise, T = L) on the 1000 test images, and each .onnx is there."""
+    tz = _mod()
+    zoo = REPO / "examples" / "mnist" / "zoo"
+    index = json.loads((zoo / "index.json").read_text())
+    commands = json.loads((zoo / "commands.json").read_text())
+    assert (zoo / "README.md").read_text() == tz.render_readme(index, commands, zoo), \
+        "examples/mnist/zoo/README.md differs from index.json: rerun examples/mnist/train_zoo.py"
+    assert {f"round_L{L}.onnx" for L in (2, 4, 8, 16, 32)} <= {e["file"] for e in index}  # paper 000's Tables 7 / 8
+    for e in index:
+        stem = e["file"][: -len(".onnx")]
+        assert (zoo / e["file"]).is_file()
+        assert tz.entry_of(json.loads((zoo / f"{stem}.json").read_text()), stem) == e
+        assert e["snnc_exact"] is True and e["snnc_neurons_mismatched"] == 0 and e["n_test"] == 1000
