@@ -76,7 +76,28 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
         raise ModelLoadError(f"'{path}' is not a readable ONNX model ({type(e).__name__}: {e})") from None
     if not model.graph.node:
         raise ModelLoadError(f"'{path}' is not a readable ONNX model (it has no graph nodes)")
+    damaged = undecodable_text(model)
+    if damaged:
+        raise ModelLoadError(f"'{path}' is not a readable ONNX model ({damaged} is not UTF-8 text: the file is damaged; "
+                             "export it again)")
     return model
+
+
+def undecodable_text(model: onnx.ModelProto) -> str | None:
+    """Where the first text field the loader reads is not valid UTF-8, or None. protobuf hands such a proto2
+    string field back as ``bytes`` (a damaged file), which every later name lookup and message would trip on."""
+    g = model.graph
+    fields = [("the graph's name", g.name)]
+    fields += [(f"opset_import[{i}].domain", o.domain) for i, o in enumerate(model.opset_import)]
+    for i, n in enumerate(g.node):
+        fields += [(f"node #{i} {field}", v) for field in ("name", "op_type", "domain") for v in [getattr(n, field)]]
+        fields += [(f"node #{i} input {j}", v) for j, v in enumerate(n.input)]
+        fields += [(f"node #{i} output {j}", v) for j, v in enumerate(n.output)]
+        fields += [(f"node #{i} attribute {j} name", a.name) for j, a in enumerate(n.attribute)]
+    for kind, items in (("initializer", g.initializer), ("graph input", g.input), ("graph output", g.output),
+                        ("value_info", g.value_info)):
+        fields += [(f"{kind} #{i} name", t.name) for i, t in enumerate(items)]
+    return next((where for where, v in fields if not isinstance(v, str)), None)
 
 
 def external_data_files(path: str | os.PathLike) -> list[Path]:

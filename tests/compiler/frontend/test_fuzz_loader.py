@@ -92,3 +92,28 @@ def test_structural_damage(tmp_path, data):
     p = tmp_path / "m.onnx"
     p.write_bytes(m.SerializeToString())
     _compile_or_typed_error(p)
+
+
+def _damage_text(model_bytes: bytes, text: bytes) -> bytes:
+    b = bytearray(model_bytes)
+    i = b.find(text)
+    assert i >= 0
+    b[i] = 0xFF   # no longer UTF-8: protobuf returns the field as bytes
+    return bytes(b)
+
+
+def test_damaged_text_field_is_one_typed_line(tmp_path):
+    # found by test_byte_damage in another test order: an op_type that is not UTF-8 came back as bytes and
+    # reached a str concatenation (TypeError, a traceback) instead of a one-line refusal
+    from snnc.compiler.errors import ModelLoadError
+
+    for text in (b"Gemm", b"Floor"):
+        p = tmp_path / "m.onnx"
+        p.write_bytes(_damage_text(BASE_BYTES, text))
+        try:
+            compile_model(p)
+        except ModelLoadError as e:
+            msg = str(e)
+            assert "op_type is not UTF-8 text" in msg and "m.onnx" in msg and "\n" not in msg.strip()
+        else:
+            raise AssertionError("a damaged op_type must be refused")
