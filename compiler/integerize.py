@@ -524,9 +524,18 @@ def integerize_population(
 
     screen = None if grid is not None else scale_screen(layer.weights, ctx.fmt, ctx.timesteps, ctx.coding, sources)
 
+    def population(theta, bias, v0):
+        return Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0,
+                          bias=bias, levels=levels, real_threshold=np.array(real_threshold), timesteps=steps)
+
     def refuses(e, wtop):
         p = params(e, wtop)
-        return p is not None and screen is not None and screen.refuses(p[0], e, p[2], p[3])
+        if p is None or screen is None:
+            return False
+        if screen.active is None:  # what the layer's projections are: built on zero weights (no memory)
+            screen.learn(population(p[0], p[2], p[3]), [mk(np.broadcast_to(np.int64(0), np.shape(w)), e)
+                                                        for w, mk in zip(layer.weights, layer.make_projection)], e)
+        return screen.refuses(p[0], e, p[2], p[3])
 
     def build(e, wtop):
         p = params(e, wtop)
@@ -542,15 +551,10 @@ def integerize_population(
                 n = np.round(w * (grid / wmax).reshape(view)).astype(np.int64)
                 wi = np.where((k >= 1).reshape(view), k.reshape(view) * n, wi)
             projs.append(mk(wi, e))
-        pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0,
-                         bias=bias, levels=levels, real_threshold=np.array(real_threshold), timesteps=steps)
-        if screen is not None:
-            screen.learn(pop, projs, e)
-        return pop, projs
+        return population(theta, bias, v0), projs
 
     return _first_fitting(build, layer.name, ctx, sources, bits_of=lambda wtop: _weight_bits(grid, wtop, fmt),
                           refuses=refuses)
-
 
 
 def split_bias(bias_levels: np.ndarray, theta: np.ndarray, levels: int, B: np.ndarray, v0: np.ndarray) -> np.ndarray:

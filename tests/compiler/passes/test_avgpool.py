@@ -186,7 +186,7 @@ def test_odd_map_pools_import_match_onnxruntime_and_verify_exact_or_are_refused(
                                                    ((2, 2), (2, 2), (0, 0, 0, 0), (5, 4)),
                                                    ((3, 3), (2, 2), (1, 1, 1, 1), (6, 6))])
 def test_pool_adjoint_dense_equals_the_window_sum(kernel, stride, pads, hw):
-    """The folded dense weight, tiled windows (one copy) or not (window sums), equals the definition
+    """The folded dense weight, tiled windows or overlapping ones, equals the definition
     W'[o, c, y, x] = 0.0 + sum over windows covering (y, x) of W[o, c, i, j] / div, sign of zero included."""
     from snnc.compiler.frontend.float_graph import AvgPool
     from snnc.compiler.passes.pooling import _pool_adjoint_dense
