@@ -16,7 +16,7 @@ sending 0/1 spikes over the network's T (no mixed levels), every incoming projec
 
 with hi_i = sum over projections of 2^e sum_j max(W_ij, 0) and lo_i the same over negative weights.
 W_ij = clip(round(w_ij Theta_i / 2^e)); where the row cannot reach the clip (Theta_i max_j |w_ij| / 2^e
-<= the largest mantissa), |round(x)| >= |x| - 1/2 gives
+< the largest mantissa + 1/2), |round(x)| >= |x| - 1/2 gives
 
     2^e sum_j max(W_ij, 0) >= Theta_i P_i - 2^(e-1) n+_i      (P_i: sum of the positive w_ij, n+_i: their count)
 
@@ -124,7 +124,8 @@ class DenseScreen:
         hi = np.zeros(rows)
         lo = np.zeros(rows)
         for ps, pc, ns, nc, rm in zip(self.pos_sum, self.pos_count, self.neg_sum, self.neg_count, self.row_max):
-            free = theta * rm * (1.0 + REL_MARGIN) / 2.0 ** e <= weight_max  # no weight of the row can clip
+            # no weight of the row can clip: |t| < weight_max + 1/2 rounds to at most weight_max
+            free = theta * rm * (1.0 + REL_MARGIN) / 2.0 ** e < weight_max + 0.5
             hi += np.where(free, np.maximum(theta * ps * (1.0 - REL_MARGIN) - half * pc, 0.0), 0.0)
             lo += np.where(free, np.maximum(theta * ns * (1.0 - REL_MARGIN) - half * nc, 0.0), 0.0)
         step = np.maximum(np.maximum(hi + b, lo - b), 0.0)
@@ -178,8 +179,23 @@ def round_weights(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
         return round_block(w, scale, e, fmt)
     out = np.empty(w.shape, np.int64)
     step = max(1, ROUND_BLOCK // max(1, w[0].size))
+    buf = None  # one float buffer for every block (a fresh 32 MB temporary per block costs its page faults)
     for a in range(0, w.shape[0], step):
-        out[a:a + step] = round_block(w[a:a + step], scale[a:a + step] if per_row else scale, e, fmt)
+        sa = scale[a:a + step] if per_row else scale
+        dt = np.multiply(w[a:a + 1], sa[:1] if per_row else sa).dtype  # numpy's own promotion, on one row
+        if dt.kind != "f":
+            out[a:a + step] = round_block(w[a:a + step], sa, e, fmt)
+            continue
+        shape = np.broadcast_shapes(w[a:a + step].shape, np.shape(sa))
+        n = int(np.prod(shape))
+        if buf is None or buf.dtype != dt or buf.size < n:
+            buf = np.empty(n, dt)
+        t = buf[:n].reshape(shape)
+        np.multiply(w[a:a + step], sa, out=t)  # w * scale in numpy's own result type, as round_block does
+        t /= 2**e
+        np.round(t, out=t)
+        np.clip(t, fmt.weight_min, fmt.weight_max, out=t)
+        out[a:a + step] = t  # the same cast as astype(int64)
     return out
 
 

@@ -106,7 +106,10 @@ def test_round_weights_by_blocks_equals_whole(monkeypatch):
     rng = np.random.default_rng(0)
     cases = [(rng.standard_normal((37, 5, 3, 3)), rng.integers(1, 99, (37, 1, 1, 1))),
              (rng.standard_normal((40, 11)), 77), (rng.standard_normal((40, 11)).astype(np.float32), 77),
-             (rng.standard_normal((9, 30)), rng.integers(1, 9, (1, 30))), (rng.standard_normal((8, 6)) * 1e3, 3)]
+             (rng.standard_normal((9, 30)), rng.integers(1, 9, (1, 30))), (rng.standard_normal((8, 6)) * 1e3, 3),
+             (rng.standard_normal((41, 7)).astype(np.float32), rng.integers(1, 999, (41, 1))),
+             (rng.standard_normal((41, 7)).astype(np.float32), np.int64(1234)),
+             (rng.integers(-5, 5, (30, 4)), rng.integers(1, 9, (30, 1)))]
     want = [[round_weights(w, s, e, FMT) for e in (0, 3, 9)] for w, s in cases]   # one block
     monkeypatch.setattr(weight_scale, "ROUND_BLOCK", 50)
     for (w, s), ws in zip(cases, want):
