@@ -45,6 +45,7 @@ from .lowering.plan import (FixedNodes, LoweredGraph, MultiThresholdPopulation, 
 from .lowering.transformer import GradedPlan
 from .metadata import Conversion, LayerRecord
 from .targets import NumericFormat
+from .weight_scale import round_weights, scale_screen
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,8 @@ def _scales(fmt: NumericFormat, min_weight_bits: int | None = None):
 
 
 def _first_fitting(build, name: str, ctx: IntegerizeContext, sources: dict[str, Node],
-                   bits_of: Callable[[float], WeightBits] | None = None):
+                   bits_of: Callable[[float], WeightBits] | None = None,
+                   refuses: Callable[[int, float], bool] | None = None):
     """Try the scales finest first; return (node, projections, exponent) of the first whose state
     bound (analysis/bounds.py, for the context's coding and T) fits the target's width, and remember
     its envelope in the context; else raise naming the layer.
@@ -265,7 +267,7 @@ def _first_fitting(build, name: str, ctx: IntegerizeContext, sources: dict[str, 
     they need): WeightPrecisionError names the bits the layer would keep and the T that keeps them; a
     layer keeping fewer bits than it needs is logged as a warning."""
     if bits_of is None:
-        return _fit_scales(build, name, ctx, sources, ctx.min_weight_bits)
+        return _fit_scales(build, name, ctx, sources, ctx.min_weight_bits, refuses)
     fmt, T, coding = ctx.fmt, ctx.timesteps, ctx.coding
     need = bits_of(fmt.weight_max).needed
     floor = min(WEIGHT_FLOOR_BITS if ctx.min_weight_bits is None else ctx.min_weight_bits, need)
@@ -276,7 +278,7 @@ def _first_fitting(build, name: str, ctx: IntegerizeContext, sources: dict[str, 
         return build(e, wtop)
 
     try:
-        node, projs, e = _fit_scales(recorded, name, ctx, sources, floor)
+        node, projs, e = _fit_scales(recorded, name, ctx, sources, floor, refuses)
     except StateOverflowError as err:
         kept = _bits_at(build, T, fmt, sources, coding, floor, lambda w: bits_of(w).kept)
         if kept >= floor or kept < 0:  # not the weight floor (e.g. the bias register): the original error stands
@@ -293,13 +295,21 @@ def _first_fitting(build, name: str, ctx: IntegerizeContext, sources: dict[str, 
     return node, projs, e
 
 
-def _fit_scales(build, name: str, ctx: IntegerizeContext, sources: dict[str, Node], min_weight_bits: int | None):
-    """``_first_fitting``'s search, down to ``min_weight_bits`` signed bits (None: as far as needed)."""
+def _fit_scales(build, name: str, ctx: IntegerizeContext, sources: dict[str, Node], min_weight_bits: int | None,
+                refuses: Callable[[int, float], bool] | None = None):
+    """``_first_fitting``'s search, down to ``min_weight_bits`` signed bits (None: as far as needed).
+    ``refuses(e, wtop)``: True when that scale's state bound certainly overflows (weight_scale.py), so
+    it is skipped without rounding its weights; the search takes the same scale either way."""
     worst = None
     fmt, T, coding = ctx.fmt, ctx.timesteps, ctx.coding
     envs = {k: env for k, env in ctx.envelopes.items() if k in sources}
     bias_clipped = False
+    skipped = None
     for e, wtop in _scales(fmt, min_weight_bits):
+        if refuses is not None and refuses(e, wtop):
+            skipped = (e, wtop)
+            continue
+        skipped = None
         built = build(e, wtop)
         if built is None:  # the per-step bias would not fit the bias register at this scale
             bias_clipped = True
@@ -311,6 +321,15 @@ def _fit_scales(build, name: str, ctx: IntegerizeContext, sources: dict[str, Nod
             return node, projs, e
         worst = b.worst
         built = node = projs = env = None  # freed before the next scale is built (VGG-16 224's fc1: 3 GB)
+    if skipped is not None:  # the last scale was refused unbuilt: its exact bound is the one to report
+        built = build(*skipped)
+        if built is not None:
+            node, projs = built
+            b, env = bound_node(node, projs, sources, T, coding, envs)
+            if b.worst <= fmt.state_max:  # cannot happen (the screen's bound is a lower bound); sound anyway
+                ctx.envelopes[node.name] = env
+                return node, projs, skipped[0]
+            worst = b.worst
     floor = f" with weights of at least {min_weight_bits} bits" if min_weight_bits is not None else \
         " even with the smallest weight scale"
     extra = (f" or fewer fractional bits than F = {coding.frac_bits}" if isinstance(coding, DifferentialCoding)
@@ -463,35 +482,6 @@ def v0_for(v0_mode: str, r: float, theta: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown V0 mode {v0_mode!r}; supported: zero, half, full (or auto)")
 
 
-ROUND_BLOCK = 1 << 22   # weights rounded per block of rows of about this many (elementwise: same values)
-
-
-def _round_weights(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
-    """clip(round(w * scale / 2^e)) as int64, by blocks of rows (a per-row ``scale`` sliced alike), so
-    that no float temporary is the size of a large matrix; every element gets the same operations."""
-    s = np.asarray(scale)
-    per_row = s.ndim > 0 and not (s.ndim == w.ndim and s.shape[0] == 1)
-    if w.ndim == 0 or w.size <= ROUND_BLOCK or (per_row and (s.ndim != w.ndim or s.shape[0] != w.shape[0])):
-        return _round_block(w, scale, e, fmt)
-    out = np.empty(w.shape, np.int64)
-    step = max(1, ROUND_BLOCK // max(1, w[0].size))
-    for a in range(0, w.shape[0], step):
-        out[a:a + step] = _round_block(w[a:a + step], scale[a:a + step] if per_row else scale, e, fmt)
-    return out
-
-
-def _round_block(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
-    """clip(round(w * scale / 2^e)) as int64: the same operations in the same order and dtypes, done in
-    place in the product's buffer (no further temporaries the size of the weights)."""
-    t = np.asarray(w * scale)  # numpy's own promotion, as before (a float32 layer times a Python int stays float32)
-    if t.dtype.kind != "f":
-        return np.clip(np.round(t / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
-    t /= 2**e
-    np.round(t, out=t)
-    np.clip(t, fmt.weight_min, fmt.weight_max, out=t)
-    return t.astype(np.int64)
-
-
 def _channel_view(w: np.ndarray) -> tuple[int, ...]:
     return (-1,) + (1,) * (w.ndim - 1)
 
@@ -515,22 +505,14 @@ def integerize_population(
     wmax = np.where(wmax > 0, wmax, layer_max)  # channels without weights share the layer's scale
     grid = integer_grid(layer.weights, C)  # the model's integer weights, if it has them
 
-    def build(e, wtop):
+    def params(e, wtop):
+        """(theta, k, B, V0) at this scale, or None when B does not fit the bias register."""
         theta = np.maximum(np.round((2**e) * wtop / wmax), 1).astype(np.int64)
         k = None
         if grid is not None:  # hold the model's integers exactly: W = k_c * n, Theta_c from k_c * N_c
             k = np.floor(wtop / np.maximum(grid, 1) + 1e-9).astype(np.int64)
             k = np.where(grid > 0, k, 0)
             theta = np.where(k >= 1, np.maximum(np.round((2**e) * k * grid / wmax), 1), theta).astype(np.int64)
-        projs = []
-        for w, mk in zip(layer.weights, layer.make_projection):
-            th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
-            wi = _round_weights(w, th, e, fmt)
-            if k is not None:
-                view = _channel_view(w)
-                n = np.round(w * (grid / wmax).reshape(view)).astype(np.int64)
-                wi = np.where((k >= 1).reshape(view), k.reshape(view) * n, wi)
-            projs.append(mk(wi, e))
         raw = np.round(layer.bias * theta / levels)
         if np.any(np.abs(raw) > fmt.bias_max):
             return None
@@ -538,11 +520,41 @@ def integerize_population(
         v0 = v0_for(resolved, r, theta)
         if grid is not None and v0_mode == "auto":
             v0 = split_bias(layer.bias, theta, levels, bias, v0)
-        pop = Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0,
-                         bias=bias, levels=levels, real_threshold=np.array(real_threshold), timesteps=steps)
-        return pop, projs
+        return theta, k, bias, v0
 
-    return _first_fitting(build, layer.name, ctx, sources, bits_of=lambda wtop: _weight_bits(grid, wtop, fmt))
+    screen = None if grid is not None else scale_screen(layer.weights, ctx.fmt, ctx.timesteps, ctx.coding, sources)
+
+    def population(theta, bias, v0):
+        return Population(layer.name, layer.shape, neuron=neuron, threshold=theta, v0=v0,
+                          bias=bias, levels=levels, real_threshold=np.array(real_threshold), timesteps=steps)
+
+    def refuses(e, wtop):
+        p = params(e, wtop)
+        if p is None or screen is None:
+            return False
+        if screen.active is None:  # what the layer's projections are: built on zero weights (no memory)
+            screen.learn(population(p[0], p[2], p[3]), [mk(np.broadcast_to(np.int64(0), np.shape(w)), e)
+                                                        for w, mk in zip(layer.weights, layer.make_projection)], e)
+        return screen.refuses(p[0], e, p[2], p[3])
+
+    def build(e, wtop):
+        p = params(e, wtop)
+        if p is None:
+            return None
+        theta, k, bias, v0 = p
+        projs = []
+        for w, mk in zip(layer.weights, layer.make_projection):
+            th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
+            wi = round_weights(w, th, e, fmt)
+            if k is not None:
+                view = _channel_view(w)
+                n = np.round(w * (grid / wmax).reshape(view)).astype(np.int64)
+                wi = np.where((k >= 1).reshape(view), k.reshape(view) * n, wi)
+            projs.append(mk(wi, e))
+        return population(theta, bias, v0), projs
+
+    return _first_fitting(build, layer.name, ctx, sources, bits_of=lambda wtop: _weight_bits(grid, wtop, fmt),
+                          refuses=refuses)
 
 
 def split_bias(bias_levels: np.ndarray, theta: np.ndarray, levels: int, B: np.ndarray, v0: np.ndarray) -> np.ndarray:
@@ -592,7 +604,7 @@ def integerize_mt_population(
         projs = []
         for w, mk in zip(layer.weights, layer.make_projection):
             th = theta.reshape(_channel_view(w)) if w.ndim and w.shape[0] == C else theta.max()
-            wi = _round_weights(w, th, e, fmt)
+            wi = round_weights(w, th, e, fmt)
             projs.append(mk(wi, e))
         b = np.round(layer.bias * theta).astype(np.int64)
         if differential:
@@ -628,7 +640,7 @@ def integerize_readout(
 
     def build(e, wtop):
         S = max(1, round((2**e) * wtop / wabs))
-        projs = [mk(_round_weights(w, S, e, fmt), e) for w, mk in zip(layer.weights, layer.make_projection)]
+        projs = [mk(round_weights(w, S, e, fmt), e) for w, mk in zip(layer.weights, layer.make_projection)]
         r0 = np.round(layer.bias * S * T / L).astype(np.int64)
         return Readout(layer.name, layer.shape, v0=r0, bias=0, scale=L / (S * T)), projs
 

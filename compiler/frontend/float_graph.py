@@ -21,6 +21,17 @@ class Op:
     def __call__(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def out_shape(self, *shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The output's shape for inputs of these shapes when known without the arithmetic (None: the op
+        runs to tell it). Costly ops override it; it answers None for inputs the op would refuse."""
+        return None
+
+    def probe(self, *xs: np.ndarray) -> np.ndarray:
+        """What a shape probe needs of the op on ``xs``: zeros of its output's shape when ``out_shape``
+        knows it (no op's output shape depends on values), else the op applied (its errors stand)."""
+        shape = self.out_shape(*(np.shape(x) for x in xs))
+        return self(*xs) if shape is None else np.zeros(shape)
+
     def sources(self) -> list[str]:
         """Every data input, in order (one for all ops but the joins)."""
         return [self.input]
@@ -62,6 +73,18 @@ class Conv(Op):
     def __call__(self, x):
         return _conv(x, self.weight, self.bias, self.stride, self.pads, self.dilation, self.groups)
 
+    def out_shape(self, *shapes):
+        if len(shapes) != 1 or len(shapes[0]) != 4 or self.weight.ndim != 4:
+            return None
+        B, C, H, W = shapes[0]
+        O, Cg, kh, kw = self.weight.shape
+        t, l, bo, r = self.pads
+        oh = (H + t + bo - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
+        ow = (W + l + r - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        if C != Cg * self.groups or O % self.groups or np.size(self.bias) not in (1, O) or oh < 1 or ow < 1:
+            return None
+        return (B, O, oh, ow)
+
 
 @dataclass
 class Linear(Op):
@@ -72,6 +95,14 @@ class Linear(Op):
 
     def __call__(self, x):
         return x.reshape(x.shape[0], -1) @ self.weight.T + self.bias
+
+    def out_shape(self, *shapes):
+        if len(shapes) != 1 or len(shapes[0]) < 1 or self.weight.ndim != 2:
+            return None
+        n_in = int(np.prod(shapes[0][1:], dtype=np.int64))
+        if n_in != self.weight.shape[1] or np.size(self.bias) not in (1, self.weight.shape[0]) or np.ndim(self.bias) > 1:
+            return None
+        return (shapes[0][0], self.weight.shape[0])
 
 
 @dataclass
@@ -555,5 +586,8 @@ class FGraph:
         return self.run(x)[self.output]
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        vals = self.run(np.zeros((1,) + tuple(self.input_shape)))
+        """Every tensor's shape (batch axis dropped): the graph probed on zeros (``Op.probe``)."""
+        vals = {self.input_name: np.zeros((1,) + tuple(self.input_shape))}
+        for o in self.ops:
+            vals[o.name] = o.probe(*[vals[i] for i in o.sources()])
         return {k: v.shape[1:] for k, v in vals.items()}

@@ -259,7 +259,7 @@ def _check_runs(fg: FGraph, budget: int) -> None:
             raise InvalidModelError([f"node '{o.name}' ({type(o).__name__}) reads {missing}, which no earlier node produces"])
         try:
             with np.errstate(all="ignore"):
-                v = o(*[vals[s] for s in o.sources()])
+                v = o.probe(*[vals[s] for s in o.sources()])
             if not isinstance(v, np.ndarray) or v.ndim < 2 or 0 in v.shape:
                 raise ValueError(f"it produces a tensor of shape {getattr(v, 'shape', None)}")
         except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:

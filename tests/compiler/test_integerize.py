@@ -239,21 +239,3 @@ def test_abs_max_equals_abs_then_max():
             assert got.dtype == want.dtype
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
-
-
-def test_round_weights_by_blocks_equals_whole(monkeypatch):
-    """Rounding by blocks of rows (per-row scales sliced alike) gives the whole matrix's integers."""
-    import snnc.compiler.integerize as integerize
-
-    fmt = load_target("loihi").numeric
-    rng = np.random.default_rng(0)
-    cases = [(rng.standard_normal((37, 5, 3, 3)), rng.integers(1, 99, (37, 1, 1, 1))),
-             (rng.standard_normal((40, 11)), 77), (rng.standard_normal((40, 11)).astype(np.float32), 77),
-             (rng.standard_normal((9, 30)), rng.integers(1, 9, (1, 30))), (rng.standard_normal((8, 6)) * 1e3, 3)]
-    want = [[integerize._round_weights(w, s, e, fmt) for e in (0, 3, 9)] for w, s in cases]   # one block
-    monkeypatch.setattr(integerize, "ROUND_BLOCK", 50)
-    for (w, s), ws in zip(cases, want):
-        for e, wi in zip((0, 3, 9), ws):
-            got = integerize._round_weights(w, s, e, fmt)
-            assert got.dtype == wi.dtype == np.int64
-            np.testing.assert_array_equal(got, wi)

@@ -179,3 +179,33 @@ def test_odd_map_pools_import_match_onnxruntime_and_verify_exact_or_are_refused(
     net, _ = compile_model(tmp_path / "sj.onnx")
     rep = verify_against_ann(net, x, None, Schedule.LAYERWISE, m.SerializeToString())
     assert rep.exact and rep.neurons_compared > 0 and rep.prediction_agreement["ann_int_vs_ann_float"] >= 0.9
+
+
+@pytest.mark.parametrize("kernel,stride,pads,hw", [((2, 2), (2, 2), (0, 0, 0, 0), (6, 4)),
+                                                   ((3, 2), (3, 2), (0, 0, 0, 0), (6, 4)),
+                                                   ((2, 2), (2, 2), (0, 0, 0, 0), (5, 4)),
+                                                   ((3, 3), (2, 2), (1, 1, 1, 1), (6, 6))])
+def test_pool_adjoint_dense_equals_the_window_sum(kernel, stride, pads, hw):
+    """The folded dense weight, tiled windows or overlapping ones, equals the definition
+    W'[o, c, y, x] = 0.0 + sum over windows covering (y, x) of W[o, c, i, j] / div, sign of zero included."""
+    from snnc.compiler.frontend.float_graph import AvgPool
+    from snnc.compiler.passes.pooling import _pool_adjoint_dense
+
+    H, W = hw
+    pool = AvgPool("p", "x", kernel, stride, pads)
+    oh, ow, div, _, _ = pool.geometry(H, W)
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((5, 2 * oh * ow))
+    w[0, :4] = -0.0
+    want = np.zeros((5, 2, H, W))
+    w4 = w.reshape(5, 2, oh, ow)
+    for u in range(kernel[0]):  # the window offsets outermost: the order the fold adds in
+        for v in range(kernel[1]):
+            for oy in range(oh):
+                for ox in range(ow):
+                    y, x = oy * stride[0] - pads[0] + u, ox * stride[1] - pads[1] + v
+                    if 0 <= y < H and 0 <= x < W:
+                        want[:, :, y, x] += w4[:, :, oy, ox] / np.broadcast_to(div, (oh, ow))[oy, ox]
+    got = _pool_adjoint_dense(w, pool, (2, H, W))
+    np.testing.assert_array_equal(got, want.reshape(5, -1))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want.reshape(5, -1)))
