@@ -13,7 +13,7 @@ simulator spike for spike. The contract (docs/architecture.md, "How to add a bac
   With ``keep=Keep.READOUTS`` it keeps only the readouts (their final accumulators in ``readout`` and
   ``final_v``), ``max_abs_state``, ``phase``, ``steps`` (and ``ops`` where counted): no counts, final
   states or encoded values of inputs and populations (``SimResult.kept`` says so; asking for one raises
-  :class:`NotKeptError`). A backend may drop them at the end (:func:`readouts_only`); a fast one never
+  :class:`NotKeptError`). A backend may drop them at the end (:func:`kept_part`); a fast one never
   materializes them. Everything is exact integers: a backend equals the reference or it is wrong.
 * What it cannot run it refuses *before* any work with :class:`UnsupportedNetworkError` (one line
   naming the node or population, what it is, and what does run: the schedules or the models it
@@ -179,10 +179,6 @@ class SimResult:
         r = self.readout[name]
         return r.reshape(r.shape[0], -1).argmax(axis=1)
 
-    def holds_counts(self) -> bool:
-        """Whether every node's counts and final state are in this result (``kept`` is ``Keep.ALL``)."""
-        return self.kept is Keep.ALL
-
     @property
     def latency_steps(self) -> int:
         if self.schedule is Schedule.LAYERWISE:
@@ -192,8 +188,11 @@ class SimResult:
         return self.timesteps
 
 
-def readouts_only(res: SimResult) -> SimResult:
-    """``res`` with only what ``Keep.READOUTS`` keeps (for a backend that computes everything anyway)."""
+def kept_part(res: SimResult, keep: Keep) -> SimResult:
+    """``res`` with only what ``keep`` keeps (for a backend that computes everything anyway): ``res`` itself
+    for ``Keep.ALL``."""
+    if keep is Keep.ALL:
+        return res
     return SimResult(res.schedule, res.timesteps, {}, res.readout, None, final_v=res.final_v, phase=res.phase,
                      max_abs_state=res.max_abs_state, ops=res.ops,
                      encoded=None if res.encoded is None else {}, steps=res.steps,

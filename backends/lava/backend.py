@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from snnc.backends.base import DeviceError, Keep, SimResult, UnsupportedNetworkError, check_keep, readouts_only
+from snnc.backends.base import DeviceError, Keep, SimResult, UnsupportedNetworkError, check_keep, kept_part
 from snnc.ir import GRADED_UNITS, GradedFunctionUnit, Network, Population, Schedule, as_int_inputs, layerwise_latency
 
 from .compat import ensure_lava
@@ -121,4 +121,4 @@ class LavaBackend:
         lb = build(net, x_int, schedule, quantized=True, tag=self.run_tag)
         run_build(lb, self.run_tag)
         res = readback(net, lb, x_int, record)
-        return readouts_only(res) if keep is Keep.READOUTS else res   # Lava reads every probe anyway
+        return kept_part(res, keep)   # Lava reads every probe anyway

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.base import Keep, NodeOps, SimResult, SimulationError, check_keep, readouts_only, train_dtype
+from snnc.backends.base import Keep, NodeOps, SimResult, SimulationError, check_keep, kept_part, train_dtype
 from snnc.ir import (DifferentialCoding, GradedFunctionUnit, Input, Network, Population, Readout, Schedule, apply_projection, as_int_inputs,
                      fanout, layerwise_latency, per_channel)
 
@@ -80,7 +80,7 @@ def simulate(
                 raise SimulationError(
                     f"node '{name}': state reached |v| = {m}, beyond the {state_bits}-bit state width"
                 )
-    return readouts_only(res) if keep is Keep.READOUTS else res
+    return kept_part(res, keep)
 
 
 def _run_pipelined(net: Network, x_int: dict[str, np.ndarray], record: bool, counter: _OpCounter | None) -> SimResult:

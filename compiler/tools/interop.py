@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.backends.base import Keep, SimResult, check_keep, readouts_only
+from snnc.backends.base import Keep, SimResult, check_keep, kept_part
 from snnc.backends.nir import NirExport, ReferenceRun, export_nir, write_reference_data
 from snnc.backends.reference import simulate
 from snnc.ir import Network, Schedule, SumPool2d, fanout, quantize_inputs
@@ -85,7 +85,7 @@ class SinabsViaNir:
                       "nirtorch_order_replaced": sn.order_fixed}
         res = SimResult(Schedule.PIPELINED, T, counts, out.readout, out.spikes if record else None,
                         phase={p.name: 0 for p in net.populations})
-        return readouts_only(res) if keep is Keep.READOUTS else res
+        return kept_part(res, keep)
 
 
 def verify_against_sinabs(net: Network, x: np.ndarray) -> BackendVerifyReport:

@@ -153,7 +153,7 @@ class AnnPartial:
                    sum(p.samples for p in parts))
 
 
-def _ann_setup(net: Network, schedule: Schedule):
+def _ann_setup(net: Network):
     T, L = net.timesteps, network_levels(net)
     mixed = net.mixed_steps  # mixed L: each population's L and steps (T = max L), the ANN at tau_p = L_p
     if mixed and L != T:
@@ -165,7 +165,7 @@ def ann_partial(net: Network, x: np.ndarray, y: np.ndarray | None, schedule: Sch
                 batch_size: int = 256, progress=None) -> AnnPartial:
     """The SNN (on ``backend``) against the integer ANN over ``x``, batch by batch (``AnnPartial``)."""
     schedule = Schedule(schedule)
-    T, L, mixed = _ann_setup(net, schedule)
+    T, L, mixed = _ann_setup(net)
     ref_net = reference_network(net)
     pops = net.populations
     compared = {p.name: 0 for p in pops}
@@ -204,7 +204,8 @@ def ann_partial(net: Network, x: np.ndarray, y: np.ndarray | None, schedule: Sch
 
 
 def _in_order(values: list[float]) -> float:
-    """The per-batch sums added one after another from 0.0, as one process accumulates them."""
+    """The per-batch sums added one after another from 0.0, as one process accumulates them (not ``sum``:
+    from Python 3.12 it adds floats with compensation, which would differ in the last bits)."""
     total = 0.0
     for v in values:
         total += v
@@ -217,7 +218,7 @@ def finish_ann(net: Network, part: AnnPartial, schedule: Schedule, backend_name:
     """The report from the partial over all samples (``model_bytes`` with ``x``: also the float ANN's
     predictions, when ``float_predictions`` is not given)."""
     schedule = Schedule(schedule)
-    T, L, _ = _ann_setup(net, schedule)
+    T, L, _ = _ann_setup(net)
     pops = net.populations
     n_samples = part.samples
     y = None if part.labels is None else (np.concatenate(part.labels) if part.labels else np.zeros(0, np.int64))
