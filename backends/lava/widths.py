@@ -91,7 +91,8 @@ def check_sparse_weights(p: Projection, m: csr_matrix) -> None:
     if m.nnz and (m.data.min() < lo or m.data.max() > hi):
         raise UnsupportedNetworkError(
             f"projection '{p.name}': emitted as a Lava Sparse (its geometry {conv_geometry(p)} exceeds Lava "
-            "Conv's int8 fields, or its source is a graded unit), its weight mantissas (range [{int(m.data.min())}, {int(m.data.max())}]) exceed the "
+            "Conv's int8 fields, or its source is a graded unit), its weight mantissas (range "
+            f"[{int(m.data.min())}, {int(m.data.max())}]) exceed the "
             f"[{lo}, {hi}] Lava's fixed_pt Sparse keeps; no exact Lava process")
 
 

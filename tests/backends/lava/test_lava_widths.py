@@ -67,7 +67,7 @@ def test_only_geometries_over_127_leave_lava_conv():
 
 def test_weights_lava_sparse_would_clip_are_refused_by_name():
     p = SumPool2d("pool9", "a", "b", 300, 0, (200, 2, 2), (200, 1, 1), kernel=(2, 2), stride=(2, 2))
-    with pytest.raises(UnsupportedNetworkError, match="projection 'pool9'.*\\[-256, 255\\]"):
+    with pytest.raises(UnsupportedNetworkError, match="projection 'pool9'.*range \\[300, 300\\].*\\[-256, 255\\]"):
         check_sparse_weights(p, conv_matrix(p))
 
 
