@@ -256,6 +256,15 @@ def render_doc(after: dict, before: dict, meta: dict) -> str:
         bs = _fmt(bv, unit) if bv is not None else (b.get("status") or "not run")
         lines.append(f"| {model} | {size}x{size} | {key} | {limit:g}{unit} | {bs} | {_fmt(av, unit)} | "
                      f"{'yes' if av is not None and av < limit else 'no'} |")
+    vgg = after.get(("vgg16", 224), {})
+    if vgg.get("status") == "ok":
+        lines += ["", f"VGG-16 at 224x224: its fc1 after the last pool is folded in reads 512x14x14 = 100,352 inputs "
+                  f"(411 M weights); each stage holds it once, in the least width that is exact: the fold as float32, "
+                  f"the lowered layer as a lazily scaled view, the integers as int16 and int8 in the bundle "
+                  f"(docs/ir.md, 'A pooling folded into a large dense layer'). Its peak of "
+                  f"{vgg['peak_rss_gb']:.2f} GiB ({vgg['peak_rss_gb'] * 2**30 / 1e9:.2f} GB) is the whole "
+                  f"process's: building the torch model and exporting it come first and reach "
+                  f"{vgg.get('rss_before_compile_gb', float('nan')):.2f} GiB on their own."]
     lines += ["", "## Stages, before and after (seconds; peak GiB)", "",
               "| model | input | run | status | " + " | ".join(GROUPS) + " | total | CPU s | peak GiB | cores | exact |",
               "|---|---|---|---|" + "---|" * (len(GROUPS) + 5)]

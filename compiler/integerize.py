@@ -35,7 +35,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from snnc.ir import (Coding, DifferentialCoding, IFSoftReset, MultiThreshold, Network, NeuronModel, Node, Population,
-                     Projection, Readout)
+                     Projection, Readout, weight_dtype)
 
 from .analysis.bounds import Envelope, bound_node
 from .errors import StateOverflowError
@@ -110,10 +110,9 @@ def integer_grid(weights: list[np.ndarray], n_channels: int, nmax: int = GRID_NM
     such a grid (float weights), or a projection has no output-channel axis."""
     if not weights or any(not (np.ndim(w) and np.shape(w)[0] == n_channels) for w in weights):
         return None
-    rows = [np.asarray(w).reshape(n_channels, -1) for w in weights]  # one channel at a time (no copy of all)
     out = np.zeros(n_channels, np.int64)
-    for c in range(n_channels):
-        row = np.abs(np.concatenate([r[c] for r in rows]).astype(np.float64))
+    for c in range(n_channels):  # one channel at a time (no copy of all; a ScaledWeight computes only its row)
+        row = np.abs(np.concatenate([np.reshape(w[c], -1) for w in weights]).astype(np.float64))
         a = row[row > 0]
         if a.size == 0:
             continue
@@ -440,10 +439,15 @@ def abs_max(a: np.ndarray, axis: int | None = None):
     return m + 0.0 if m.dtype.kind == "f" else m
 
 
-def _channel_max(w: np.ndarray, n_channels: int) -> np.ndarray:
+def _channel_max(w, n_channels: int) -> np.ndarray:
+    """max |w| per output channel (or the layer's max for every channel when ``w`` has no channel axis);
+    ``w`` an ndarray or a ``ScaledWeight``."""
     if w.ndim == 0:
         return np.full(n_channels, abs(float(w)))
-    return abs_max(w.reshape(w.shape[0], -1), axis=1) if w.shape[0] == n_channels else np.full(n_channels, abs_max(w))
+    if isinstance(w, np.ndarray):
+        return abs_max(w.reshape(w.shape[0], -1), axis=1) if w.shape[0] == n_channels else np.full(n_channels, abs_max(w))
+    rows = w.row_abs_max()  # a ScaledWeight: without forming the product
+    return rows if w.shape[0] == n_channels else np.full(n_channels, rows.max(initial=0.0))
 
 
 MATCHED_V0 = {"floor": "zero", "round": "half", "ceil": "full"}  # paper 003's quantization-voltage match
@@ -533,7 +537,7 @@ def integerize_population(
         if p is None or screen is None:
             return False
         if screen.active is None:  # what the layer's projections are: built on zero weights (no memory)
-            screen.learn(population(p[0], p[2], p[3]), [mk(np.broadcast_to(np.int64(0), np.shape(w)), e)
+            screen.learn(population(p[0], p[2], p[3]), [mk(np.broadcast_to(weight_dtype(0, 0)(0), np.shape(w)), e)
                                                         for w, mk in zip(layer.weights, layer.make_projection)], e)
         return screen.refuses(p[0], e, p[2], p[3])
 

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.ir import Dense, IFSoftReset, Node, Population, Projection, RateCoding
+from snnc.ir import Dense, IFSoftReset, Node, Population, Projection, RateCoding, weight_dtype
 
 from .analysis.envelopes import value_range
 
 REL_MARGIN = 1e-6        # relative error allowed for float sums/products (n * 2^-53 is far below for n < 1e9)
-ROWS_PER_BLOCK = 1 << 22  # weights read per block while gathering the statistics (bounds the temporaries)
+ROWS_PER_BLOCK = 1 << 19  # weights read per block while gathering the statistics (bounds the temporaries)
 MAX_FAN_IN = 1 << 30
 SCREEN_MIN_WEIGHTS = 1 << 22  # a layer with this many real weights has its scales screened before rounding
 
@@ -167,45 +167,48 @@ def scale_screen(weights: list[np.ndarray], fmt, timesteps: int, coding, sources
 
 
 # ---- rounding (the scale chosen) ------------------------------------------------------------------------
-ROUND_BLOCK = 1 << 22   # weights rounded per block of rows of about this many (elementwise: same values)
+ROUND_BLOCK = 1 << 19   # weights rounded per block of rows of about this many (elementwise: same values)
 
 
 def round_weights(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
-    """clip(round(w * scale / 2^e)) as int64, by blocks of rows (a per-row ``scale`` sliced alike), so
+    """clip(round(w * scale / 2^e)) as integers (the IR's ``weight_dtype`` of the format's range), by
+    blocks of rows (a per-row ``scale`` sliced alike), so
     that no float temporary is the size of a large matrix; every element gets the same operations."""
     s = np.asarray(scale)
     per_row = s.ndim > 0 and not (s.ndim == w.ndim and s.shape[0] == 1)
     if w.ndim == 0 or w.size <= ROUND_BLOCK or (per_row and (s.ndim != w.ndim or s.shape[0] != w.shape[0])):
         return round_block(w, scale, e, fmt)
-    out = np.empty(w.shape, np.int64)
+    out = np.empty(w.shape, weight_dtype(fmt.weight_min, fmt.weight_max))
     step = max(1, ROUND_BLOCK // max(1, w[0].size))
     buf = None  # one float buffer for every block (a fresh 32 MB temporary per block costs its page faults)
     for a in range(0, w.shape[0], step):
         sa = scale[a:a + step] if per_row else scale
-        dt = np.multiply(w[a:a + 1], sa[:1] if per_row else sa).dtype  # numpy's own promotion, on one row
+        wa = w[a:a + step]  # a view of an ndarray; a ScaledWeight's rows computed once
+        dt = np.multiply(wa[:1], sa[:1] if per_row else sa).dtype  # numpy's own promotion, on one row
         if dt.kind != "f":
-            out[a:a + step] = round_block(w[a:a + step], sa, e, fmt)
+            out[a:a + step] = round_block(wa, sa, e, fmt)
             continue
-        shape = np.broadcast_shapes(w[a:a + step].shape, np.shape(sa))
+        shape = np.broadcast_shapes(wa.shape, np.shape(sa))
         n = int(np.prod(shape))
         if buf is None or buf.dtype != dt or buf.size < n:
             buf = np.empty(n, dt)
         t = buf[:n].reshape(shape)
-        np.multiply(w[a:a + step], sa, out=t)  # w * scale in numpy's own result type, as round_block does
+        np.multiply(wa, sa, out=t)  # w * scale in numpy's own result type, as round_block does
         t /= 2**e
         np.round(t, out=t)
         np.clip(t, fmt.weight_min, fmt.weight_max, out=t)
-        out[a:a + step] = t  # the same cast as astype(int64)
+        out[a:a + step] = t  # the same cast as round_block's astype (the values are integers in range)
     return out
 
 
 def round_block(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
-    """clip(round(w * scale / 2^e)) as int64: the same operations in the same order and dtypes, done in
+    """clip(round(w * scale / 2^e)) as integers: the same operations in the same order and dtypes, done in
     place in the product's buffer (no further temporaries the size of the weights)."""
     t = np.asarray(w * scale)  # numpy's own promotion, as before (a float32 layer times a Python int stays float32)
     if t.dtype.kind != "f":
-        return np.clip(np.round(t / 2**e), fmt.weight_min, fmt.weight_max).astype(np.int64)
+        return np.clip(np.round(t / 2**e), fmt.weight_min, fmt.weight_max).astype(weight_dtype(fmt.weight_min,
+                                                                                                fmt.weight_max))
     t /= 2**e
     np.round(t, out=t)
     np.clip(t, fmt.weight_min, fmt.weight_max, out=t)
-    return t.astype(np.int64)
+    return t.astype(weight_dtype(fmt.weight_min, fmt.weight_max))

@@ -17,7 +17,7 @@ from .neurons import NEURON_MODELS, DualThreshold, IFSoftReset, MultiThreshold, 
 from .nodes import GRADED_UNITS, NODE_TYPES, GradedMaxPool, GradedUnit, Input, Node, Population, Readout, graded_edge
 from .projections import PROJECTION_TYPES, Conv2d, Dense, Projection, SumPool2d
 from .schedule import Schedule, layerwise_latency
-from .validation import conv_output_size, replace
+from .validation import conv_output_size, replace, weight_dtype
 from .graded import (GradedElementwise, GradedFunctionUnit, GradedLayerNorm, GradedMatMul,  # noqa: E402  (registers
                      GradedSoftmax)                                                        # the units' node types)
 
@@ -31,5 +31,5 @@ __all__ = [
     "GradedElementwise", "GradedFunctionUnit", "GradedLayerNorm", "GradedMatMul", "GradedSoftmax",
     "Schedule", "layerwise_latency",
     "ProjectionRangeError", "apply_projection", "as_int_inputs", "fanout", "per_channel", "quantize_inputs",
-    "conv_output_size", "replace",
+    "conv_output_size", "replace", "weight_dtype",
 ]

@@ -43,6 +43,7 @@ from .jsonio import JSONError, canonical_json, loads_strict
 from .limits import DEFAULT_LIMITS, Limits
 from .neurons import NeuronModel
 from .schema import FORMAT, VERSION, Checker, Header, MemberSpec, check_header, check_top
+from .validation import storage_array
 
 HEADER_KEY = "__header__"
 TIMING_KEYS = frozenset({"seconds", "timings"})
@@ -79,7 +80,7 @@ def _encode_obj(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> dict[st
             continue  # an optional field left unset is not written (it loads as its default)
         if isinstance(v, np.ndarray):
             key = f"{prefix}/{f.name}"
-            arrays[key] = _le(v)
+            arrays[key] = _le(storage_array(v) if f.name in getattr(obj, "narrow_arrays", ()) else v)
             array_keys[f.name] = key
         elif isinstance(v, NeuronModel):
             fields[f.name] = {"type": type(v).__name__, "fields": dataclasses.asdict(v)}

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import IRValidationError
-from .validation import as_int_array, check_name, check_shape, conv_output_size
+from .validation import as_weight_array, check_name, check_shape, conv_output_size
 
 
 
@@ -36,13 +36,15 @@ class Projection:
     out_shape: tuple[int, ...] = ()
 
     weight_ndim: ClassVar[int] = 0
+    #: array fields a bundle stores in their narrowest integer dtype (``validation.storage_array``)
+    narrow_arrays: ClassVar[tuple[str, ...]] = ("weight",)
 
     def __post_init__(self) -> None:
         check_name(type(self).__name__, self.name)
         for attr in ("source", "target"):
             if not isinstance(getattr(self, attr), str) or not getattr(self, attr):
                 raise IRValidationError(self.name, f"{attr} must name a node")
-        self.weight = as_int_array(self.name, "weight", self.weight, None)
+        self.weight = as_weight_array(self.name, "weight", self.weight)
         if self.weight.ndim != self.weight_ndim:
             raise IRValidationError(
                 self.name, f"weight must have {self.weight_ndim} dims, got shape {self.weight.shape}"

@@ -26,6 +26,7 @@ from .limits import Limits
 from .neurons import NEURON_MODELS, NeuronModel
 from .nodes import NODE_TYPES
 from .projections import PROJECTION_TYPES
+from .validation import STORAGE_DTYPES
 
 FORMAT = "snnc-bundle"
 VERSION = 2
@@ -36,6 +37,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # dtypes a member may have: the IR's arrays are little-endian int64 (float64 for real-valued fields);
 # embedded extras (the source model) may be any plain numeric type. Never objects, strings or records.
 INT_DTYPE, FLOAT_DTYPE = "<i8", "<f8"
+# a projection's weights are stored in the narrowest of these that holds them (ir/validation.storage_array)
+NARROW_INT_DTYPES = tuple(np.dtype(d).newbyteorder("<").str for d in STORAGE_DTYPES)
 EXTRA_KINDS = "biuf"
 
 
@@ -183,15 +186,17 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def array_fields(cls: type) -> dict[str, str]:
-    """{field: the dtype its member must have} for the ``np.ndarray`` fields of an IR dataclass
-    (float64 where the field's default is a float array, else int64)."""
+def array_fields(cls: type) -> dict[str, tuple[str, ...]]:
+    """{field: the dtypes its member may have} for the ``np.ndarray`` fields of an IR dataclass
+    (float64 where the field's default is a float array, int64 for other integers, and any of
+    ``NARROW_INT_DTYPES`` for the fields the class stores narrowed, ``narrow_arrays``)."""
     out = {}
+    narrow = getattr(cls, "narrow_arrays", ())
     for f in dataclasses.fields(cls):
         if _hints(cls)[f.name] is np.ndarray:
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
             kind = np.asarray(default).dtype.kind if default is not None else "i"
-            out[f.name] = FLOAT_DTYPE if kind == "f" else INT_DTYPE
+            out[f.name] = (FLOAT_DTYPE,) if kind == "f" else NARROW_INT_DTYPES if f.name in narrow else (INT_DTYPE,)
     return out
 
 
@@ -302,8 +307,9 @@ def check_entry(c: Checker, e: Any, registry: dict[str, type], where: str, membe
         spec = members.get(key)
         if spec is None:
             raise c.fail(f"{where}.{fname}: member '{key[:80]}' is not declared in 'members'")
-        if spec.dtype.str != arr[fname]:
-            raise c.fail(f"{where}.{fname} must be stored as {arr[fname]}, the bundle declares {spec.dtype.str}")
+        if spec.dtype.str not in arr[fname]:
+            want = arr[fname][0] if len(arr[fname]) == 1 else f"one of {list(arr[fname])}"
+            raise c.fail(f"{where}.{fname} must be stored as {want}, the bundle declares {spec.dtype.str}")
     return Entry(cls, kwargs, dict(arrays), where)
 
 

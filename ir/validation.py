@@ -9,6 +9,9 @@ import numpy as np
 from .errors import IRValidationError
 
 INT_DTYPE = np.int64
+#: a projection's weights are held in the narrowest of these that holds their range (a folded ImageNet
+#: classifier has 411 M of them: int16 is a quarter of int64); arithmetic on them always widens first
+WEIGHT_DTYPES = (np.int16, np.int32, np.int64)
 
 
 def as_int_array(node: str, name: str, value, allow_shapes) -> np.ndarray:
@@ -26,6 +29,44 @@ def as_int_array(node: str, name: str, value, allow_shapes) -> np.ndarray:
             node, f"{name} has shape {arr.shape}; expected one of {sorted(allow_shapes)}"
         )
     return arr
+
+
+def weight_dtype(lo: int, hi: int) -> type:
+    """The dtype a projection's weights in [lo, hi] are held in: the narrowest of ``WEIGHT_DTYPES`` whose
+    range holds both ends with a representable negation (so |w| never wraps)."""
+    for dt in WEIGHT_DTYPES:
+        top = int(np.iinfo(dt).max)
+        if -top <= int(lo) and int(hi) <= top:
+            return dt
+    raise ValueError(f"weights in [{lo}, {hi}] exceed int64")
+
+
+STORAGE_DTYPES = (np.int8, np.int16, np.int32, np.int64)
+
+
+def storage_array(arr: np.ndarray) -> np.ndarray:
+    """``arr`` (integer) in the narrowest of ``STORAGE_DTYPES`` that holds its values: how a bundle
+    stores a projection's weights (lossless; loading widens them back to ``weight_dtype``)."""
+    if arr.size == 0:
+        return arr.astype(np.int8)
+    lo, hi = int(arr.min()), int(arr.max())
+    dt = next(d for d in STORAGE_DTYPES if np.iinfo(d).min <= lo and hi <= np.iinfo(d).max)
+    return arr.astype(dt, copy=False)
+
+
+def as_weight_array(node: str, name: str, value) -> np.ndarray:
+    """``as_int_array`` for a projection's weights, held in ``weight_dtype`` of their range (the same
+    values give the same dtype, whatever dtype they came in). An array already of that dtype is kept
+    as it is (no copy; a broadcast view stays a view)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        arr = as_int_array(node, name, arr, None)
+    if arr.size == 0:
+        return arr.astype(WEIGHT_DTYPES[0])
+    lo, hi = int(arr.min()), int(arr.max())
+    if hi > np.iinfo(np.int64).max:
+        raise IRValidationError(node, f"{name} has values up to {hi}, beyond int64")
+    return arr.astype(weight_dtype(lo, hi), copy=False)
 
 
 def check_name(kind: str, name: str) -> None:

@@ -316,7 +316,7 @@ def _projection(p: Projection, net: Network, bits: int, layerwise: bool, tag: st
         return _unrolled_conv(p, bits, tag)   # a unit's messages have no static bound: int32, guarded at run time
     c_in, h, w_in = p.in_shape
     if isinstance(p, Conv2d):
-        kern = p.weight[:, :, ::-1, ::-1]                       # correlation -> convolution
+        kern = p.weight[:, :, ::-1, ::-1].astype(np.int64)      # correlation -> convolution
         stride, dil, groups = p.stride, p.dilation, p.groups
     elif isinstance(p, SumPool2d):
         kern = np.full((c_in, 1) + tuple(p.kernel), int(p.weight), np.int64)

@@ -86,6 +86,9 @@ class Conv(Op):
         return (B, O, oh, ow)
 
 
+MIXED_BLOCK = 1 << 22  # weights widened per block when a Linear's weight and input dtypes differ
+
+
 @dataclass
 class Linear(Op):
     """y = x @ weight.T + bias on the flattened input (weight: (out, in))."""
@@ -94,7 +97,18 @@ class Linear(Op):
     bias: np.ndarray
 
     def __call__(self, x):
-        return x.reshape(x.shape[0], -1) @ self.weight.T + self.bias
+        x2 = x.reshape(x.shape[0], -1)
+        w = self.weight
+        if w.dtype == x2.dtype or w.ndim != 2 or w.size < MIXED_BLOCK:
+            return x2 @ w.T + self.bias
+        # a large float32 weight (a folded pool, passes/pooling.py) read by a float64 input: widened by
+        # blocks of rows (numpy's mixed-type matmul would take the slow non-BLAS loop, or one copy of it all)
+        dt = np.result_type(x2, w)
+        out = np.empty((x2.shape[0], w.shape[0]), dt)
+        step = max(1, MIXED_BLOCK // max(1, w.shape[1]))
+        for a in range(0, w.shape[0], step):
+            out[:, a:a + step] = x2.astype(dt, copy=False) @ w[a:a + step].astype(dt).T
+        return out + self.bias
 
     def out_shape(self, *shapes):
         if len(shapes) != 1 or len(shapes[0]) < 1 or self.weight.ndim != 2:

@@ -158,11 +158,29 @@ def _check_structure(g: onnx.GraphProto, consts: set[str]) -> list[str]:
     return problems
 
 
+_ITEMSIZE = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.DOUBLE: 8, onnx.TensorProto.INT64: 8,
+             onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.BFLOAT16: 2}
+
+
+def payload_bytes(t: onnx.TensorProto) -> int:
+    """The bytes a tensor's declared shape holds (4 a value when its type is not one of the common ones;
+    its data is not read: a damaged one is named by the builder): what memory budgets are reckoned from."""
+    n = 1
+    for d in t.dims:
+        n *= max(int(d), 0)
+    return n * _ITEMSIZE.get(t.data_type, 4)
+
+
+def declared_bytes(g: onnx.GraphProto) -> int:
+    """The bytes of the values a graph declares: its initializers and its Constant nodes' tensors."""
+    consts = [a.t for n in g.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+    return sum(payload_bytes(t) for t in list(g.initializer) + consts)
+
+
 def to_fgraph(model: onnx.ModelProto) -> FGraph:
-    try:
-        model = onnx.shape_inference.infer_shapes(model)
-    except Exception as e:  # noqa: BLE001 - best-effort; the executor recomputes shapes and names the node
-        log.debug("ONNX shape inference failed (%s); continuing without it", e)
+    # no ONNX shape inference here: nothing reads its value_info (the builder computes every shape
+    # itself and names the node that does not fit; transformers infer their own, with data propagation),
+    # and on an ImageNet model it serialized the gigabytes of weights for nothing (issue 16)
     problems = _model_problems(model)
     if problems:
         raise InvalidModelError(problems)
@@ -235,7 +253,7 @@ def to_fgraph(model: onnx.ModelProto) -> FGraph:
         raise InvalidModelError([f"expected exactly one graph output, got {[o.name for o in g.output]}"])
     out = b.alias.get(g.output[0].name, g.output[0].name)
     fg = FGraph(inp.name, input_shape, b.ops, out, origins=b.origins, meta={"opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)})
-    _check_runs(fg, memory_budget(model.ByteSize()))
+    _check_runs(fg, memory_budget(declared_bytes(g)))
     return fg
 
 

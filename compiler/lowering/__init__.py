@@ -16,7 +16,7 @@ from .affine import Expr, Expressions, Refusal, RefusedUpstream, Source, Term, T
 from .driver import lower_graph
 from .front import Front, FrontSetup, LayerLowering, LoweringOptions, LoweringState
 from .plan import (FixedNodes, LoweredGraph, MultiThresholdPopulation, Origin, PlanItem, QuantizedPopulation,
-                   ReadoutPlan, RealLayer)
+                   ReadoutPlan, RealLayer, ScaledWeight, scaled_weight)
 from .quantized import count_maxpool
 from .registry import FRONTS, front_for
 from .transformer import GradedPlan, PortPlan, UnitSpec
@@ -25,5 +25,5 @@ __all__ = [
     "Expr", "Expressions", "Refusal", "RefusedUpstream", "Source", "Term", "TermMap", "lower_graph",
     "Front", "FrontSetup", "LayerLowering", "LoweringOptions", "LoweringState",
     "FixedNodes", "LoweredGraph", "MultiThresholdPopulation", "Origin", "PlanItem", "QuantizedPopulation",
-    "ReadoutPlan", "RealLayer", "count_maxpool", "FRONTS", "front_for", "GradedPlan", "PortPlan", "UnitSpec",
+    "ReadoutPlan", "RealLayer", "ScaledWeight", "scaled_weight", "count_maxpool", "FRONTS", "front_for", "GradedPlan", "PortPlan", "UnitSpec",
 ]

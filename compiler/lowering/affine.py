@@ -292,7 +292,8 @@ class Expressions:
             else:
                 raise self._composed(op, t)
             terms.append(Term(t.source, "dense", w, ops=t.ops + (op.name,)))
-        bias = op(e.bias[None])[0]
+        # W @ 0 + b is b (the usual case: a layer's sources carry no bias): no pass over a large weight
+        bias = op(e.bias[None])[0] if np.any(e.bias) else np.broadcast_to(op.bias, (op.weight.shape[0],)) + 0.0
         return Expr(bias.shape, terms, bias)
 
     def _avgpool(self, op: AvgPool, e: Expr) -> Expr:

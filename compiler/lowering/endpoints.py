@@ -14,7 +14,7 @@ from snnc.ir import Input
 from ..errors import ConversionError
 from ..frontend.float_graph import FGraph
 from .affine import Expr, Expressions, Refusal, TermMap
-from .plan import RealLayer
+from .plan import RealLayer, ScaledWeight
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,18 @@ def channel_bias(e: Expr, where: str) -> np.ndarray:
     return c
 
 
+def _range(w) -> tuple[float, float]:
+    """(max, min) of a real weight (an ndarray or a ``ScaledWeight``, read by rows)."""
+    if isinstance(w, ScaledWeight):
+        return w.value_range()
+    return float(np.max(w)), float(np.min(w))
+
+
 def check_finite(layer: str, node: str, ws, bias) -> None:
     """Refuse weights or bias in level units that overflow, or are too small for any state width."""
     # without temporaries the size of the weights: max and min propagate NaN, so both are finite exactly
     # when every weight is, and max|w| = max(max w, -min w)
-    ranges = [(float(np.max(w)), float(np.min(w))) for w in ws if np.size(w)]
+    ranges = [_range(w) for w in ws if np.size(w)]
     if not all(np.isfinite(hi) and np.isfinite(lo) for hi, lo in ranges) or not np.all(np.isfinite(bias)):
         raise Refusal(f"layer '{layer}' (at '{node}'): its weights or bias in level units overflow to Inf/NaN "
                       "(weights, scales or thresholds out of any float range)")

@@ -33,7 +33,7 @@ from ..metadata import Conversion, LayerRecord
 from .affine import RefusedUpstream, Refusal, Source, explain
 from .endpoints import channel_bias, check_finite, linear_ops, main_kind
 from .front import Front, FrontSetup, LoweringOptions, LoweringState
-from .plan import FixedNodes, QuantizedPopulation, RealLayer
+from .plan import FixedNodes, QuantizedPopulation, RealLayer, scaled_weight
 
 
 def prepare(g: FGraph, options: LoweringOptions) -> FrontSetup:
@@ -67,7 +67,7 @@ def lower_quant_act(a: QuantAct, state: LoweringState) -> None:
         name = state.fresh(main_kind(e.terms))
         b = channel_bias(e, f"before activation '{a.name}'")
         maps = exprs.projections(e, name)
-        ws = [a.alpha * exprs.sources[m.term.source].gamma * m.weight for m in maps]
+        ws = [scaled_weight(a.alpha * exprs.sources[m.term.source].gamma, m.weight) for m in maps]
         check_finite(name, a.name, ws, a.alpha * b)
     except Refusal as err:
         state.refuse(a.name, err)

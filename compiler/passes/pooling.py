@@ -36,26 +36,86 @@ def _in_hw(g: FGraph, pool: AvgPool, shapes=None) -> tuple[int, int, int]:
     return int(C), int(H), int(W)
 
 
-def _pool_adjoint_dense(w: np.ndarray, pool: AvgPool, in_shape) -> np.ndarray:
-    """W (O, C*oh*ow) of a dense after the pool -> W' (O, C*H*W) on the pool's input."""
+#: a folded dense weight with this many entries or more is held as float32 when every value is exactly a
+#: float32 (VGG-16 at 224x224: its fc1 folded with the last 2x2 pool is 4096 x 100352; each value is a float32
+#: weight over 4, exact), else as float64 like every other weight of the float graph
+FLOAT32_MIN_WEIGHTS = 1 << 24
+FOLD_BLOCK = 1 << 19  # entries of the folded weight computed per block of output rows
+
+
+def _fold_rows(w: np.ndarray, pool: AvgPool, in_shape, out: np.ndarray) -> bool:
+    """out[:] = the pool's adjoint of the dense rows ``w``, ``out`` zeroed by the caller: its windows'
+    sums added in place, or (``_disjoint`` windows: every element is one window's weight) assigned in
+    ``out``'s dtype. False when a value assigned is not exactly of that dtype."""
     C, H, W = in_shape
     kh, kw = pool.kernel
     sy, sx = pool.stride
     t, l, _, _ = pool.pads
     oh, ow, div, _, _ = pool.geometry(H, W)
     w4 = w.reshape(w.shape[0], C, oh, ow) / div
-    out = np.zeros((w.shape[0], C, H, W))
+    o4 = out.reshape(w.shape[0], C, H, W)
+    disjoint = kh <= sy and kw <= sx
+    if disjoint:
+        w4 += 0.0  # what adding onto the zeros gives: -0.0 becomes 0.0
+    if disjoint and out.dtype != w4.dtype and not np.array_equal(w4.astype(out.dtype), w4):
+        return False
+    if (kh, kw) == (sy, sx) and pool.pads == (0, 0, 0, 0) and (H, W) == (oh * kh, ow * kw):
+        # the windows tile the map: each weight fills its kh x kw block, written in one sequential pass
+        out.reshape(w.shape[0], C, oh, kh, ow, kw)[...] = w4[:, :, :, None, :, None]
+        return True
     for u in range(kh):
         ys = np.arange(oh) * sy - t + u
         iy = np.nonzero((ys >= 0) & (ys < H))[0]
         for v in range(kw):
             xs = np.arange(ow) * sx - l + v
             ix = np.nonzero((xs >= 0) & (xs < W))[0]
-            if iy.size and ix.size:  # both runs are contiguous and strided: slices, added in place
+            if iy.size and ix.size:  # both runs are contiguous and strided: slices
                 y0, x0 = int(ys[iy[0]]), int(xs[ix[0]])
-                out[:, :, y0:y0 + sy * (iy.size - 1) + 1:sy, x0:x0 + sx * (ix.size - 1) + 1:sx] += \
-                    w4[:, :, int(iy[0]):int(iy[-1]) + 1, int(ix[0]):int(ix[-1]) + 1]
-    return out.reshape(w.shape[0], -1)
+                dst = o4[:, :, y0:y0 + sy * (iy.size - 1) + 1:sy, x0:x0 + sx * (ix.size - 1) + 1:sx]
+                src = w4[:, :, int(iy[0]):int(iy[-1]) + 1, int(ix[0]):int(ix[-1]) + 1]
+                if disjoint:
+                    dst[...] = src
+                else:
+                    dst += src
+    return True
+
+
+def _fold_into(w: np.ndarray, pool: AvgPool, in_shape, dtype) -> np.ndarray | None:
+    """The folded weight computed in float64 by blocks of rows and stored as ``dtype``; None when a
+    value is not exactly a ``dtype``. Disjoint windows (a stride at least the kernel: VGG's 2x2 pools)
+    write each weight once, straight into the result; overlapping ones sum in a float64 buffer."""
+    C, H, W = in_shape
+    kh, kw = pool.kernel
+    sy, sx = pool.stride
+    n_out, n_in = w.shape[0], C * H * W
+    step = max(1, FOLD_BLOCK // max(1, n_in))
+    out = np.zeros((n_out, n_in), dtype)
+    if kh <= sy and kw <= sx:
+        for a in range(0, n_out, step):
+            if not _fold_rows(w[a:a + step], pool, in_shape, out[a:a + step]):
+                return None
+        return out
+    buf = np.empty((min(step, n_out), n_in))
+    for a in range(0, n_out, step):
+        blk = buf[:min(step, n_out - a)]
+        blk.fill(0.0)
+        _fold_rows(w[a:a + step], pool, in_shape, blk)
+        out[a:a + step] = blk
+        if dtype is not np.float64 and not np.array_equal(out[a:a + step], blk):
+            return None
+    return out
+
+
+def _pool_adjoint_dense(w: np.ndarray, pool: AvgPool, in_shape) -> np.ndarray:
+    """W (O, C*oh*ow) of a dense after the pool -> W' (O, C*H*W) on the pool's input, computed in
+    float64; held as float32 when it is large and every value is exactly a float32
+    (``FLOAT32_MIN_WEIGHTS``: the same values in half the memory), else as float64."""
+    C, H, W = in_shape
+    if w.shape[0] * C * H * W >= FLOAT32_MIN_WEIGHTS:
+        out = _fold_into(w, pool, in_shape, np.float32)
+        if out is not None:
+            return out
+    return _fold_into(w, pool, in_shape, np.float64)
 
 
 class NormalizeAvgPool(Pass):

@@ -11,7 +11,7 @@ from snnc.compiler.integerize import IntegerizeContext, integerize_population
 from snnc.compiler.lowering import RealLayer
 from snnc.compiler.targets import load_target
 from snnc.compiler.weight_scale import DenseScreen, round_weights
-from snnc.ir import Dense, Input, Population, RateCoding
+from snnc.ir import Dense, Input, Population, RateCoding, weight_dtype
 
 FMT = load_target("loihi").numeric
 
@@ -115,5 +115,5 @@ def test_round_weights_by_blocks_equals_whole(monkeypatch):
     for (w, s), ws in zip(cases, want):
         for e, wi in zip((0, 3, 9), ws):
             got = round_weights(w, s, e, FMT)
-            assert got.dtype == wi.dtype == np.int64
+            assert got.dtype == wi.dtype == weight_dtype(FMT.weight_min, FMT.weight_max)
             np.testing.assert_array_equal(got, wi)

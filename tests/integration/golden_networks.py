@@ -27,9 +27,11 @@ EX = REPO / "examples" / "digits"
 
 
 def _canon(v):
-    """JSON-able canonical form: arrays as (dtype, shape, sha256), dict keys sorted by json.dumps."""
+    """JSON-able canonical form: arrays as (dtype, shape, sha256), dict keys sorted by json.dumps. An
+    integer array is hashed as its int64 values (the IR holds weights as int32 where they fit: the
+    values, not the storage, are what must not move)."""
     if isinstance(v, np.ndarray):
-        a = np.ascontiguousarray(v)
+        a = np.ascontiguousarray(v, np.int64 if v.dtype.kind in "iu" else None)
         return {"dtype": str(a.dtype), "shape": list(a.shape), "sha256": hashlib.sha256(a.tobytes()).hexdigest()}
     if isinstance(v, dict):
         return {str(k): _canon(x) for k, x in v.items()}

@@ -139,8 +139,9 @@ def test_the_schema_refuses_without_coercion_even_when_resealed(bundle, tmp_path
 
 
 @pytest.mark.parametrize("field,arr,msg", [
-    ("weight", lambda w: w.astype(np.float64), "weight must be stored as <i8"),
-    ("weight", lambda w: w.astype(np.int32), "weight must be stored as <i8"),
+    ("weight", lambda w: w.astype(np.float64), r"weight must be stored as one of \['\|i1', '<i2', '<i4', '<i8'\]"),
+    ("weight", lambda w: w.astype(np.uint16), r"weight must be stored as one of .*declares <u2"),
+    ("weight", lambda w: w.astype(">i4"), r"weight must be stored as one of .*declares >i4"),
 ])
 def test_arrays_must_have_the_schema_dtype(bundle, tmp_path, field, arr, msg):
     h, a = members(bundle)
@@ -148,6 +149,28 @@ def test_arrays_must_have_the_schema_dtype(bundle, tmp_path, field, arr, msg):
     a[key] = arr(a[key])
     with pytest.raises(BundleError, match=msg):
         load(write(tmp_path / "bad.snnc", h, a))
+
+
+def test_node_arrays_stay_int64(bundle, tmp_path):
+    """Only a projection's weights may be stored narrowed; a threshold stored as int32 is refused."""
+    h, a = members(bundle)
+    node = next(n for n in h["nodes"] if "threshold" in n["arrays"])
+    key = node["arrays"]["threshold"]
+    a[key] = a[key].astype(np.int32)
+    with pytest.raises(BundleError, match=r"threshold must be stored as <i8, the bundle declares <i4"):
+        load(write(tmp_path / "bad.snnc", h, a))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_weights_load_from_any_narrow_dtype(bundle, tmp_path, dtype):
+    """A weight member stored as int8/16/32/64 loads to the same values, held as int16 (they fit)."""
+    h, a = members(bundle)
+    key = h["projections"][0]["arrays"]["weight"]
+    want = a[key].astype(np.int64)
+    a[key] = a[key].astype(dtype)
+    net = load(write(tmp_path / "ok.snnc", h, a))
+    got = net.projections[0].weight
+    assert got.dtype == np.int16 and np.array_equal(got.astype(np.int64), want)
 
 
 def test_member_table_must_match_the_archive(bundle, tmp_path):
@@ -273,3 +296,17 @@ def test_save_refuses_unsafe_destinations_by_name(tmp_path):
         save(small_net(), tmp_path / "pipe")
     save(small_net(), tmp_path / "a" / "b.snnc", make_parents=True)
     assert load(tmp_path / "a" / "b.snnc").timesteps == 4
+
+
+def test_weights_are_stored_narrowed_and_load_back(tmp_path):
+    """A bundle stores each weight array in the narrowest dtype that holds it (int8 here) and loading gives
+    the network's weights back, value for value."""
+    net = small_net()
+    h, a = members(save(net, tmp_path / "n.snnc"))
+    for p in h["projections"]:
+        arr = a[p["arrays"]["weight"]]
+        assert arr.dtype == np.int8
+        assert h["members"][p["arrays"]["weight"]]["dtype"] == "|i1"
+    back = load(tmp_path / "n.snnc")
+    for p, q in zip(net.projections, back.projections):
+        assert np.array_equal(p.weight.astype(np.int64), q.weight.astype(np.int64)) and q.weight.dtype == p.weight.dtype

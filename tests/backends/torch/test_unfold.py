@@ -30,7 +30,7 @@ def test_folded_conv_unfolds_and_equals_the_folded_map():
     got = TorchProjection(p, CPU).apply(s, plan, torch.int64)
     plain = TorchProjection(p, CPU, unfold=False)
     assert plain.unfold is None
-    want = torch.nn.functional.conv2d(s, torch.as_tensor(p.weight), stride=2, padding=2) << 1
+    want = torch.nn.functional.conv2d(s, torch.as_tensor(p.weight.astype(np.int64)), stride=2, padding=2) << 1
     assert torch.equal(got, want) and torch.equal(plain.apply(s, plan, torch.int64), want)
 
 
@@ -72,5 +72,5 @@ def test_sparse_dense_path_is_exact():
     s[:, rng.choice(1024, 100, replace=False)] = torch.as_tensor(rng.integers(-1, 2, size=(9, 100)), dtype=torch.float32)
     assert int((s != 0).any(0).sum()) <= linear.SPARSE_MAX_ACTIVE * 1024
     got = TorchProjection(p, CPU).apply(s, projection_plan(p, 1), torch.int64)
-    want = (s.to(torch.int64) @ torch.as_tensor(p.weight).T) << 2
+    want = (s.to(torch.int64) @ torch.as_tensor(p.weight.astype(np.int64)).T) << 2
     assert torch.equal(got, want)

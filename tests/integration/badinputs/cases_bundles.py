@@ -77,7 +77,7 @@ def whole_header(value):
 
 
 def _weight_1000(w):
-    w = w.copy()
+    w = w.astype(np.int64)  # stored narrowed (int8 here): widen first, or 1000 would wrap
     w.flat[0] = 1000
     return w
 
@@ -315,8 +315,8 @@ BUNDLE_CASES = [
     edit_case("weight-float-1e30", "a float64 weight of 1e30",
               set_array(dense, "weight", lambda w: np.where(np.arange(w.size).reshape(w.shape) == 0, 1e30, w.astype(np.float64))),
               "verify", mention="weight"),
-    edit_case("weight-int32", "weights stored as int32", set_array(dense, "weight", lambda w: w.astype(np.int32)),
-              mention="weight"),
+    edit_case("weight-int32", "weights stored as int32 (since issue 16 a valid narrow storage: the same weights)",
+              set_array(dense, "weight", lambda w: w.astype(np.int32)), expect=0, mention=None),
     edit_case("target-state-80", "the stored target claims 80-bit state", _target_state_80, "verify",
               mention="state_bits"),
     edit_case("target-weight-bits-32", "the stored target claims 32-bit weights, a weight 1000",
