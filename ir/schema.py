@@ -308,7 +308,8 @@ def check_entry(c: Checker, e: Any, registry: dict[str, type], where: str, membe
         if spec is None:
             raise c.fail(f"{where}.{fname}: member '{key[:80]}' is not declared in 'members'")
         if spec.dtype.str not in arr[fname]:
-            want = arr[fname][0] if len(arr[fname]) == 1 else f"one of {list(arr[fname])}"
+            want = arr[fname][0] if len(arr[fname]) == 1 else \
+                "one of " + ", ".join(np.dtype(d).name for d in arr[fname]) + " (little-endian)"
             raise c.fail(f"{where}.{fname} must be stored as {want}, the bundle declares {spec.dtype.str}")
     return Entry(cls, kwargs, dict(arrays), where)
 
