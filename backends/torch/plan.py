@@ -96,6 +96,12 @@ class ProjectionPlan:
         return self.bound << self.exponent
 
     @property
+    def int8_exact(self) -> bool:
+        """An int8 GEMM with int32 accumulation computes A(W, s) exactly when the weights fit int8 (the
+        projection's own check): every source value is an int8 and every partial sum is below 2^31."""
+        return self.source_max <= 127 and self.bound < INT32_LIMIT
+
+    @property
     def checked_at_run_time(self) -> bool:
         """The bound does not rule out the reference's refusal (sum|W| * max|s| >= 2^52): the run checks
         the values that really arrive, as the reference does."""

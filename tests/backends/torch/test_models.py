@@ -71,6 +71,24 @@ def test_every_golden_network_both_schedules(golden):
 
 
 @pytest.mark.slow
+def test_every_golden_network_with_the_int8_gemm_forced(golden, monkeypatch):
+    """Every projection the plan allows (weights and source values in int8, partial sums below 2^31) runs
+    as an int8 GEMM, however shallow: the reference's result on all 31 networks, both schedules."""
+    from snnc.backends.torch import linear
+    from snnc.backends.torch.linear import TorchProjection
+
+    monkeypatch.setattr(linear, "INT8_MIN_DEPTH", 0)
+    monkeypatch.setattr(linear, "INT8_MIN_OUTPUTS", 0)
+    used = set()
+    real = TorchProjection._apply_int8
+    monkeypatch.setattr(TorchProjection, "_apply_int8", lambda self, *a: used.add(self.p.name) or real(self, *a))
+    for name, net in golden.items():
+        for schedule in ("pipelined", "layerwise"):
+            _compare(net, _inputs(net, n=6), schedule)
+    assert len(used) >= 15   # distinct projection names (networks share names such as conv1->conv2)
+
+
+@pytest.mark.slow
 def test_readout_only_runs_equal_the_full_run_on_every_golden_network(golden):
     """keep=Keep.READOUTS (torch, both schedules, one chunk and step by step; the reference): readouts,
     predictions, ops and max_abs_state bit-identical to the full run, and no hidden counts."""

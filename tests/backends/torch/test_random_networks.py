@@ -87,3 +87,22 @@ def test_strategy_reaches_every_feature():
     has(lambda c: any(len(c[0].incoming(n.name)) > 1 for n in c[0].nodes))
     has(lambda c: bool(c[0].mixed_steps))
     has(lambda c: any(np.any(getattr(n, "v0", 0) < 0) for n in c[0].nodes))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_random_network_with_the_int8_gemm_forced_equals_reference(case):
+    """Every projection the plan allows runs as an int8 GEMM (torch._int_mm, int32 sums), however shallow."""
+    from snnc.backends.torch import linear
+
+    net, x, schedule, extras, chunk = case
+    kw = dict(record=True, count_ops=True) if extras else {}
+    try:
+        ref = reference(net, x, schedule, **kw)
+    except (NotImplementedError, ValueError):
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(linear, "INT8_MIN_DEPTH", 0)
+        mp.setattr(linear, "INT8_MIN_OUTPUTS", 0)
+        got = simulate(net, x, schedule, chunk_steps=chunk, **kw)
+    assert_same_result(ref, got)
