@@ -30,7 +30,8 @@ from snnc.compiler.errors import SnncError  # noqa: E402
 from snnc.compiler.fidelity import (IntegerRun, ReferenceModelError, activation_probes, fidelity_verdict,  # noqa: E402
                                     layer_bits, measure_fidelity, probe_tensor_sizes, reference_executor,
                                     weight_kind)
-from snnc.compiler.integerize import WeightPrecisionError, fitting_timesteps  # noqa: E402
+from snnc.compiler.integerize import fitting_timesteps  # noqa: E402
+from snnc.compiler.weight_precision import WeightPrecisionError  # noqa: E402
 from snnc.compiler.pipeline import CompileContext, Records, run_pipeline  # noqa: E402
 from snnc.compiler.tools.runner import reference_runner  # noqa: E402
 from snnc.compiler.tools.verify import network_levels, reference_network  # noqa: E402

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from methods_results import ALPHA_BETA, PAPER_000_VGG16  # noqa: E402
-from sections import DOC, ROOT, Section, rel, run_eval, tally, write_json  # noqa: E402
+from sections import DOC, ROOT, Section, rel, run_eval, save_figure, tally, write_json  # noqa: E402
 
 SECTION = Section("methods-mnist")
 ZOO = ROOT / "examples/mnist/zoo"
@@ -303,10 +303,7 @@ def plot(reports: dict, path: Path) -> None:
     rep0 = next(iter(reports.values()))
     ax.set_title(f"MNIST 5k QCFS CNN, round, V0 = θ/2, pipelined ({rep0['samples']} test images)", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

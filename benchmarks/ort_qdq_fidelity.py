@@ -35,7 +35,8 @@ from snnc.compiler.config import CompileConfig  # noqa: E402
 from snnc.compiler.errors import SnncError  # noqa: E402
 from snnc.compiler.fidelity import (IntegerRun, activation_probes, fidelity_verdict, layer_bits,  # noqa: E402
                                     measure_fidelity, probe_tensor_sizes, reference_executor, weight_kind)
-from snnc.compiler.integerize import WeightPrecisionError, fitting_timesteps  # noqa: E402
+from snnc.compiler.integerize import fitting_timesteps  # noqa: E402
+from snnc.compiler.weight_precision import WeightPrecisionError  # noqa: E402
 from snnc.compiler.pipeline import CompileContext, Records, run_pipeline  # noqa: E402
 from snnc.compiler.tools.verify import network_levels, reference_network  # noqa: E402
 from snnc.ir import apply_projection  # noqa: E402

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sections import DOC, ROOT, Section, rel, run_eval, write_json  # noqa: E402
+from sections import DOC, ROOT, Section, rel, run_eval, save_figure, write_json  # noqa: E402
 
 SECTION = Section("paper003-timing")
 JSON = ROOT / "benchmarks/results/paper003_input_timing.json"
@@ -216,11 +216,7 @@ def plot(path: Path) -> None:
         ax.set_xlabel("ANN output a^l")
         ax.set_ylabel("SNN rate phi^l")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

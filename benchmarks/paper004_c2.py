@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sections import DOC, ROOT, Section, rel, run_eval, sign, tally, write_json  # noqa: E402
+from sections import DOC, ROOT, Section, rel, run_eval, save_figure, sign, tally, write_json  # noqa: E402
 
 SECTION = Section("paper004-c2")
 JSON_DIR = ROOT / "benchmarks/results/paper004_c2"
@@ -427,10 +427,7 @@ def plot(rep: dict, path: Path) -> None:
     ax.legend(fontsize=6, loc="lower right")
     fig.suptitle(f"{rep['model']} (c = {rep['threshold_scale']:g}, {rep['samples']} test images)", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def json_name(key: str) -> str:

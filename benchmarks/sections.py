@@ -97,6 +97,17 @@ def write_json(path: Path, obj) -> None:
         raise
 
 
+def save_figure(fig, path: Path) -> None:
+    """Save a matplotlib figure to ``path`` through a temporary file renamed into place, and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    tmp.replace(path)
+
+
 def tally(pairs) -> tuple[int, int, int]:
     """Pairs (a, b): how many have a > b, a == b, a < b."""
     gt = eq = lt = 0

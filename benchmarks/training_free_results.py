@@ -28,7 +28,7 @@ from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.api import compile_imported, import_model
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import StateOverflowError
-from snnc.compiler.integerize import layer_weight_bits
+from snnc.compiler.weight_precision import layer_weight_bits
 from snnc.compiler.targets import load_target
 
 ROOT = Path(__file__).resolve().parents[1]

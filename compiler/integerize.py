@@ -27,9 +27,7 @@ docs/fidelity.md "Weight bits").
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -45,6 +43,8 @@ from .lowering.plan import (FixedNodes, LoweredGraph, MultiThresholdPopulation, 
 from .lowering.transformer import GradedPlan
 from .metadata import Conversion, LayerRecord
 from .targets import NumericFormat
+from .weight_precision import (WEIGHT_FLOOR_BITS, WeightBits, WeightPrecisionError, abs_max, integer_grid,
+                               layer_weight_precision, signed_bits, weight_bits, weight_bits_at)
 from .weight_scale import round_weights, scale_screen
 
 log = logging.getLogger(__name__)
@@ -90,91 +90,6 @@ class IntegerNetwork:
     levels: int | None
     mixed_levels: dict[str, int]
     conversion: Conversion
-
-
-# ---- weight precision (issue 13): integer grids, the bits a layer keeps, the floor ---------------------------
-# A quantized-clip layer is refused when its weights would keep fewer than this many signed bits (largest
-# |W| <= 7), or fewer than the model's own integer weights need if those have fewer bits (binary weights:
-# 2); it is warned about when it keeps fewer bits than its weights have (docs/fidelity.md, "Weight bits").
-WEIGHT_FLOOR_BITS = 4
-GRID_TOL = 1e-4  # how far (in grid steps) a real weight may lie from the integer grid (float32 dequantization)
-GRID_NMAX = 512  # the largest integer magnitude detected: 10 signed bits (fractions n/N with N <= 512 lie
-#                  >= 1/512^2 apart, far more than the float32 error of dequantized weights)
-
-
-def integer_grid(weights: list[np.ndarray], n_channels: int, nmax: int = GRID_NMAX) -> np.ndarray | None:
-    """The model's integer weight magnitude per output channel, when the layer's real weights are
-    integer multiples of one step per channel (QDQ / QONNX weights dequantized, scaled per channel by
-    batch norms, folded pools and the activation's scales): N_c (int64, 0 for an all-zero channel) with
-    every weight of channel c = n * max_c / N_c, |n| <= N_c <= ``nmax``. None when the weights are not on
-    such a grid (float weights), or a projection has no output-channel axis."""
-    if not weights or any(not (np.ndim(w) and np.shape(w)[0] == n_channels) for w in weights):
-        return None
-    out = np.zeros(n_channels, np.int64)
-    for c in range(n_channels):  # one channel at a time (no copy of all; a ScaledWeight computes only its row)
-        row = np.abs(np.concatenate([np.reshape(w[c], -1) for w in weights]).astype(np.float64))
-        a = row[row > 0]
-        if a.size == 0:
-            continue
-        r = a / a.max()
-        distinct = np.unique(np.round(r, 9))
-        if distinct.size > nmax:  # a grid of N values has at most N distinct magnitudes
-            return None
-        den = 1
-        for v in distinct:
-            den = math.lcm(den, Fraction(float(v)).limit_denominator(nmax).denominator)
-            if den > nmax:
-                return None
-        q = r * den
-        if np.max(np.abs(q - np.round(q))) > GRID_TOL:
-            return None
-        out[c] = den
-    return out
-
-
-def signed_bits(magnitude: float) -> int:
-    """Signed bits of the largest weight mantissa ``magnitude`` (0 when it rounds below 1)."""
-    m = int(np.floor(magnitude + 1e-9))
-    return 0 if m < 1 else 1 + m.bit_length()
-
-
-@dataclass(frozen=True)
-class WeightBits:
-    """The bits one layer's weights keep (signed, largest mantissa) and what they need: the model's own
-    integer weights' bits (``grid``: they are integers) or the target's full width (float weights)."""
-
-    kept: int
-    needed: int
-    grid: bool
-
-    @property
-    def short(self) -> int:
-        return max(self.needed - self.kept, 0)
-
-
-def _weight_bits(grid: np.ndarray | None, wtop: float, fmt: NumericFormat) -> WeightBits:
-    if grid is None or not np.any(grid):
-        return WeightBits(signed_bits(wtop), fmt.weight_bits, False)
-    needed = signed_bits(float(grid.max()))
-    held = np.floor(wtop / np.maximum(grid, 1) + 1e-9) >= 1
-    return WeightBits(needed if np.all(held | (grid == 0)) else signed_bits(wtop), needed, True)
-
-
-class WeightPrecisionError(StateOverflowError):
-    """A layer's weights would keep fewer bits than the floor at the requested T (``suggestions``: pairs
-    (T, bits kept) that work, best first)."""
-
-    def __init__(self, layer: str, timesteps: int, kept: int, needed: int, floor: int, state_bits: int,
-                 suggestions: list[tuple[int, int]]):
-        self.layer, self.timesteps, self.kept, self.needed = layer, timesteps, kept, needed
-        self.floor, self.suggestions = floor, suggestions
-        opts = ", ".join(f"--timesteps {t} keeps {b} weight bits" for t, b in suggestions)
-        super().__init__(
-            f"layer '{layer}': at T={timesteps} the {state_bits}-bit state bound leaves its weights {kept} of the "
-            f"{needed} signed bits they need (snnc refuses fewer than {floor}: such weights round to a few levels)"
-            + (f"; {opts} (T below the model's L rescales rates: levels theta/T, verify compares rates)" if opts
-               else "; no smaller T keeps them either")
-            + ", or use a target with a wider state (--profile with [numeric] state_bits)")
 
 
 def _bits_at(build, T: int, fmt: NumericFormat, sources: dict[str, Node], coding, floor: int,
@@ -344,32 +259,6 @@ def _fit_scales(build, name: str, ctx: IntegerizeContext, sources: dict[str, Nod
     )
 
 
-def layer_weight_precision(net) -> dict[str, float]:
-    """Per integerized layer, the precision of its weights in bits: log2(rms(W) / (1/sqrt(12))) for its
-    worst incoming projection (W the integer mantissas; the exponent scales weights and rounding step
-    alike). Rounding a weight to the integer grid has error of standard deviation 1/sqrt(12), so this is
-    log2 of the weights' signal-to-rounding ratio; a layer whose weights mostly round to 0 gets a low or
-    negative value (the largest mantissa alone cannot tell such a layer from a healthy 2-bit one)."""
-    out: dict[str, float] = {}
-    for p in net.projections:
-        if isinstance(net.node(p.target), (Population, Readout)):
-            w = np.asarray(p.weight, np.float64)
-            rms = float(np.sqrt(np.mean(w * w))) if w.size else 0.0
-            v = float(np.log2(max(rms, 1e-12) * np.sqrt(12.0)))
-            out[p.target] = min(out.get(p.target, np.inf), v)
-    return out
-
-
-def layer_weight_bits(net) -> dict[str, int]:
-    """Signed bits of the largest weight mantissa per integerized layer (population or readout) of a
-    Network: its weight precision. Edges into graded units (fixed weight 1) are not layers."""
-    out: dict[str, int] = {}
-    for p in net.projections:
-        if isinstance(net.node(p.target), (Population, Readout)):
-            out[p.target] = max(out.get(p.target, 0), weight_bits([p]))
-    return out
-
-
 def choose_frac_bits(lower_at: Callable[[DifferentialCoding, int | None], _X], timesteps: int,
                      min_weight_bits: int | None = None,
                      candidates=range(16, -1, -1), network_of=lambda r: r[0] if isinstance(r, tuple) else r,
@@ -430,13 +319,6 @@ def choose_frac_bits(lower_at: Callable[[DifferentialCoding, int | None], _X], t
         floor = f" with weights of at least {min_weight_bits} bits" if min_weight_bits is not None else ""
         raise StateOverflowError(f"differential coding: no F in {list(candidates)} fits{floor}: {err}")
     return best[1], best[2]
-
-
-def abs_max(a: np.ndarray, axis: int | None = None):
-    """max |a| (over ``axis``) without a temporary the size of ``a``: max(max a, -min a), the same
-    values as ``np.abs(a).max(axis)`` (a float -0.0 becomes 0.0, as abs gives)."""
-    m = np.maximum(a.max(axis=axis), -a.min(axis=axis))
-    return m + 0.0 if m.dtype.kind == "f" else m
 
 
 def _channel_max(w, n_channels: int) -> np.ndarray:
@@ -557,7 +439,7 @@ def integerize_population(
             projs.append(mk(wi, e))
         return population(theta, bias, v0), projs
 
-    return _first_fitting(build, layer.name, ctx, sources, bits_of=lambda wtop: _weight_bits(grid, wtop, fmt),
+    return _first_fitting(build, layer.name, ctx, sources, bits_of=lambda wtop: weight_bits_at(grid, wtop, fmt),
                           refuses=refuses)
 
 
@@ -652,12 +534,6 @@ def integerize_readout(
     return _first_fitting(build, layer.name, ctx, sources,
                           bits_of=(lambda wtop: WeightBits(signed_bits(wtop), fmt.weight_bits, False)) if quantized
                           else None)
-
-
-def weight_bits(projs: list[Projection]) -> int:
-    """Signed bits the largest weight mantissa of ``projs`` uses (1 + bit length of max |W|)."""
-    m = max((int(abs_max(p.weight)) if p.weight.size else 0 for p in projs), default=0)
-    return 1 + m.bit_length()
 
 
 # ---- the integerize stage ----------------------------------------------------------------------------

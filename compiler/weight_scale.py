@@ -172,8 +172,8 @@ ROUND_BLOCK = 1 << 19   # weights rounded per block of rows of about this many (
 
 def round_weights(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
     """clip(round(w * scale / 2^e)) as integers (the IR's ``weight_dtype`` of the format's range), by
-    blocks of rows (a per-row ``scale`` sliced alike), so
-    that no float temporary is the size of a large matrix; every element gets the same operations."""
+    blocks of rows (a per-row ``scale`` sliced alike), so that no float temporary is the size of a large
+    matrix; every element gets the same operations."""
     s = np.asarray(scale)
     per_row = s.ndim > 0 and not (s.ndim == w.ndim and s.shape[0] == 1)
     if w.ndim == 0 or w.size <= ROUND_BLOCK or (per_row and (s.ndim != w.ndim or s.shape[0] != w.shape[0])):
@@ -205,10 +205,10 @@ def round_block(w: np.ndarray, scale, e: int, fmt) -> np.ndarray:
     """clip(round(w * scale / 2^e)) as integers: the same operations in the same order and dtypes, done in
     place in the product's buffer (no further temporaries the size of the weights)."""
     t = np.asarray(w * scale)  # numpy's own promotion, as before (a float32 layer times a Python int stays float32)
+    dt = weight_dtype(fmt.weight_min, fmt.weight_max)
     if t.dtype.kind != "f":
-        return np.clip(np.round(t / 2**e), fmt.weight_min, fmt.weight_max).astype(weight_dtype(fmt.weight_min,
-                                                                                                fmt.weight_max))
+        return np.clip(np.round(t / 2**e), fmt.weight_min, fmt.weight_max).astype(dt)
     t /= 2**e
     np.round(t, out=t)
     np.clip(t, fmt.weight_min, fmt.weight_max, out=t)
-    return t.astype(weight_dtype(fmt.weight_min, fmt.weight_max))
+    return t.astype(dt)

@@ -64,8 +64,9 @@ def as_weight_array(node: str, name: str, value) -> np.ndarray:
     if arr.size == 0:
         return arr.astype(WEIGHT_DTYPES[0])
     lo, hi = int(arr.min()), int(arr.max())
-    if hi > np.iinfo(np.int64).max:
-        raise IRValidationError(node, f"{name} has values up to {hi}, beyond int64")
+    top = int(np.iinfo(np.int64).max)
+    if not -top <= lo <= hi <= top:
+        raise IRValidationError(node, f"{name} has values in [{lo}, {hi}]; weights must lie in [-(2^63 - 1), 2^63 - 1]")
     return arr.astype(weight_dtype(lo, hi), copy=False)
 
 

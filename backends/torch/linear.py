@@ -168,14 +168,13 @@ class TorchProjection:
         """Whether this projection may run as an int8 GEMM with int32 accumulation (``torch._int_mm``) on the
         CPU: a dense map or an ungrouped convolution (unfolded or not; not a depthwise identity) with at least
         ``INT8_MIN_DEPTH`` products per output, ``INT8_MIN_OUTPUTS`` outputs per position and every weight
-        mantissa in int8's range. ``apply`` also
-        needs the plan's source values (an unfolded map: their window sums) in int8's range and its bound
-        below 2^31 (``ProjectionPlan.int8_exact``): an unfolded map's partial sums are sums of the folded
-        map's products, within the same bound."""
+        mantissa in int8's range. ``apply`` also needs the plan's source values (an unfolded map: their
+        window sums) in int8's range and its bound below 2^31 (``ProjectionPlan.int8_exact``): an unfolded
+        map's partial sums are sums of the folded map's products, within the same bound."""
         p = self.p
         if self.device.type != "cpu" or self.depthwise_1x1:
             return False
-        w = p.weight if self.unfold is None else self.unfold.weight
+        w = self.kernel
         if isinstance(p, Dense):
             depth = w.shape[1]
         elif isinstance(p, Conv2d) and p.groups == 1:
@@ -185,13 +184,18 @@ class TorchProjection:
         return (depth >= INT8_MIN_DEPTH and w.shape[0] >= INT8_MIN_OUTPUTS and w.size > 0
                 and INT8[0] <= int(w.min()) and int(w.max()) <= INT8[1])
 
+    @property
+    def kernel(self) -> np.ndarray:
+        """The weight mantissas the map multiplies by: the unfolded block weights where it is unfolded."""
+        return self.p.weight if self.unfold is None else self.unfold.weight
+
     def weight_int8(self) -> torch.Tensor:
         """The weight mantissas (the unfolded block weights where the map is unfolded) as the int8
         (depth, outputs) matrix of the int8 GEMM: W^T for a dense map, the conv kernel as (kh, kw, C_in) x O,
         the order of ``_int8_conv``'s window columns."""
         w = self._weights.get("int8")
         if w is None:
-            m = np.asarray(self.p.weight if self.unfold is None else self.unfold.weight)
+            m = np.asarray(self.kernel)
             m = m.T if m.ndim == 2 else m.transpose(2, 3, 1, 0).reshape(-1, m.shape[0])
             w = self._weights["int8"] = torch.as_tensor(np.ascontiguousarray(m, dtype=np.int8))
         return w
@@ -278,7 +282,7 @@ class TorchProjection:
         gathered from the channels-last map (kh * kw strided views, concatenated); (n, O, OH, OW), channels-last."""
         p = self.p
         n = x.shape[0]
-        o, c, kh, kw = (p.weight if self.unfold is None else self.unfold.weight).shape
+        o, c, kh, kw = self.kernel.shape
         _, oh, ow = p.out_shape
         x8 = x.to(torch.int8).permute(0, 2, 3, 1)
         t, l, b, r = padding

@@ -4,7 +4,7 @@ The model's: for a Conv / Gemm / MatMul whose weight comes out of a quantizer, t
 largest integer |n| (ONNX DequantizeLinear: n = q - zero point, so uint8 weights with a zero point need 9
 signed bits; QONNX Quant: n = round(clamp(w / s + zp)) - zp per the spec; BipolarQuant: +-1, 2 bits). Float
 weights have no integer bit count (None). snnc's: the signed bits of the largest integer weight mantissa
-of the layer's incoming projections (integerize.layer_weight_bits).
+of the layer's incoming projections (weight_precision.layer_weight_bits).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from onnx import numpy_helper
 
 from ..frontend import qonnx_ops
 from ..frontend.qonnx_ops import QONNX_DOMAINS
-from ..integerize import layer_weight_bits, signed_bits
+from ..weight_precision import layer_weight_bits, signed_bits
 from .verdict import LayerBits
 
 _PASS_THROUGH = ("Identity", "Transpose", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Flatten")

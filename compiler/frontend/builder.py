@@ -21,6 +21,14 @@ _T = onnx.TensorProto
 _PACKED = {getattr(_T, k) for k in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2") if hasattr(_T, k)}
 
 
+def itemsize(data_type: int) -> int | None:
+    """Bytes per value of an ONNX tensor data type, or None when numpy has no such type."""
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def initializer_problem(t: onnx.TensorProto) -> str | None:
     """Why the initializer ``t`` cannot be a numeric constant (a string tensor, negative dims, or less
     or more data than its dims declare), or None. Checked on the declared sizes, before any decoding."""
@@ -31,13 +39,12 @@ def initializer_problem(t: onnx.TensorProto) -> str | None:
         return f"initializer '{t.name}' is a string tensor; weights and biases must be numbers"
     if t.data_type in _PACKED or t.data_location == _T.EXTERNAL:
         return None
-    try:
-        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
-    except (KeyError, TypeError, ValueError):
+    size = itemsize(t.data_type)
+    if size is None:
         return f"initializer '{t.name}' has an unknown data type {t.data_type}"
     count = int(np.prod(dims, dtype=object)) if dims else 1
     if t.HasField("raw_data"):
-        have, want, unit = len(t.raw_data), count * itemsize, "bytes"
+        have, want, unit = len(t.raw_data), count * size, "bytes"
     else:
         have = (len(t.float_data) + len(t.int32_data) + len(t.int64_data) + len(t.double_data)
                 + len(t.uint64_data))

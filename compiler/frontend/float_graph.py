@@ -104,10 +104,11 @@ class Linear(Op):
         # a large float32 weight (a folded pool, passes/pooling.py) read by a float64 input: widened by
         # blocks of rows (numpy's mixed-type matmul would take the slow non-BLAS loop, or one copy of it all)
         dt = np.result_type(x2, w)
+        x2 = x2.astype(dt, copy=False)
         out = np.empty((x2.shape[0], w.shape[0]), dt)
         step = max(1, MIXED_BLOCK // max(1, w.shape[1]))
         for a in range(0, w.shape[0], step):
-            out[:, a:a + step] = x2.astype(dt, copy=False) @ w[a:a + step].astype(dt).T
+            out[:, a:a + step] = x2 @ w[a:a + step].astype(dt).T
         return out + self.bias
 
     def out_shape(self, *shapes):

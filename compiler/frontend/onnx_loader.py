@@ -17,7 +17,7 @@ from onnx import numpy_helper
 from snnc.ir.limits import memory_budget
 
 from ..errors import InvalidModelError, ModelLoadError, UnsupportedOperatorError
-from .builder import Builder, attribute_problems, attrs, emit, node_name, scalar, user_layer
+from .builder import Builder, attribute_problems, attrs, emit, itemsize, node_name, scalar, user_layer
 from .qonnx_ops import QONNX_DOMAINS, QONNX_OPS
 from .quantizers import FOLDABLE, QUANT_HANDLERS
 from .float_graph import (
@@ -158,17 +158,13 @@ def _check_structure(g: onnx.GraphProto, consts: set[str]) -> list[str]:
     return problems
 
 
-_ITEMSIZE = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.DOUBLE: 8, onnx.TensorProto.INT64: 8,
-             onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.BFLOAT16: 2}
-
-
 def payload_bytes(t: onnx.TensorProto) -> int:
-    """The bytes a tensor's declared shape holds (4 a value when its type is not one of the common ones;
-    its data is not read: a damaged one is named by the builder): what memory budgets are reckoned from."""
+    """The bytes a tensor's declared shape holds (4 a value for a type numpy lacks; its data is not read:
+    a damaged one is named by the builder): what memory budgets are reckoned from."""
     n = 1
     for d in t.dims:
         n *= max(int(d), 0)
-    return n * _ITEMSIZE.get(t.data_type, 4)
+    return n * (itemsize(t.data_type) or 4)
 
 
 def declared_bytes(g: onnx.GraphProto) -> int:

@@ -43,10 +43,17 @@ FLOAT32_MIN_WEIGHTS = 1 << 24
 FOLD_BLOCK = 1 << 19  # entries of the folded weight computed per block of output rows
 
 
+def _disjoint(pool: AvgPool) -> bool:
+    """No two windows share an element (a stride at least the kernel: VGG's 2x2 pools): every element of
+    the fold is one window's weight, or 0."""
+    (kh, kw), (sy, sx) = pool.kernel, pool.stride
+    return kh <= sy and kw <= sx
+
+
 def _fold_rows(w: np.ndarray, pool: AvgPool, in_shape, out: np.ndarray) -> bool:
     """out[:] = the pool's adjoint of the dense rows ``w``, ``out`` zeroed by the caller: its windows'
-    sums added in place, or (``_disjoint`` windows: every element is one window's weight) assigned in
-    ``out``'s dtype. False when a value assigned is not exactly of that dtype."""
+    sums added in place, or (``_disjoint`` windows) each element assigned in ``out``'s dtype. False when
+    a value assigned is not exactly of that dtype."""
     C, H, W = in_shape
     kh, kw = pool.kernel
     sy, sx = pool.stride
@@ -54,7 +61,7 @@ def _fold_rows(w: np.ndarray, pool: AvgPool, in_shape, out: np.ndarray) -> bool:
     oh, ow, div, _, _ = pool.geometry(H, W)
     w4 = w.reshape(w.shape[0], C, oh, ow) / div
     o4 = out.reshape(w.shape[0], C, H, W)
-    disjoint = kh <= sy and kw <= sx
+    disjoint = _disjoint(pool)
     if disjoint:
         w4 += 0.0  # what adding onto the zeros gives: -0.0 becomes 0.0
     if disjoint and out.dtype != w4.dtype and not np.array_equal(w4.astype(out.dtype), w4):
@@ -82,15 +89,13 @@ def _fold_rows(w: np.ndarray, pool: AvgPool, in_shape, out: np.ndarray) -> bool:
 
 def _fold_into(w: np.ndarray, pool: AvgPool, in_shape, dtype) -> np.ndarray | None:
     """The folded weight computed in float64 by blocks of rows and stored as ``dtype``; None when a
-    value is not exactly a ``dtype``. Disjoint windows (a stride at least the kernel: VGG's 2x2 pools)
-    write each weight once, straight into the result; overlapping ones sum in a float64 buffer."""
+    value is not exactly a ``dtype``. ``_disjoint`` windows write each weight once, straight into the
+    result; overlapping ones sum in a float64 buffer."""
     C, H, W = in_shape
-    kh, kw = pool.kernel
-    sy, sx = pool.stride
     n_out, n_in = w.shape[0], C * H * W
     step = max(1, FOLD_BLOCK // max(1, n_in))
     out = np.zeros((n_out, n_in), dtype)
-    if kh <= sy and kw <= sx:
+    if _disjoint(pool):
         for a in range(0, n_out, step):
             if not _fold_rows(w[a:a + step], pool, in_shape, out[a:a + step]):
                 return None

@@ -173,7 +173,7 @@ def compile(ctx, model, target, output, timesteps, neuron, v0, calib, thresholds
             stop_after, dump, nir_reset, nir_compare, nir_dt):
     """Compile an ONNX MODEL (or import a NIR graph, MODEL.nir) into a spiking-network bundle."""
     from ..api import is_nir_file
-    from ..integerize import WeightPrecisionError
+    from ..weight_precision import WeightPrecisionError
     from .compile import compile_command, compile_config, summary_lines, timesteps_suggestion, timings_table
     from .interop import NIR_OPTIONS, ONNX_ONLY_OPTIONS, compile_nir_command, option_flags
 

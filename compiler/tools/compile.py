@@ -12,7 +12,8 @@ from snnc.ir.atomic import check_output
 from ..config import CompileConfig, NeuronKind, parse_neuron_spec
 from ..errors import SnncError
 from ..frontend.onnx_loader import external_data_files
-from ..integerize import WeightPrecisionError, fitting_timesteps
+from ..integerize import fitting_timesteps
+from ..weight_precision import WeightPrecisionError
 from ..pipeline import CompileContext, PipelineRun, Records, StageTiming, run_pipeline
 from .options import naming_options, parse_input_range
 from .runner import reference_runner

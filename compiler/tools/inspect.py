@@ -11,7 +11,7 @@ from snnc.ir import DifferentialCoding, Network
 
 from ..dumps import network_summary
 from ..fidelity import layer_bits
-from ..integerize import WEIGHT_FLOOR_BITS, layer_weight_bits
+from ..weight_precision import WEIGHT_FLOOR_BITS, layer_weight_bits
 from ..metadata import Conversion, conversion_of, layer_records
 
 log = logging.getLogger(__name__)

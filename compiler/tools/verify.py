@@ -272,6 +272,16 @@ class BackendVerifyReport:
         return d
 
 
+def _step_diff(a: np.ndarray, b: np.ndarray, what: str) -> tuple[int, str | None]:
+    """(values that differ, where the first differing step is) of two (steps, ...) recordings of ``what``."""
+    diff = a != b
+    n = int(np.count_nonzero(diff))
+    if not n:
+        return 0, None
+    t = int(np.argwhere(diff.reshape(a.shape[0], -1).any(axis=1))[0][0])
+    return n, f"{what}, timestep {t + 1} (of its {a.shape[0]})"
+
+
 def verify_against_backend(net: Network, x: np.ndarray, backend, schedule: Schedule) -> BackendVerifyReport:
     """Every population's spikes at every step, every graded unit's messages (those the backend records;
     the others are listed as unchecked), and the readouts, must be identical."""
@@ -288,13 +298,10 @@ def verify_against_backend(net: Network, x: np.ndarray, backend, schedule: Sched
         if b is None or b.shape != a.shape:
             raise SnncError(f"backend '{backend.name}': population '{p.name}' spikes have shape "
                             f"{None if b is None else b.shape}, expected {a.shape}")
-        diff = a != b
         steps += a.shape[0]
         spikes += a.size
-        n = int(np.count_nonzero(diff))
-        if n and first is None:
-            t = int(np.argwhere(diff.reshape(a.shape[0], -1).any(axis=1))[0][0])
-            first = f"population '{p.name}', timestep {t + 1} (of its {a.shape[0]})"
+        n, where = _step_diff(a, b, f"population '{p.name}'")
+        first = first or where
         mismatches += n
     units, unit_msgs, unchecked = 0, 0, []
     for u in (n for n in net.ordered_nodes() if isinstance(n, GRADED_UNITS) and n.name in ref.spikes):
@@ -305,13 +312,10 @@ def verify_against_backend(net: Network, x: np.ndarray, backend, schedule: Sched
         if b.shape != a.shape:
             raise SnncError(f"backend '{backend.name}': graded unit '{u.name}' messages have shape {b.shape}, "
                             f"expected {a.shape}")
-        diff = a != b
         units += 1
         unit_msgs += a.size
-        n = int(np.count_nonzero(diff))
-        if n and first is None:
-            t = int(np.argwhere(diff.reshape(a.shape[0], -1).any(axis=1))[0][0])
-            first = f"graded unit '{u.name}', timestep {t + 1} (of its {a.shape[0]})"
+        n, where = _step_diff(a, b, f"graded unit '{u.name}'")
+        first = first or where
         mismatches += n
     for r in net.readouts:
         n = int(np.count_nonzero(ref.readout[r.name] != other.readout[r.name]))

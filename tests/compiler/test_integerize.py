@@ -132,8 +132,8 @@ def test_a_bias_the_bias_register_cannot_hold_makes_the_scale_coarser_not_clippe
 
 
 # ---- issue 13: the model's integer weights held exactly, a floor on weight bits --------------------------
-from snnc.compiler.integerize import (WEIGHT_FLOOR_BITS, WeightPrecisionError, fitting_timesteps,  # noqa: E402
-                                     integer_grid, split_bias)
+from snnc.compiler.integerize import fitting_timesteps, split_bias  # noqa: E402
+from snnc.compiler.weight_precision import WEIGHT_FLOOR_BITS, WeightPrecisionError, integer_grid  # noqa: E402
 
 
 def _grid_weights(n_out=4, n_in=6, bits=8, seed=0, zero_point=0):
@@ -228,7 +228,7 @@ def test_fitting_timesteps_follows_the_suggestions_down():
 
 def test_abs_max_equals_abs_then_max():
     """The largest magnitude without a temporary: the values (and signs of zeros, NaN) np.abs gives."""
-    from snnc.compiler.integerize import abs_max
+    from snnc.compiler.weight_precision import abs_max
 
     rng = np.random.default_rng(0)
     cases = [rng.standard_normal((7, 9)), -rng.random((3, 5)), np.zeros((2, 3)) - 0.0,

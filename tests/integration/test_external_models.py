@@ -39,7 +39,7 @@ def test_every_case_builds(case, tmp_path):
 def test_the_default_compile_of_an_onnxruntime_qdq_model_is_refused_with_an_option_that_works(tmp_path):
     from snnc.compiler.api import compile_model
     from snnc.compiler.config import CompileConfig
-    from snnc.compiler.integerize import WeightPrecisionError
+    from snnc.compiler.weight_precision import WeightPrecisionError
 
     path, _ = corpus.build("ort_relu_cnn_u8s8_pc", tmp_path)
     with pytest.raises(WeightPrecisionError) as e:

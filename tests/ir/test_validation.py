@@ -32,8 +32,10 @@ def test_a_weight_of_the_right_dtype_is_not_copied_and_a_broadcast_stays_a_view(
 
 
 def test_weights_beyond_int64_and_non_integers_are_refused():
-    with pytest.raises(IRValidationError, match=r"weight has values up to 18446744073709551615, beyond int64"):
+    with pytest.raises(IRValidationError, match=r"weight has values in \[0, 18446744073709551615\]; weights must lie"):
         as_weight_array("p", "weight", np.array([0, 2**64 - 1], np.uint64))
+    with pytest.raises(IRValidationError, match=r"weight has values in \[-9223372036854775808, 0\]"):
+        as_weight_array("p", "weight", np.array([0, -2**63], np.int64))   # |w| would wrap
     with pytest.raises(IRValidationError, match="integer-valued"):
         Dense("p", "a", "b", np.array([[0.5]]), 0, (1,), (1,))
 

@@ -18,7 +18,7 @@ def _compile(case, tmp):
     from snnc.compiler.api import compile_model
     from snnc.compiler.config import CompileConfig
     from snnc.compiler.errors import ConversionError
-    from snnc.compiler.integerize import WeightPrecisionError
+    from snnc.compiler.weight_precision import WeightPrecisionError
     from snnc.compiler.tools.runner import reference_runner
 
     model, data = corpus.build(case, tmp)

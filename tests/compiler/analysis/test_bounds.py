@@ -11,8 +11,8 @@ from snnc.backends.reference import simulate
 from snnc.compiler.analysis.bounds import check_network, network_bounds, node_bound
 from snnc.compiler.config import CompileConfig
 from snnc.compiler.errors import StateOverflowError
-from snnc.compiler.integerize import (IntegerizeContext, choose_frac_bits, integerize_mt_population,
-                                     integerize_readout, layer_weight_bits)
+from snnc.compiler.integerize import IntegerizeContext, choose_frac_bits, integerize_mt_population, integerize_readout
+from snnc.compiler.weight_precision import layer_weight_bits
 from snnc.compiler.lowering import RealLayer
 from snnc.compiler.tools.runner import reference_runner
 from snnc.compiler.targets import load_target
